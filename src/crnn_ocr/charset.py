@@ -1,0 +1,83 @@
+"""The alphabet a model reads, and the CTC decoding of its per-column outputs.
+
+Index 0 is the CTC blank; character ``i`` of the charset string has index ``i + 1``.
+The charset is stored in every checkpoint as a plain string, so a model always travels with
+the alphabet it was trained on.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+
+class Charset:
+    """An ordered set of characters with the CTC blank at index 0.
+
+    >>> cs = Charset("abc")
+    >>> cs.encode("cab")
+    [3, 1, 2]
+    >>> cs.decode([3, 1, 2])
+    'cab'
+    """
+
+    blank = 0
+
+    def __init__(self, chars: str):
+        if len(set(chars)) != len(chars):
+            raise ValueError("charset has repeated characters")
+        if not chars:
+            raise ValueError("charset is empty")
+        self.chars = chars
+        self._index = {c: i + 1 for i, c in enumerate(chars)}
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> Charset:
+        """The sorted set of every character in ``texts``."""
+        return cls("".join(sorted(set("".join(texts)))))
+
+    def __len__(self) -> int:
+        """Number of classes the model predicts: the characters plus the blank."""
+        return len(self.chars) + 1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Charset) and other.chars == self.chars
+
+    def __repr__(self) -> str:
+        return f"Charset({self.chars!r})"
+
+    def unknown(self, text: str) -> set[str]:
+        """Characters of ``text`` that are not in the charset."""
+        return {c for c in text if c not in self._index}
+
+    def encode(self, text: str) -> list[int]:
+        """Class indices of ``text``; raises ``KeyError`` on an unknown character."""
+        return [self._index[c] for c in text]
+
+    def decode(self, indices: Iterable[int]) -> str:
+        """Text of class indices, ignoring blanks (no CTC collapsing: see ``ctc_greedy``)."""
+        return "".join(self.chars[i - 1] for i in indices if i != self.blank)
+
+
+def ctc_required_length(text: str) -> int:
+    """Fewest output columns CTC needs to emit ``text``.
+
+    Every character takes a column, and two equal neighbours need a blank between them.
+    """
+    repeats = sum(1 for a, b in zip(text, text[1:]) if a == b)
+    return len(text) + repeats
+
+
+def ctc_greedy(log_probs: torch.Tensor, charset: Charset) -> tuple[list[str], list[float]]:
+    """Best-path decoding of ``log_probs`` shaped (T, N, C).
+
+    Takes the most likely class per column, merges repeats, drops blanks. The confidence
+    is the probability of that best path (product of the per-column maxima).
+    """
+    best, idx = log_probs.max(dim=2)  # (T, N)
+    confidence = best.sum(dim=0).exp().tolist()
+    keep = torch.ones_like(idx, dtype=torch.bool)
+    keep[1:] = idx[1:] != idx[:-1]
+    keep &= idx != Charset.blank
+    texts = [charset.decode(idx[keep[:, n], n].tolist()) for n in range(idx.shape[1])]
+    return texts, confidence

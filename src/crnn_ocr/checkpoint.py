@@ -1,0 +1,91 @@
+"""Checkpoints as plain data: saved atomically, loaded without running any pickled code.
+
+A checkpoint is a dict of tensors, numbers and strings: ``model`` (state dict), ``config``
+(the ``Config`` as a dict), ``charset`` (a string), ``epoch``, and for resuming the
+optimizer, scheduler, step counters and RNG state. ``torch.load(..., weights_only=True)``
+reads it; anything that would need arbitrary unpickling is refused.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from .charset import Charset
+from .config import Config
+from .model import CRNN
+
+
+class CheckpointError(Exception):
+    """A file that is not a usable crnn-ocr checkpoint."""
+
+
+def save(obj: dict, path: str | Path) -> None:
+    """Write ``obj`` to a temporary file beside ``path``, then rename it into place.
+
+    The rename is atomic, so a crash mid-write leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> dict:
+    """Read a checkpoint safely; ``CheckpointError`` with a one-line reason if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path} holds objects other than plain data and tensors; "
+                              "refusing to load it (it could run code)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+        raise CheckpointError(f"{path} is not a checkpoint ({str(e).splitlines()[0][:80]})") from None
+    if not isinstance(ckpt, dict) or not {"model", "config", "charset"} <= ckpt.keys():
+        raise CheckpointError(f"{path} is not a crnn-ocr checkpoint (no model, config and charset)")
+    return ckpt
+
+
+def build_model(config: Config, charset: Charset, max_label_length: int = 0, imagenet: bool = False) -> CRNN:
+    """A fresh CRNN for ``config`` and ``charset``."""
+    d, m = config.data, config.model
+    return CRNN(len(charset), backbone=m.backbone, imagenet=imagenet, height=d.height, width=d.width,
+                channels=d.channels, rnn_hidden=m.rnn_hidden, rnn_layers=m.rnn_layers, dropout=m.dropout,
+                max_label_length=max_label_length)
+
+
+def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
+    """The trained model of a checkpoint, in eval mode, with its charset and config."""
+    ckpt = load(path)
+    config, charset = Config.from_dict(ckpt["config"]), Charset(ckpt["charset"])
+    model = build_model(config, charset)
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), charset, config
+
+
+def load_pretrained(model: CRNN, path: str | Path) -> tuple[int, int]:
+    """Copy every weight of checkpoint ``path`` whose name and shape match into ``model``.
+
+    The classifier of a model trained on another charset does not match and keeps its fresh
+    initialisation. Returns (tensors copied, tensors of ``model``).
+    """
+    source = load(path)["model"]
+    own = model.state_dict()
+    matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not any(k.startswith("cnn.") for k in matching):
+        raise CheckpointError(f"{path}: no backbone weights match this model (another backbone or input size?)")
+    model.load_state_dict(matching, strict=False)
+    return len(matching), len(own)

@@ -1,0 +1,107 @@
+"""Run a model over decoded images, score it, and write the evaluation report.
+
+``recognize`` is shared by validation during training and by ``crnn-ocr evaluate``; the
+report is ``metrics.json``, ``predictions.tsv``, ``samples.png``, ``confusion.png`` and
+``report.md`` showing them together.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from . import metrics, plots
+from .charset import Charset, ctc_greedy
+from .checkpoint import load_model
+from .data import OCRDataset, Skipped, evaluation_items
+
+
+@torch.no_grad()
+def recognize(model, images: torch.Tensor, charset: Charset, batch_size: int = 256,
+              targets: list[list[int]] | None = None) -> tuple[list[str], list[float], float]:
+    """Greedy-decoded texts and confidences of uint8 ``images``; with ``targets``, also the
+    mean CTC loss (else NaN)."""
+    model.eval()
+    device = next(model.parameters()).device
+    texts, confidences, loss_sum = [], [], 0.0
+    for start in range(0, len(images), batch_size):
+        x = images[start : start + batch_size].to(device).float().div_(255)
+        log_probs = model(x).float()
+        t, c = ctc_greedy(log_probs.cpu(), charset)
+        texts += t
+        confidences += c
+        if targets is not None:
+            batch = targets[start : start + batch_size]
+            flat = torch.tensor([i for tg in batch for i in tg], dtype=torch.long)
+            lengths = torch.tensor([len(tg) for tg in batch], dtype=torch.long)
+            inputs = torch.full((len(batch),), log_probs.shape[0], dtype=torch.long)
+            losses = torch.nn.functional.ctc_loss(log_probs.cpu(), flat, inputs, lengths,
+                                                  reduction="none", zero_infinity=True)
+            loss_sum += (losses / lengths.clamp(min=1)).sum().item()  # per character, as in training
+    return texts, confidences, (loss_sum / max(1, len(images)) if targets is not None else float("nan"))
+
+
+def escape_md(text: str) -> str:
+    """Text safe inside a Markdown table cell: HTML and Markdown specials escaped."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for c in "\\`*_[]|#!":
+        text = text.replace(c, "\\" + c)
+    return text.replace("\n", " ")
+
+
+def evaluate(checkpoint: str, data: str, out: str, label_sep: str = "", split_ids: list[str] | None = None,
+             keep_err: bool = False, batch_size: int = 256, log=print) -> dict:
+    """Score ``checkpoint`` on every readable item of ``data`` and write the report to ``out``."""
+    t0 = time.time()
+    model, charset, config = load_model(checkpoint)
+    d = config.data
+    skipped = Skipped()
+    items = evaluation_items(data, label_sep or d.label_sep, split_ids, keep_err, skipped)
+    ds = OCRDataset(items, d.height, d.width, d.channels, skipped)
+    pred, confidence, _ = recognize(model, ds.images, charset, batch_size)
+    gold = [it.text for it in ds.items]
+    result = metrics.scores(gold, pred)
+    result["skipped"] = dict(skipped)
+    result["unknown_characters"] = "".join(sorted(set().union(*(charset.unknown(g) for g in gold))))
+    result["seconds"] = round(time.time() - t0, 2)
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    with open(out_dir / "predictions.tsv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        w.writerow(["path", "gold", "prediction", "correct", "confidence"])
+        for it, p, c in zip(ds.items, pred, confidence):
+            w.writerow([it.path, it.text, p, int(it.text == p), f"{c:.4f}"])
+    errors = [i for i, (g, p) in enumerate(zip(gold, pred)) if g != p]
+    shown = (errors[:8] + [i for i in range(len(gold)) if gold[i] == pred[i]][:8])[:16]
+    plots.sample_grid(ds.images[shown], [gold[i] for i in shown], [pred[i] for i in shown],
+                      out_dir / "samples.png", title="errors first (red), then correct")
+    plots.confusion_matrix(metrics.confusions(gold, pred), out_dir / "confusion.png")
+    write_report(out_dir, checkpoint, data, result, [(ds.items[i].path, gold[i], pred[i]) for i in errors[:20]])
+    log(f"evaluated {result['n']} images: word accuracy {100 * result['word_accuracy']:.2f}%, "
+        f"CER {100 * result['cer']:.2f}%, WER {100 * result['wer']:.2f}%, char BLEU {result['bleu']:.2f}"
+        + (f"; skipped {skipped}" if skipped else ""))
+    return result
+
+
+def write_report(out_dir: Path, checkpoint: str, data: str, result: dict, errors: list[tuple]) -> None:
+    lines = [
+        "# crnn-ocr evaluation", "",
+        f"- checkpoint: `{escape_md(Path(checkpoint).name)}`",
+        f"- data: `{escape_md(Path(data).name)}` ({result['n']} images"
+        + (f"; skipped: {escape_md(', '.join(f'{n} {r}' for r, n in result['skipped'].items()))}" if result["skipped"] else "")
+        + ")", "",
+        "| word accuracy | CER | WER | char BLEU |", "|---|---|---|---|",
+        f"| {100 * result['word_accuracy']:.2f}% | {100 * result['cer']:.2f}% | {100 * result['wer']:.2f}% "
+        f"| {result['bleu']:.2f} |", "",
+        "## Samples", "", "![samples](samples.png)", "",
+        "## Character confusions", "", "![confusion matrix](confusion.png)", "",
+    ]
+    if errors:
+        lines += ["## First errors", "", "| image | gold | prediction |", "|---|---|---|"]
+        lines += [f"| {escape_md(Path(p).name)} | {escape_md(g)} | {escape_md(q)} |" for p, g, q in errors]
+    (out_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,133 @@
+"""Image in, fixed-size tensor out: safe decoding, resize + left-aligned pad, augmentation.
+
+Everything that touches pixels lives here. Decoding failures raise ``BadImage`` with a short
+reason, so loaders can skip and count an image instead of crashing on it.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+
+class BadImage(Exception):
+    """An image that cannot be used; the message says why in a few words."""
+
+
+def open_image(source: str | Path | Image.Image | np.ndarray) -> Image.Image:
+    """Decode ``source`` into an ``L`` or ``RGB`` PIL image, white behind any transparency."""
+    if isinstance(source, np.ndarray):
+        source = Image.fromarray(source)
+    if isinstance(source, Image.Image):
+        return _normalise_mode(source)
+    path = Path(source)
+    if path.is_dir():
+        raise BadImage("is a directory")
+    if not path.exists():
+        raise BadImage("file not found")
+    if path.stat().st_size == 0:
+        raise BadImage("empty file")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between 1x and 2x its pixel limit; treat any bomb as bad input.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return _normalise_mode(im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImage("too many pixels (decompression-bomb limit)") from None
+    except UnidentifiedImageError:
+        raise BadImage("not an image") from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
+        raise BadImage(f"unreadable image ({str(e).splitlines()[0][:60]})") from None
+
+
+def _normalise_mode(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        return Image.fromarray(((a - lo) * scale).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, im.convert("RGBA")).convert("RGB")
+    if im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")  # CMYK, YCbCr, 1-bit, ...
+    return im
+
+
+def resize_and_pad(im: Image.Image, height: int, width: int, channels: int) -> torch.Tensor:
+    """The report's preprocessing: keep the aspect ratio, fit into ``height`` x ``width``,
+    align left, centre vertically, pad with the image's own background colour.
+
+    Returns a uint8 tensor (channels, height, width).
+    """
+    im = ImageOps.exif_transpose(im) if im.getexif() else im
+    im = im.convert("L" if channels == 1 else "RGB")
+    w, h = im.size
+    scale = min(height / h, width / w)  # a too-wide image is shrunk to fit the width
+    nw, nh = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    im = im.resize((nw, nh), Image.Resampling.BILINEAR)
+    a = np.asarray(im)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    background = np.median(border, axis=0).astype(np.uint8)
+    out = np.empty((height, width, channels), dtype=np.uint8)
+    out[:] = background
+    top = (height - nh) // 2
+    out[top : top + nh, :nw] = a
+    return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+
+def load_tensor(source, height: int, width: int, channels: int) -> torch.Tensor:
+    """``open_image`` then ``resize_and_pad``; raises ``BadImage``."""
+    return resize_and_pad(open_image(source), height, width, channels)
+
+
+def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random small affine warp, blur and noise for a float batch (N, C, H, W) in [0, 1].
+
+    Every image draws its own parameters; the whole batch is warped in one ``grid_sample``
+    call, which is far cheaper on a CPU than per-image PIL transforms in loader workers.
+    """
+    n = x.shape[0]
+
+    def uniform(lo, hi):
+        return torch.rand(n, generator=generator) * (hi - lo) + lo
+
+    angle = uniform(-3, 3) * math.pi / 180
+    shear = uniform(-0.3, 0.3)
+    sx, sy = uniform(0.9, 1.05), uniform(0.85, 1.05)
+    tx, ty = uniform(-0.03, 0.03), uniform(-0.08, 0.08)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.zeros(n, 2, 3)
+    # Inverse map from output to input coordinates: rotation, then horizontal shear, then scale.
+    theta[:, 0, 0] = cos / sx
+    theta[:, 0, 1] = (-sin + shear) / sx
+    theta[:, 1, 0] = sin / sy
+    theta[:, 1, 1] = cos / sy
+    theta[:, 0, 2] = tx
+    theta[:, 1, 2] = ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+    blur = torch.rand(n, generator=generator) < 0.3
+    if blur.any():
+        k = torch.tensor([0.25, 0.5, 0.25])
+        kernel = (k[:, None] * k[None, :]).expand(x.shape[1], 1, 3, 3)
+        x[blur] = F.conv2d(F.pad(x[blur], (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
+    sigma = uniform(0, 0.06).view(n, 1, 1, 1)
+    x = x + torch.randn(x.shape, generator=generator) * sigma
+    contrast = uniform(0.7, 1.1).view(n, 1, 1, 1)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * contrast + mean).clamp_(0, 1)

@@ -1,0 +1,68 @@
+"""Tiny fixtures built by the tests themselves: captcha folders, an IAM layout, labels.tsv."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def text_image(text: str, size=(120, 40), mode="L") -> Image.Image:
+    """A white image with ``text`` drawn in black by Pillow's default font."""
+    im = Image.new("RGB", size, "white")
+    ImageDraw.Draw(im).text((4, 10), text, fill="black")
+    return im.convert(mode)
+
+
+@pytest.fixture
+def captcha_folder(tmp_path: Path) -> Path:
+    """Six images in several modes and formats, labelled by file name."""
+    folder = tmp_path / "captchas"
+    folder.mkdir()
+    for text, mode, ext in [("2b827", "RGBA", "png"), ("3bnyf", "RGB", "jpg"), ("44c22", "L", "png"),
+                            ("5npdn", "P", "png"), ("6g45w", "RGB", "png"), ("7cgym", "RGBA", "png")]:
+        text_image(text, (200, 50), mode).save(folder / f"{text}.{ext}")
+    (folder / "notes.txt").write_text("not an image, ignored")
+    return folder
+
+
+@pytest.fixture
+def iam_root(tmp_path: Path) -> Path:
+    """An IAM-shaped folder: words.txt with ok, err and malformed lines, one missing image."""
+    root = tmp_path / "iam"
+    lines = ["# comment line", "a01-000u-00-00 ok 154 408 768 27 51 AT A",
+             "a01-000u-00-01 ok 154 507 766 213 48 NN MOVE",
+             "a01-000u-00-02 err 154 796 764 70 50 TO to",
+             "a01-000u-00-03 ok 154 919 757 166 78 VB two words",
+             "a01-000u-00-04 ok 154 919 757 166 78 VB missing",
+             "garbage line",
+             "b02-010-01-00 ok 170 10 10 60 40 NN Peers"]
+    (root / "words").mkdir(parents=True)
+    (root / "words.txt").write_text("\n".join(lines) + "\n")
+    for wid, text in [("a01-000u-00-00", "A"), ("a01-000u-00-01", "MOVE"), ("a01-000u-00-02", "to"),
+                      ("a01-000u-00-03", "two words"), ("b02-010-01-00", "Peers")]:
+        a, b = wid.split("-")[:2]
+        d = root / "words" / a / f"{a}-{b}"
+        d.mkdir(parents=True, exist_ok=True)
+        text_image(text, (90, 40)).save(d / f"{wid}.png")
+    return root
+
+
+@pytest.fixture
+def tsv_folder(tmp_path: Path) -> Path:
+    """labels.tsv with CRLF endings, a blank line, a line without a tab and a non-UTF-8 line."""
+    folder = tmp_path / "own"
+    (folder / "img").mkdir(parents=True)
+    for i, text in enumerate(["hello", "wörld", "a b"]):
+        text_image(text).save(folder / "img" / f"{i}.png")
+    data = (b"img/0.png\thello\r\n\r\nimg/1.png\tw\xc3\xb6rld\r\nno tab here\r\n"
+            b"img/2.png\ta b\r\nimg/9.png\t\xff\xfe bad\r\n")
+    (folder / "labels.tsv").write_bytes(data)
+    return folder
+
+
+def random_array(h: int, w: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (h, w), dtype=np.uint8)

@@ -1,0 +1,118 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from crnn_ocr.charset import Charset
+from crnn_ocr.config import DataConfig
+from crnn_ocr.data import (DataError, OCRDataset, Skipped, collate, detect_layout, evaluation_items, load_folder,
+                           load_iam, load_tsv, read_ids, split, synthetic_captchas, training_items)
+from crnn_ocr.images import resize_and_pad
+
+from conftest import text_image
+
+
+def test_captcha_folder_labels_come_from_file_names(captcha_folder):
+    items = load_folder(captcha_folder)
+    assert [it.text for it in items] == ["2b827", "3bnyf", "44c22", "5npdn", "6g45w", "7cgym"]
+    assert detect_layout(captcha_folder) == "folder"
+
+
+def test_label_separator_cuts_the_stem(tmp_path):
+    text_image("1234").save(tmp_path / "1234-7.jpg")
+    text_image("98").save(tmp_path / "98-0-1.png")
+    assert sorted(it.text for it in load_folder(tmp_path, label_sep="-")) == ["1234", "98"]
+
+
+def test_every_image_mode_decodes_to_the_same_fixed_size(captcha_folder):
+    skipped = Skipped()
+    ds = OCRDataset(load_folder(captcha_folder), 32, 128, 1, skipped)
+    assert ds.images.shape == (6, 1, 32, 128) and ds.images.dtype == torch.uint8
+    assert not skipped
+    rgb = OCRDataset(load_folder(captcha_folder), 32, 100, 3, skipped)
+    assert rgb.images.shape == (6, 3, 32, 100)
+
+
+def test_iam_loader_joins_fields_skips_err_missing_and_malformed_lines(iam_root):
+    skipped = Skipped()
+    items = load_iam(iam_root, skipped=skipped)
+    assert [it.text for it in items] == ["A", "MOVE", "two words", "Peers"]
+    assert skipped == {"segmentation marked err": 1, "image missing": 1, "malformed words.txt line": 1}
+    assert Path(items[-1].path).parts[-3:] == ("b02", "b02-010", "b02-010-01-00.png")
+    kept = load_iam(iam_root, keep_err=True)
+    assert "to" in [it.text for it in kept]
+    assert detect_layout(iam_root) == "iam"
+
+
+def test_iam_id_lists_select_words(iam_root, tmp_path):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a01-000u-00-01\nb02-010-01-00\n\n")
+    assert read_ids([str(ids)]) == {"a01-000u-00-01", "b02-010-01-00"}
+    items = evaluation_items(str(iam_root), split_ids=[str(ids)])
+    assert [it.text for it in items] == ["MOVE", "Peers"]
+
+
+def test_labels_tsv_handles_crlf_blank_lines_missing_tabs_and_bad_bytes(tsv_folder):
+    skipped = Skipped()
+    items = load_tsv(tsv_folder, skipped)
+    assert [it.text for it in items] == ["hello", "wörld", "a b"]
+    assert skipped == {"labels.tsv line without a tab": 1, "labels.tsv line not UTF-8": 1}
+    assert detect_layout(tsv_folder) == "tsv"
+
+
+def test_split_folders_are_used_as_given(captcha_folder, tmp_path):
+    root = tmp_path / "splits"
+    for name in ("train", "val"):
+        (root / name).mkdir(parents=True)
+        for p in list(captcha_folder.iterdir())[:3]:
+            (root / name / p.name).write_bytes(p.read_bytes())
+    train, val = training_items(DataConfig(path=str(root)), 0, Skipped())
+    assert detect_layout(root) == "splits"
+    assert len(train) == len(val) >= 2
+
+
+def test_seeded_split_is_deterministic_70_20_10(captcha_folder):
+    items = load_folder(captcha_folder) * 10  # 60 items
+    a, b = split(items, seed=3), split(items, seed=3)
+    assert [len(p) for p in a] == [42, 12, 6]
+    assert [[it.text for it in p] for p in a] == [[it.text for it in p] for p in b]
+
+
+def test_missing_and_empty_datasets_raise_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        detect_layout(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no labelled images"):
+        evaluation_items(str(tmp_path / "empty"))
+
+
+def test_training_filters_unknown_characters_and_too_long_labels(captcha_folder):
+    skipped = Skipped()
+    ds = OCRDataset(load_folder(captcha_folder), 32, 128, 1, skipped, charset=Charset("2345678bcdefgmpwx"),
+                    max_length=5)
+    # 44c22 needs 6 columns (two repeats); 3bnyf, 5npdn and 7cgym have n or y, outside the charset
+    assert sorted(it.text for it in ds.items) == ["2b827", "6g45w"]
+    assert skipped == {"label too long for the model's output": 1, "label with characters outside the charset": 3}
+    images, targets, lengths, index = collate([ds[0], ds[1]])
+    assert images.shape == (2, 1, 32, 128) and lengths.tolist() == [5, 5] and len(targets) == 10
+
+
+def test_resize_keeps_aspect_ratio_left_aligned_and_pads_with_background():
+    im = Image.fromarray(np.full((20, 40), 200, dtype=np.uint8))
+    im.paste(0, (0, 0, 4, 20))  # a dark bar at the left edge
+    t = resize_and_pad(im, 32, 128, 1)[0]
+    assert t.shape == (32, 128)
+    assert t[:, :5].float().mean() < 50  # the bar stays at the left
+    assert (t[:, 70:] == 200).all()  # padding takes the background colour
+    wide = resize_and_pad(Image.new("L", (1000, 10), 255), 32, 128, 1)  # too wide: shrunk to fit
+    assert wide.shape == (1, 32, 128)
+
+
+def test_synthetic_captchas_are_repeatable_and_shaped_like_the_kaggle_set():
+    a, b = synthetic_captchas(3, seed=7), synthetic_captchas(3, seed=7)
+    assert [it.text for it in a] == [it.text for it in b]
+    assert np.array_equal(np.asarray(a[0].image), np.asarray(b[0].image))
+    assert a[0].image.size == (200, 50) and len(a[0].text) == 5
+    assert set("".join(it.text for it in a)) <= set("2345678bcdefgmnpwxy")
