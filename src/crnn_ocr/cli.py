@@ -51,8 +51,16 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The config file (or the defaults), with every flag that was given written over it."""
-    cfg = Config.from_toml(args.config) if args.config else Config()
+    """The config file (or the defaults, or the resumed run's own config), with every flag
+    that was given written over it."""
+    if args.config:
+        cfg = Config.from_toml(args.config)
+    elif getattr(args, "resume", False):
+        from .checkpoint import load
+
+        cfg = Config.from_dict(load(Path(args.out) / "last.pt")["config"])
+    else:
+        cfg = Config()
     if args.data is not None:
         cfg.data.path = args.data
     for section in (cfg.data, cfg.model, cfg.train):
@@ -127,6 +135,25 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    """Train on synthetic captchas, evaluate on fresh ones written to disk, print the report."""
+    from .data import synthetic_captchas
+    from .evaluate import evaluate
+    from .train import train
+
+    out = Path(args.out)
+    test_dir = out / "synthetic-test"
+    test_dir.mkdir(parents=True, exist_ok=True)
+    for item in synthetic_captchas(args.test_images, seed=12345):
+        item.image.save(test_dir / f"{item.text}-{Path(item.path).stem.split('-')[0]}.png")
+    cfg = Config()
+    cfg.train.epochs = args.epochs
+    train(cfg, out / "run")
+    evaluate(str(out / "run" / "best.pt"), str(test_dir), str(out / "eval"), label_sep="-")
+    print(f"demo done: report {out / 'eval' / 'report.md'}, training curve {out / 'run' / 'loss.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crnn-ocr", description="Train, evaluate and run CRNN text recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-err", action="store_true", help="IAM: keep words marked err")
     p.add_argument("--batch-size", type=int, default=256)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="train on synthetic captchas, evaluate, write a report (offline)")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--epochs", type=int, default=Config().train.epochs)
+    p.add_argument("--test-images", type=int, default=200)
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("predict", help="print path<TAB>text<TAB>confidence for images")
     p.add_argument("--checkpoint", required=True)

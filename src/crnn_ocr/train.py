@@ -79,8 +79,6 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
         if not (out / "last.pt").is_file():
             raise DataError(f"--resume: no last.pt in {out}")
         state = checkpoint.load(out / "last.pt")
-        config = Config.from_dict(state["config"])  # the run continues with its own settings
-        t_cfg, d = config.train, config.data
         log(f"resuming from {out / 'last.pt'} (epoch {state['epoch']}, step {state['step']})")
 
     skipped = Skipped()
