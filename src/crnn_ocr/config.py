@@ -53,6 +53,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     patience: int = 0  # early stopping: epochs without a better val CER; 0 = never stop
     seed: int = 0
+    amp: bool = True  # bfloat16 autocast for the training step (CTC stays in float32)
     threads: int = 0  # torch threads; 0 = every core
     device: str = "auto"
 

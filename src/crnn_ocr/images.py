@@ -121,6 +121,13 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> 
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
+    # Thinner or thicker strokes: a 3x3 min or max filter (ink is darker than background).
+    morph = torch.rand(n, generator=generator)
+    thick, thin = morph < 0.15, morph > 0.85
+    if thick.any():
+        x[thick] = -F.max_pool2d(-x[thick], 3, stride=1, padding=1)
+    if thin.any():
+        x[thin] = F.max_pool2d(x[thin], 3, stride=1, padding=1)
     blur = torch.rand(n, generator=generator) < 0.3
     if blur.any():
         k = torch.tensor([0.25, 0.5, 0.25])

@@ -100,6 +100,7 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
         raise DataError("no usable training images left")
 
     model = checkpoint.build_model(config, charset, imagenet=imagenet)
+    device = torch.device("cpu")
     if config.model.pretrained not in ("", "imagenet") and not state:
         copied, total = checkpoint.load_pretrained(model, config.model.pretrained)
         log(f"pretrained: copied {copied} of {total} tensors from {config.model.pretrained}")
@@ -149,7 +150,9 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
                 x = images.float().div_(255)
                 if d.augment:
                     x = augment_batch(x, aug_rng)
-                loss = ctc_loss(model(x), targets, lengths)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t_cfg.amp):
+                    log_probs = model(x)
+                loss = ctc_loss(log_probs, targets, lengths)
                 optimizer.zero_grad(set_to_none=True)
                 ok = torch.isfinite(loss).item()
                 if ok:

@@ -1,0 +1,59 @@
+"""Lexicon decoding: replace a greedy reading by the lexicon word the model scores best.
+
+For each image, the ``candidates`` lexicon words closest to the greedy output (Levenshtein
+distance, found by rapidfuzz) are scored exactly by their CTC likelihood under the model's
+log-probabilities (``nn.functional.ctc_loss``, one batched call per image); the most likely
+one wins. The greedy output itself is a candidate when it is in the lexicon. Candidates
+with characters the model cannot write are ignored.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from .charset import Charset
+
+
+class Lexicon:
+    """A set of words to decode into."""
+
+    def __init__(self, words: Iterable[str], candidates: int = 20):
+        self.words = sorted({w for w in words if w})
+        self.candidates = candidates
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | Path], extra: Iterable[str] = (), candidates: int = 20) -> Lexicon:
+        """Words from text files (one per line, surrounding spaces stripped) plus ``extra``."""
+        words = set(extra)
+        for p in paths:
+            try:
+                words.update(line.strip() for line in Path(p).read_text(encoding="utf-8", errors="replace").splitlines())
+            except OSError as e:
+                raise ValueError(f"cannot read lexicon {p}: {e.strerror}") from None
+        return cls(words, candidates)
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def decode(self, log_probs: torch.Tensor, greedy: list[str], charset: Charset) -> list[str]:
+        """Best lexicon word per column of ``log_probs`` (T, N, C), given the greedy texts."""
+        out = []
+        T = log_probs.shape[0]
+        for n, text in enumerate(greedy):
+            found = process.extract(text, self.words, scorer=Levenshtein.distance, limit=self.candidates)
+            words = [w for w, _, _ in found if not charset.unknown(w)]
+            if not words:
+                out.append(text)
+                continue
+            targets = [charset.encode(w) for w in words]
+            lp = log_probs[:, n : n + 1].float().expand(T, len(words), -1)
+            nll = torch.nn.functional.ctc_loss(
+                lp, torch.tensor([i for t in targets for i in t]), torch.full((len(words),), T),
+                torch.tensor([len(t) for t in targets]), reduction="none", zero_infinity=True)
+            nll[nll == 0] = float("inf")  # zero_infinity marks impossible alignments as 0
+            out.append(words[int(nll.argmin())] if torch.isfinite(nll).any() else text)
+        return out
