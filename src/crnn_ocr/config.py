@@ -14,7 +14,7 @@ from pathlib import Path
 class DataConfig:
     """Where the images come from and how they are turned into tensors."""
 
-    path: str = ""  # empty: synthetic captchas generated in memory
+    path: str = ""  # empty: synthetic captchas generated in memory; "synth:words": words rendered from fonts
     height: int = 32  # images are resized to this height, keeping the aspect ratio
     width: int = 128  # ... and left-aligned, padded (or shrunk) to this width
     channels: int = 1  # 1 = grayscale, 3 = RGB
@@ -55,7 +55,8 @@ class TrainConfig:
     seed: int = 0
     amp: bool = True  # bfloat16 autocast for the training step (CTC stays in float32)
     threads: int = 0  # torch threads; 0 = every core
-    device: str = "auto"
+    device: str = "auto"  # auto (CUDA if present, else CPU), cpu, cuda or mps
+    tensorboard: bool = False  # also log scalars and samples to RUN/tensorboard
 
 
 @dataclass

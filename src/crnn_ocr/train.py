@@ -5,16 +5,24 @@ a validation pass and a report after every epoch, checkpoints, resume and early 
 ``best.pt`` (lowest validation CER), ``last.pt``, ``history.csv``, ``loss.png`` and
 ``samples/epoch_NNN.png``. Ctrl-C or SIGTERM stops at the next step and saves ``last.pt``
 with everything needed to continue exactly where the run stopped (``--resume``).
+
+Started by ``torchrun``, the same function trains with DistributedDataParallel: each process
+takes its share of every epoch (``DistributedSampler``), validation predictions are gathered
+so every rank computes the same metrics, and only rank 0 writes files.
 """
 from __future__ import annotations
 
 import csv
 import math
+import os
 import signal
 import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from . import checkpoint, plots
@@ -65,10 +73,64 @@ class StopRequest:
             signal.signal(sig, handler)
 
 
+def select_device(name: str) -> torch.device:
+    """``auto`` is CUDA when present, else the CPU; under torchrun each rank takes its GPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is available")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("--device mps: MPS is not available")
+    if name not in ("cpu", "mps"):
+        raise ValueError(f"unknown device {name!r} (auto, cpu, cuda or mps)")
+    return torch.device(name)
+
+
+def any_rank(flag: bool, world: int) -> bool:
+    """True if ``flag`` is true on any process (every rank must take the same branch)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([float(flag)])
+    dist.all_reduce(t)
+    return bool(t.item())
+
+
+def validate(model, val_ds: OCRDataset, charset: Charset, targets, rank: int, world: int) -> tuple[list[str], float]:
+    """Predictions for every validation image and the mean CTC loss, identical on every
+    rank: each process reads its share, then the shares are gathered."""
+    index = list(range(rank, len(val_ds), world))
+    pred, _, loss = recognize(model, val_ds.images[index], charset, targets=[targets[i] for i in index])
+    if world == 1:
+        return pred, loss
+    shares = [None] * world
+    dist.all_gather_object(shares, (index, pred, loss * len(index)))
+    texts = [""] * len(val_ds)
+    for idx, p, _ in shares:
+        for i, t in zip(idx, p):
+            texts[i] = t
+    return texts, sum(s[2] for s in shares) / max(1, len(val_ds))
+
+
 def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) -> dict:
     """Train a CRNN as ``config`` says; returns the best epoch's validation metrics."""
-    t_cfg, d = config.train, config.data
     out = Path(out_dir)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = select_device(config.train.device)
+    if world > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    try:
+        return _train(config, out, resume, log if rank == 0 else (lambda *a, **k: None), device, rank, world)
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _train(config: Config, out: Path, resume: bool, log, device: torch.device, rank: int, world: int) -> dict:
+    t_cfg, d = config.train, config.data
+    main_process = rank == 0
     out.mkdir(parents=True, exist_ok=True)
     if t_cfg.threads:
         torch.set_num_threads(t_cfg.threads)
@@ -79,6 +141,10 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
         if not (out / "last.pt").is_file():
             raise DataError(f"--resume: no last.pt in {out}")
         state = checkpoint.load(out / "last.pt")
+        missing = {"optimizer", "scheduler", "aug_rng", "torch_rng", "epoch", "step", "history"} - state.keys()
+        if missing:
+            raise checkpoint.CheckpointError(f"{out / 'last.pt'} holds no training state ({', '.join(sorted(missing))} "
+                                             "missing) and cannot be resumed; use it with --pretrained instead")
         log(f"resuming from {out / 'last.pt'} (epoch {state['epoch']}, step {state['step']})")
 
     skipped = Skipped()
@@ -98,27 +164,40 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
         + (f"; skipped: {skipped}" if skipped else ""))
     if not len(train_ds):
         raise DataError("no usable training images left")
+    if not len(val_ds):
+        raise DataError("no usable validation images left")
 
     model = checkpoint.build_model(config, charset, imagenet=imagenet)
-    device = torch.device("cpu")
     if config.model.pretrained not in ("", "imagenet") and not state:
         copied, total = checkpoint.load_pretrained(model, config.model.pretrained)
         log(f"pretrained: copied {copied} of {total} tensors from {config.model.pretrained}")
     log(f"model: {config.model.backbone} backbone, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
-        f"parameters, {model.columns} output columns")
+        f"parameters, {model.columns} output columns; device {device}" + (f", {world} processes" if world > 1 else ""))
+    model.to(device)
+    ddp_model = DistributedDataParallel(model) if world > 1 else model
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=t_cfg.lr, weight_decay=t_cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train_ds) / t_cfg.batch_size)
+    # One sampler serves both cases: with one process it is a seeded shuffle per epoch.
+    sampler = DistributedSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=t_cfg.seed)
+    steps_per_epoch = math.ceil(len(sampler) / t_cfg.batch_size)
     total_steps = steps_per_epoch * t_cfg.epochs
     warmup = max(1, round(t_cfg.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, warmup, total_steps, t_cfg.min_lr_ratio))
-    aug_rng = torch.Generator().manual_seed(t_cfg.seed + 1)
+    # bf16 where the hardware has it (CPUs, recent GPUs); fp16 needs a loss scaler.
+    amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler(enabled=t_cfg.amp and amp_dtype == torch.float16)
+    aug_rng = torch.Generator().manual_seed(t_cfg.seed + 1 + rank)
+    pin = device.type == "cuda"
 
     epoch, step, history, best_cer, bad_epochs, skipped_steps = 0, 0, [], math.inf, 0, 0
     if state:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError) as e:
+            raise checkpoint.CheckpointError(f"{out / 'last.pt'} does not fit this model (changed model flags?): "
+                                             f"{str(e).splitlines()[0][:80]}") from None
         scheduler.load_state_dict(state["scheduler"])
         aug_rng.set_state(state["aug_rng"])
         torch.set_rng_state(state["torch_rng"])
@@ -132,35 +211,48 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
                 "torch_rng": torch.get_rng_state(), "history": history, "best_cer": best_cer,
                 "bad_epochs": bad_epochs, "skipped_steps": skipped_steps}
 
+    writer = None
+    if t_cfg.tensorboard and main_process:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tensorboard"))
     (out / "samples").mkdir(exist_ok=True)
     with StopRequest() as stop:
         while epoch < t_cfg.epochs:
             # The order of an epoch depends only on (seed, epoch): a resumed run skips the
             # batches it already did and then sees exactly what an uninterrupted run would.
-            order = torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(t_cfg.seed * 1000 + epoch))
+            sampler.set_epoch(epoch)
+            order = list(sampler)
             first = step - epoch * steps_per_epoch
-            model.train()
+            ddp_model.train()
             t0, seen, loss_sum, n_loss = time.time(), 0, 0.0, 0
-            bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch + 1}/{t_cfg.epochs}",
-                       leave=False, mininterval=1.0, dynamic_ncols=True)
+            bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch + 1}/{t_cfg.epochs}", leave=False,
+                       mininterval=1.0, dynamic_ncols=True, disable=not main_process)
+            interrupted = False
             for b in bar:
-                if stop.requested:
+                if any_rank(stop.requested, world):
+                    interrupted = True
                     break
-                images, targets, lengths, _ = collate([train_ds[i] for i in order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size].tolist()])
+                images, targets, lengths, _ = collate([train_ds[i] for i in order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size]])
                 x = images.float().div_(255)
                 if d.augment:
                     x = augment_batch(x, aug_rng)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=t_cfg.amp):
-                    log_probs = model(x)
-                loss = ctc_loss(log_probs, targets, lengths)
+                x = x.pin_memory().to(device, non_blocking=True) if pin else x.to(device)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=t_cfg.amp):
+                    log_probs = ddp_model(x)
+                loss = ctc_loss(log_probs.cpu() if device.type == "mps" else log_probs, targets.to(log_probs.device),
+                                lengths.to(log_probs.device))
                 optimizer.zero_grad(set_to_none=True)
-                ok = torch.isfinite(loss).item()
+                ok = not any_rank(not torch.isfinite(loss).item(), world)
                 if ok:
-                    loss.backward()
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optimizer)
                     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), t_cfg.grad_clip)
-                    ok = torch.isfinite(norm).item()
+                    ok = torch.isfinite(norm).item()  # gradients are already averaged: same on every rank
+                    if ok:
+                        scaler.step(optimizer)
+                    scaler.update()
                 if ok:
-                    optimizer.step()
                     loss_sum += loss.item() * len(images)
                     n_loss += len(images)
                 else:
@@ -168,16 +260,17 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
                     log(f"step {step}: non-finite loss or gradient, step skipped ({skipped_steps} so far)")
                 scheduler.step()
                 step += 1
-                seen += len(images)
+                seen += len(images) * world
                 bar.set_postfix(loss=f"{loss_sum / max(1, n_loss):.3f}", img_s=f"{seen / (time.time() - t0):.0f}")
             bar.close()
-            if stop.requested:
-                checkpoint.save(snapshot(), out / "last.pt")
+            if interrupted:
+                if main_process:
+                    checkpoint.save(snapshot(), out / "last.pt")
                 log(f"interrupted: saved {out / 'last.pt'} at epoch {epoch}, step {step}; continue with --resume")
                 return {"interrupted": True, "epoch": epoch, "step": step}
             train_time = time.time() - t0
 
-            pred, _, val_loss = recognize(model, val_ds.images, charset, targets=val_targets)
+            pred, val_loss = validate(model, val_ds, charset, val_targets, rank, world)
             epoch += 1
             row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_loss), "val_loss": val_loss,
                    "val_word_accuracy": word_accuracy(val_gold, pred), "val_cer": cer(val_gold, pred),
@@ -190,25 +283,45 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
             log(f"epoch {epoch:3d}/{t_cfg.epochs}  train loss {row['train_loss']:.4f}  val loss {val_loss:.4f}  "
                 f"word acc {100 * row['val_word_accuracy']:6.2f}%  CER {100 * row['val_cer']:6.2f}%  "
                 f"lr {row['lr']:.2e}  {row['img_per_s']:.0f} img/s  {row['seconds']:.1f}s" + ("  *best*" if improved else ""))
-            checkpoint.save(snapshot(), out / "last.pt")
-            if improved:
-                best = snapshot()
-                for key in ("optimizer", "scheduler", "aug_rng", "torch_rng"):
-                    del best[key]  # best.pt is for using the model, last.pt for resuming
-                checkpoint.save(best, out / "best.pt")
-            write_history(history, out)
-            n = min(8, len(val_ds))
-            plots.sample_grid(val_ds.images[:n], val_gold[:n], pred[:n], out / "samples" / f"epoch_{epoch:03d}.png",
-                              title=f"epoch {epoch}: gold and prediction (errors in red)")
+            if main_process:
+                checkpoint.save(snapshot(), out / "last.pt")
+                if improved:
+                    best = snapshot()
+                    for key in ("optimizer", "scheduler", "aug_rng", "torch_rng"):
+                        del best[key]  # best.pt is for using the model, last.pt for resuming
+                    checkpoint.save(best, out / "best.pt")
+                write_history(history, out)
+                n = min(8, len(val_ds))
+                sample_png = out / "samples" / f"epoch_{epoch:03d}.png"
+                plots.sample_grid(val_ds.images[:n], val_gold[:n], pred[:n], sample_png,
+                                  title=f"epoch {epoch}: gold and prediction (errors in red)")
+                if writer:
+                    log_tensorboard(writer, row, sample_png)
             if t_cfg.patience and bad_epochs >= t_cfg.patience:
                 log(f"early stop: no better validation CER for {bad_epochs} epochs")
                 break
+    if writer:
+        writer.close()
     best_row = min(history, key=lambda h: h["val_cer"])
     log(f"best epoch {best_row['epoch']}: word accuracy {100 * best_row['val_word_accuracy']:.2f}%, "
         f"CER {100 * best_row['val_cer']:.2f}%; checkpoint {out / 'best.pt'}")
     if skipped_steps:
         log(f"{skipped_steps} steps were skipped for non-finite loss or gradients")
+    if skipped:
+        log(f"skipped {sum(skipped.values())} items: {skipped}")
     return best_row
+
+
+def log_tensorboard(writer, row: dict, sample_png: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    for key, value in row.items():
+        if key != "epoch":
+            writer.add_scalar(key, value, row["epoch"])
+    with Image.open(sample_png) as im:
+        writer.add_image("samples", np.asarray(im.convert("RGB")), row["epoch"], dataformats="HWC")
+    writer.flush()
 
 
 def write_history(history: list[dict], out: Path) -> None:
