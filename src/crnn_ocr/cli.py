@@ -47,7 +47,11 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--patience", type=int, help="early stopping after this many epochs without a better CER")
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int, help="torch threads (default: all cores)")
-    g.add_argument("--device", help="auto, cpu, cuda or mps")
+    g.add_argument("--device", help="auto (CUDA if present, else CPU), cpu, cuda or mps")
+    g.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                   help="train in float32 (default: bfloat16 autocast, or float16 with a loss scaler on older GPUs)")
+    g.add_argument("--tensorboard", action="store_true", default=None,
+                   help="also log to RUN/tensorboard (needs the tensorboard package)")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -77,7 +81,8 @@ def image_paths(inputs: list[str]) -> list[str]:
     for s in inputs:
         p = Path(s)
         if p.is_dir():
-            paths += sorted(str(q) for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            # a folder named like an image is kept, to be reported and counted as a bad input
+            paths += sorted(str(q) for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
         else:
             paths.append(s)
     return paths
@@ -94,37 +99,33 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
     evaluate(args.checkpoint, args.data, args.out, label_sep=args.label_sep or "", split_ids=args.split_ids,
-             keep_err=args.keep_err, batch_size=args.batch_size)
+             keep_err=args.keep_err, batch_size=args.batch_size, lexicon=args.lexicon)
     print(f"report written to {Path(args.out) / 'report.md'}")
     return 0
 
 
 def cmd_predict(args) -> int:
+    import torch
+
     from .recognizer import Recognizer
 
-    rec = Recognizer.load(args.checkpoint)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rec = Recognizer.load(args.checkpoint, threads=args.threads)
     paths = image_paths(args.paths)
     done = bad = 0
     for start in range(0, len(paths), args.batch_size):
         good, tensors = [], []
-        d = rec.config.data
         for p in paths[start : start + args.batch_size]:
             try:
-                from .images import load_tensor
-
-                tensors.append(load_tensor(p, d.height, d.width, d.channels))
+                tensors.append(rec.load_image(p))
                 good.append(p)
             except BadImage as e:
                 print(f"crnn-ocr: skipping {p}: {e}", file=sys.stderr)
                 bad += 1
         if not good:
             continue
-        import torch
-
-        from .evaluate import recognize
-
-        texts, conf, _ = recognize(rec.model, torch.stack(tensors), rec.charset)
-        for p, t, c in zip(good, texts, conf):
+        for p, (t, c) in zip(good, rec.recognize(torch.stack(tensors), args.batch_size)):
             print(f"{p}\t{t}\t{c:.4f}")
         done += len(good)
     if bad:
@@ -133,6 +134,22 @@ def cmd_predict(args) -> int:
         print("crnn-ocr: error: no readable image among the inputs", file=sys.stderr)
         return 2
     return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx
+
+    print(f"wrote {export_onnx(args.checkpoint, args.onnx)}")
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from .pretrain import pretrain, pretrain_config
+
+    cfg = pretrain_config(args.backbone, args.images, args.val_images, args.epochs, args.batch_size, args.lr,
+                          args.threads, args.seed, args.height, args.width, args.channels)
+    result = pretrain(cfg, args.out)
+    return 130 if result.get("interrupted") else 0
 
 
 def cmd_demo(args) -> int:
@@ -163,6 +180,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_args(p)
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("pretrain", help="pretrain on word images rendered from system fonts (offline)",
+                       description="Train a CRNN on synthetic words (every printable ASCII character) and write "
+                       "best.pt and a small float16 backbone.safetensors to --out; start from either with "
+                       "`crnn-ocr train --pretrained`.")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--backbone", choices=("simple", "resnet18"), default="resnet18")
+    p.add_argument("--images", type=int, default=20000, help="rendered training images (default: %(default)s)")
+    p.add_argument("--val-images", type=int, default=500, help="rendered validation images (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--height", type=int, default=32, help="input size; fine-tuning must use the same")
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    p.set_defaults(func=cmd_pretrain)
+
     p = sub.add_parser("evaluate", help="score a checkpoint on a dataset and write a report")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--data", required=True, help="dataset folder; every readable item is used")
@@ -171,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-ids", nargs="+", metavar="FILE", help="IAM: evaluate only these word ids")
     p.add_argument("--keep-err", action="store_true", help="IAM: keep words marked err")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lexicon", nargs="+", metavar="FILE",
+                   help="word lists (one word per line) to decode into, with the training labels")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="train on synthetic captchas, evaluate, write a report (offline)")
@@ -180,10 +217,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("predict", help="print path<TAB>text<TAB>confidence for images")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .onnx file from `crnn-ocr export`")
     p.add_argument("paths", nargs="+", help="image files or folders of images")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="write a checkpoint as a self-contained ONNX file",
+                       description="Export to ONNX (dynamic batch and width) with the charset and "
+                       "preprocessing settings stored in the file's metadata.")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--onnx", required=True, help="output file, e.g. model.onnx")
+    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -191,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, CheckpointError, BadImage, ValueError) as e:
+    except (DataError, CheckpointError, BadImage, ValueError, OSError) as e:  # OSError: unreadable or unwritable paths
         print(f"crnn-ocr: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

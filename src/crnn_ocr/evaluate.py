@@ -15,15 +15,17 @@ import torch
 
 from . import metrics, plots
 from .charset import Charset, ctc_greedy
-from .checkpoint import load_model
-from .data import OCRDataset, Skipped, evaluation_items
+from .checkpoint import load, load_model
+from .data import DataError, OCRDataset, Skipped, evaluation_items
+from .lexicon import Lexicon
 
 
 @torch.no_grad()
 def recognize(model, images: torch.Tensor, charset: Charset, batch_size: int = 256,
-              targets: list[list[int]] | None = None) -> tuple[list[str], list[float], float]:
-    """Greedy-decoded texts and confidences of uint8 ``images``; with ``targets``, also the
-    mean CTC loss (else NaN)."""
+              targets: list[list[int]] | None = None, lexicon: Lexicon | None = None,
+              ) -> tuple[list[str], list[float], float]:
+    """Greedy-decoded texts (or lexicon-decoded, given a ``lexicon``) and confidences of
+    uint8 ``images``; with ``targets``, also the mean CTC loss (else NaN)."""
     model.eval()
     device = next(model.parameters()).device
     texts, confidences, loss_sum = [], [], 0.0
@@ -31,7 +33,7 @@ def recognize(model, images: torch.Tensor, charset: Charset, batch_size: int = 2
         x = images[start : start + batch_size].to(device).float().div_(255)
         log_probs = model(x).float()
         t, c = ctc_greedy(log_probs.cpu(), charset)
-        texts += t
+        texts += lexicon.decode(log_probs.cpu(), t, charset) if lexicon else t
         confidences += c
         if targets is not None:
             batch = targets[start : start + batch_size]
@@ -53,17 +55,26 @@ def escape_md(text: str) -> str:
 
 
 def evaluate(checkpoint: str, data: str, out: str, label_sep: str = "", split_ids: list[str] | None = None,
-             keep_err: bool = False, batch_size: int = 256, log=print) -> dict:
-    """Score ``checkpoint`` on every readable item of ``data`` and write the report to ``out``."""
+             keep_err: bool = False, batch_size: int = 256, lexicon: list[str] | None = None, log=print) -> dict:
+    """Score ``checkpoint`` on every readable item of ``data`` and write the report to ``out``.
+
+    With ``lexicon`` (word-list files), predictions are lexicon-decoded over those words plus
+    the checkpoint's training labels; ``metrics.json`` then also holds the greedy scores."""
     t0 = time.time()
     model, charset, config = load_model(checkpoint)
     d = config.data
     skipped = Skipped()
     items = evaluation_items(data, label_sep or d.label_sep, split_ids, keep_err, skipped)
     ds = OCRDataset(items, d.height, d.width, d.channels, skipped)
+    if not len(ds):
+        raise DataError(f"no readable images in {data} (skipped: {skipped})")
     pred, confidence, _ = recognize(model, ds.images, charset, batch_size)
     gold = [it.text for it in ds.items]
     result = metrics.scores(gold, pred)
+    if lexicon:
+        words = Lexicon.from_files(lexicon, extra=load(checkpoint).get("vocabulary", []))
+        pred, confidence, _ = recognize(model, ds.images, charset, batch_size, lexicon=words)
+        result = metrics.scores(gold, pred) | {"decoding": f"lexicon of {len(words)} words", "greedy": result}
     result["skipped"] = dict(skipped)
     result["unknown_characters"] = "".join(sorted(set().union(*(charset.unknown(g) for g in gold))))
     result["seconds"] = round(time.time() - t0, 2)
@@ -91,8 +102,8 @@ def evaluate(checkpoint: str, data: str, out: str, label_sep: str = "", split_id
 def write_report(out_dir: Path, checkpoint: str, data: str, result: dict, errors: list[tuple]) -> None:
     lines = [
         "# crnn-ocr evaluation", "",
-        f"- checkpoint: `{escape_md(Path(checkpoint).name)}`",
-        f"- data: `{escape_md(Path(data).name)}` ({result['n']} images"
+        f"- checkpoint: {escape_md(Path(checkpoint).name)}",  # no code span: it would show the escapes
+        f"- data: {escape_md(Path(data).name)} ({result['n']} images"
         + (f"; skipped: {escape_md(', '.join(f'{n} {r}' for r, n in result['skipped'].items()))}" if result["skipped"] else "")
         + ")", "",
         "| word accuracy | CER | WER | char BLEU |", "|---|---|---|---|",

@@ -160,6 +160,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
     val_ds = OCRDataset(val_items, d.height, d.width, d.channels, skipped)
     val_targets = [charset.encode("".join(c for c in it.text if not charset.unknown(c))) for it in val_ds.items]
     val_gold = [it.text for it in val_ds.items]
+    vocabulary = sorted({it.text for it in train_ds.items})  # for lexicon decoding later
     log(f"{len(train_ds)} training and {len(val_ds)} validation images, {len(charset) - 1} characters"
         + (f"; skipped: {skipped}" if skipped else ""))
     if not len(train_ds):
@@ -209,7 +210,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 "epoch": epoch, "step": step, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "aug_rng": aug_rng.get_state(),
                 "torch_rng": torch.get_rng_state(), "history": history, "best_cer": best_cer,
-                "bad_epochs": bad_epochs, "skipped_steps": skipped_steps}
+                "bad_epochs": bad_epochs, "skipped_steps": skipped_steps, "vocabulary": vocabulary}
 
     writer = None
     if t_cfg.tensorboard and main_process:
