@@ -76,13 +76,30 @@ def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
     return model.eval(), charset, config
 
 
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The model weights of a checkpoint, or of a ``.safetensors`` file such as the
+    ``backbone.safetensors`` that ``crnn-ocr pretrain`` writes (float16, config in its metadata)."""
+    if Path(path).suffix != ".safetensors":
+        return load(path)["model"]
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not Path(path).is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is not a safetensors file ({str(e).splitlines()[0][:80]})") from None
+
+
 def load_pretrained(model: CRNN, path: str | Path) -> tuple[int, int]:
-    """Copy every weight of checkpoint ``path`` whose name and shape match into ``model``.
+    """Copy every weight of checkpoint (or ``.safetensors`` file) ``path`` whose name and shape
+    match into ``model``.
 
     The classifier of a model trained on another charset does not match and keeps its fresh
     initialisation. Returns (tensors copied, tensors of ``model``).
     """
-    source = load(path)["model"]
+    source = read_weights(path)
     own = model.state_dict()
     matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not any(k.startswith("cnn.") for k in matching):

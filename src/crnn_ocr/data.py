@@ -3,7 +3,8 @@
 Four layouts are recognised by their content (see ``detect_layout``): split folders
 (``train/``, ``val/``, ``test/``), a folder of images labelled by their file names (the captcha
 set), an IAM root (``words.txt`` + ``words/``) and a folder with ``labels.tsv``. Without a
-path, synthetic captchas are generated in memory. Bad items are skipped and counted in a
+path, synthetic captchas are generated in memory; with the path ``synth:words``, word images
+rendered from the system's fonts (``synth_text``). Bad items are skipped and counted in a
 ``Skipped`` tally that the commands print at the end; unusable input raises ``DataError``.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .charset import Charset, ctc_required_length
 from .images import IMAGE_SUFFIXES, BadImage, load_tensor
 
 CAPTCHA_ALPHABET = "2345678bcdefgmnpwxy"  # the Kaggle captcha set's 19 symbols
+SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
 
 
 class DataError(Exception):
@@ -206,6 +208,11 @@ def training_items(data, seed: int, skipped: Skipped) -> tuple[list[Item], list[
     """Training and validation items for a ``DataConfig``."""
     if not data.path:
         return synthetic_captchas(data.synthetic_train, seed), synthetic_captchas(data.synthetic_val, seed + 1)
+    if data.path == SYNTHETIC_WORDS:
+        from .synth_text import synthetic_words
+
+        val = synthetic_words(data.synthetic_val, seed + 1, cover_charset=False)
+        return synthetic_words(data.synthetic_train, seed), val
     root = Path(data.path)
     layout = detect_layout(root)
     if layout == "splits":

@@ -1,0 +1,200 @@
+"""Synthetic word images rendered from the system's fonts, for pretraining without downloads.
+
+``synthetic_words(n, seed)`` draws ``n`` labelled images, the same ones for the same seed (on
+a machine with the same fonts): a word, number or punctuation token in a printed or a
+handwriting-like font, dark ink on a lighter background, with random gray levels, font size,
+stroke weight, shear, slight rotation and padding. The texts cover every printable ASCII
+character, so a model pretrained on them has a classifier for IAM's alphabet and more.
+
+Fonts are found with matplotlib's font manager (fontconfig on Linux); on Debian,
+``apt-get install fonts-dejavu fonts-liberation fonts-freefont-ttf`` gives printed faces and
+``fonts-comic-neue fonts-dkg-handwriting fonts-humor-sans fonts-kristi ...`` handwriting-like
+ones. Words come from ``/usr/share/dict/words`` (Debian's ``wamerican``) when it exists.
+
+This module only makes images; the training data hook is ``DataConfig.path = "synth:words"``
+(see ``data.training_items``), and ``crnn-ocr pretrain`` trains on it.
+"""
+from __future__ import annotations
+
+import math
+import random
+import string
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from .data import Item
+
+PRINTABLE = string.digits + string.ascii_letters + string.punctuation + " "  # the 95 printable ASCII characters
+PUNCTUATION_TOKENS = [".", ",", "'", '"', "-", "!", "?", ":", ";", "(", ")", "&", "#", "/", "*", "+",
+                      "'s", "'t", "'ll", "...", "--", '."', ',"', "'d"]  # IAM writes these as words of their own
+WORD_LIST = Path("/usr/share/dict/words")
+# Substrings of font file names that mark a handwriting-like face (Debian's font packages).
+HANDWRITING_HINTS = ("hand", "script", "comic", "humor", "kristi", "breip", "femke", "dkg", "because",
+                     "klee", "rufscript", "architect", "indie", "caveat", "marker", "felt")
+# Short words are most of running text (and of IAM): drawn as often as all dictionary words.
+COMMON_WORDS = ("the of and to a in that is was he for it with as his on be at by I had not are but from or "
+                "have an they which one you were her all she there would their we him been has when who will "
+                "more no if out so said what up its about into than them can only other new some could time "
+                "these two may then do first any my now such like our over man me even most made after also "
+                "did many before must through back years where much your way well down should because each "
+                "just those people Mr Mrs how too little state good very make world still own see men work "
+                "long get here between both life being under never day same another know while last might us "
+                "great old year off come since against go came right used take three").split()
+
+
+@dataclass(frozen=True)
+class Font:
+    """A font file, whether it looks handwritten, and the characters it has glyphs for."""
+
+    path: str
+    handwriting: bool
+    chars: frozenset[str]
+
+
+@cache
+def system_fonts() -> tuple[Font, ...]:
+    """Every TrueType/OpenType font of the system that has all ASCII letters and digits,
+    sorted by path (so that a seed picks the same font on the same machine)."""
+    from fontTools.ttLib import TTFont, TTLibError
+    from matplotlib import font_manager
+
+    fonts = []
+    for path in sorted(font_manager.findSystemFonts(fontext="ttf")):
+        if not path.lower().endswith((".ttf", ".otf")):
+            continue  # .ttc collections and others: several faces per file, skip them
+        try:
+            cmap = TTFont(path, lazy=True).getBestCmap() or {}
+        except (TTLibError, OSError, AssertionError, KeyError):
+            continue
+        chars = frozenset(c for c in PRINTABLE if ord(c) in cmap)
+        if _draws_small_capitals(path):
+            chars -= set(string.ascii_lowercase)  # use it for capitals, digits and punctuation only
+        if set(string.ascii_letters + string.digits) <= chars:
+            handwriting = any(h in Path(path).name.lower() or h in Path(path).parent.name.lower()
+                              for h in HANDWRITING_HINTS)
+            fonts.append(Font(path, handwriting, chars))
+    return tuple(fonts)
+
+
+def _draws_small_capitals(path: str) -> bool:
+    """Whether the font's lowercase letters are small capitals (Humor Sans, the "Because We Had
+    To" hands): as tall as an "X" and without descenders on "gpqy". Drawn for a lowercase
+    label, they would teach the model capitals."""
+    face = ImageFont.truetype(path, 100)
+    x, cap, descending = (face.getbbox(s) for s in ("x", "X", "gpqy"))
+    return x[3] - x[1] >= 0.8 * (cap[3] - cap[1]) and descending[3] - x[3] < 18
+
+
+@cache
+def _truetype(path: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path, size)
+
+
+@cache
+def word_list() -> tuple[str, ...]:
+    """ASCII words of 1-14 letters from the system dictionary, or made-up syllable words."""
+    if WORD_LIST.is_file():
+        words = [w for w in WORD_LIST.read_text(encoding="utf-8", errors="ignore").split()
+                 if w.isascii() and w.isalpha() and len(w) <= 14]
+        if words:
+            return tuple(words)
+    rng = random.Random(0)
+    syllables = [c + v for c in "bcdfghjklmnprstvwz" for v in "aeiou"] + list("aeiou")
+    return tuple("".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(20000))
+
+
+def random_text(rng: random.Random) -> str:
+    """A word (in lower, title or upper case, sometimes with punctuation stuck to it), two
+    words, a number, a punctuation token, or a random string of printable characters."""
+    words = word_list()
+
+    def word() -> str:
+        w = rng.choice(COMMON_WORDS if rng.random() < 0.3 else words)
+        r = rng.random()
+        return w.lower() if r < 0.6 else w.capitalize() if r < 0.85 else w.upper()
+
+    kind = rng.random()
+    if kind < 0.5:
+        return word()
+    if kind < 0.62:
+        w = word()
+        if rng.random() < 0.7:
+            return w + rng.choice(".,;:!?'\")-") + ("" if rng.random() < 0.8 else rng.choice(".\"'"))
+        return rng.choice("(\"'-#") + w
+    if kind < 0.7:
+        return f"{word()} {word()}"[:16]
+    if kind < 0.82:
+        digits = "".join(rng.choice(string.digits) for _ in range(rng.randint(1, 6)))
+        if len(digits) > 2 and rng.random() < 0.4:
+            cut = rng.randrange(1, len(digits))
+            digits = digits[:cut] + rng.choice(".,:/-") + digits[cut:]
+        return digits
+    if kind < 0.9:
+        return rng.choice(PUNCTUATION_TOKENS)
+    return "".join(rng.choice(PRINTABLE.strip()) for _ in range(rng.randint(1, 10)))
+
+
+def render(text: str, font: Font, rng: random.Random) -> Image.Image:
+    """``text`` in ``font`` as a grayscale (``L``) image, with random size, weight, gray
+    levels, padding, shear and rotation drawn from ``rng``."""
+    size = rng.randint(18, 44)
+    face = _truetype(font.path, size)
+    stroke = 1 if size >= 26 and rng.random() < 0.2 else 0
+    background = rng.randint(150, 255)
+    ink = rng.randint(0, min(110, background - 70))
+    left, top, right, bottom = face.getbbox(text, stroke_width=stroke)
+    pad = [rng.randint(0, max(1, size // 4)) for _ in range(4)]
+    w, h = max(1, right - left) + pad[0] + pad[2], max(1, bottom - top) + pad[1] + pad[3]
+    im = Image.new("L", (w, h), background)
+    ImageDraw.Draw(im).text((pad[0] - left, pad[1] - top), text, font=face, fill=ink, stroke_width=stroke,
+                            stroke_fill=ink)
+    shear = rng.uniform(-0.3, 0.3) if rng.random() < 0.4 else 0.0
+    if shear:
+        extra = math.ceil(abs(shear) * h)
+        im = im.transform((w + extra, h), Image.Transform.AFFINE,
+                          (1, shear, -extra if shear > 0 else 0, 0, 1, 0),
+                          resample=Image.Resampling.BILINEAR, fillcolor=background)
+    if rng.random() < 0.5:
+        im = im.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=background)
+    return im
+
+
+def synthetic_words(n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True) -> list[Item]:
+    """``n`` rendered words (``Item`` with an in-memory image), the same for the same seed.
+
+    Args:
+        n: number of images.
+        seed: seeds every random choice (text, font, size, colours, geometry).
+        handwriting: share of images drawn in a handwriting-like font (when one is installed).
+        cover_charset: let the first few texts be pieces of a shuffled printable ASCII
+            alphabet, so that even a small set has every character (a model's charset is
+            read from its training texts).
+
+    Raises:
+        RuntimeError: no usable font is installed.
+    """
+    fonts = system_fonts()
+    if not fonts:
+        raise RuntimeError("no TrueType/OpenType font with ASCII letters found; on Debian: "
+                           "apt-get install fonts-dejavu fonts-liberation fonts-freefont-ttf")
+    styles = {True: [f for f in fonts if f.handwriting], False: [f for f in fonts if not f.handwriting]}
+    rng = random.Random(seed)
+    texts = []
+    if cover_charset:
+        alphabet = list(PRINTABLE.strip())
+        rng.shuffle(alphabet)
+        texts = ["".join(alphabet[i : i + 8]) for i in range(0, len(alphabet), 8)][:n]
+        texts[0] = texts[0][:4] + " " + texts[0][4:]
+    items = []
+    for i in range(n):
+        text = texts[i] if i < len(texts) else random_text(rng)
+        pool = styles[rng.random() < handwriting] or fonts
+        usable = [f for f in pool if set(text) <= f.chars] or [f for f in fonts if set(text) <= f.chars]
+        while not usable:  # no installed font has every character of this text: draw another
+            text = random_text(rng)
+            usable = [f for f in fonts if set(text) <= f.chars]
+        items.append(Item(text, f"synth-words/{i:06d}.png", render(text, rng.choice(usable), rng)))
+    return items
