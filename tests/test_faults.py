@@ -1,0 +1,184 @@
+"""Faults during training: a non-finite loss, SIGTERM and Ctrl-C, a crash while a checkpoint
+is being written. Nothing is lost: a resumed run ends with the weights of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from crnn_ocr import checkpoint
+from crnn_ocr.charset import Charset
+from crnn_ocr.cli import main
+from crnn_ocr.config import Config
+from crnn_ocr.train import train
+
+train_module = importlib.import_module("crnn_ocr.train")  # the package's ``train`` attribute is the function
+
+TINY = """
+[data]
+synthetic_train = 16
+synthetic_val = 4
+[model]
+rnn_hidden = 16
+rnn_layers = 1
+[train]
+epochs = 2
+batch_size = 4
+threads = 1
+"""  # 4 steps per epoch
+
+
+@pytest.fixture
+def tiny_toml(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+def signal_on_loss_call(monkeypatch, n: int, signum: int) -> None:
+    """Send ``signum`` to this process during the ``n``-th training step (after its loss)."""
+    real, calls = train_module.ctc_loss, []
+
+    def loss(*args):
+        calls.append(1)
+        if len(calls) == n:
+            os.kill(os.getpid(), signum)
+        return real(*args)
+
+    monkeypatch.setattr(train_module, "ctc_loss", loss)
+
+
+def test_a_non_finite_loss_skips_the_step_and_training_goes_on(tmp_path, tiny_toml, monkeypatch):
+    real, calls = train_module.ctc_loss, []
+
+    def loss(*args):
+        calls.append(1)
+        value = real(*args)
+        return value * float("nan") if len(calls) == 2 else value
+
+    monkeypatch.setattr(train_module, "ctc_loss", loss)
+    config = Config.from_toml(tiny_toml)
+    config.train.epochs = 1
+    logs = []
+    result = train(config, tmp_path / "run", log=logs.append)
+    assert result["epoch"] == 1 and len(calls) == 4
+    assert "step 1: non-finite loss or gradient, step skipped (1 so far)" in logs
+    assert "1 steps were skipped for non-finite loss or gradients" in logs
+    last = checkpoint.load(tmp_path / "run" / "last.pt")
+    assert last["skipped_steps"] == 1 and last["step"] == 4
+    assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+
+
+def test_sigterm_stops_at_the_next_step_and_saves_last_pt(tmp_path, tiny_toml, monkeypatch):
+    signal_on_loss_call(monkeypatch, 3, signal.SIGTERM)
+    result = train(Config.from_toml(tiny_toml), tmp_path / "run", log=lambda *a: None)
+    assert result == {"interrupted": True, "epoch": 0, "step": 3}
+    last = checkpoint.load(tmp_path / "run" / "last.pt")
+    assert (last["epoch"], last["step"]) == (0, 3) and {"optimizer", "scheduler", "torch_rng"} <= last.keys()
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is put back
+
+
+def test_ctrl_c_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tiny_toml, monkeypatch, capsys):
+    train(Config.from_toml(tiny_toml), tmp_path / "full", log=lambda *a: None)
+
+    cut = tmp_path / "cut"
+    signal_on_loss_call(monkeypatch, 6, signal.SIGINT)  # mid-way through the second epoch
+    assert main(["train", "--config", str(tiny_toml), "--out", str(cut)]) == 130
+    assert checkpoint.load(cut / "last.pt")["step"] == 6
+    monkeypatch.undo()
+    assert main(["train", "--out", str(cut), "--resume", "--rnn-hidden", "32"]) == 2  # another model: refused
+    assert "does not fit this model" in capsys.readouterr().err
+    assert main(["train", "--out", str(cut), "--resume"]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+
+    full, resumed = checkpoint.load(tmp_path / "full" / "last.pt"), checkpoint.load(cut / "last.pt")
+    assert (resumed["epoch"], resumed["step"]) == (full["epoch"], full["step"]) == (2, 8)
+    assert full["model"].keys() == resumed["model"].keys()
+    for name, tensor in full["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    assert [h["val_cer"] for h in full["history"]] == [h["val_cer"] for h in resumed["history"]]
+    assert full["scheduler"]["last_epoch"] == resumed["scheduler"]["last_epoch"]
+
+
+def test_resuming_a_checkpoint_without_training_state_is_refused(tmp_path, tiny_toml, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    config = Config.from_toml(tiny_toml)
+    model = checkpoint.build_model(config, Charset("abc"))
+    checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": "abc", "epoch": 1},
+                    run / "last.pt")  # what best.pt holds: weights, no optimizer
+    assert main(["train", "--out", str(run), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be resumed" in err and "--pretrained" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic checkpoints
+
+
+def small_checkpoint(charset: str) -> dict:
+    return {"model": {"w": torch.arange(4.0)}, "config": {}, "charset": charset}
+
+
+def test_a_save_that_fails_midway_keeps_the_previous_checkpoint_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    checkpoint.save(small_checkpoint("old"), path)
+    assert os.listdir(tmp_path) == ["last.pt"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable like any file the user writes
+
+    def disk_full(obj, f):
+        f.write(b"PK\x03\x04 the first bytes of a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        checkpoint.save(small_checkpoint("new"), path)
+    assert checkpoint.load(path)["charset"] == "old"
+    assert os.listdir(tmp_path) == ["last.pt"]
+
+
+SLOW_SAVE = """
+import io, sys, time
+import torch
+from crnn_ocr import checkpoint
+
+real_save = torch.save
+
+def slow_save(obj, f):  # the real bytes, written slowly enough to be killed half-way
+    buf = io.BytesIO()
+    real_save(obj, buf)
+    data = buf.getvalue()
+    for i in range(0, len(data), 1 << 14):
+        f.write(data[i : i + (1 << 14)])
+        f.flush()
+        time.sleep(0.02)
+
+torch.save = slow_save
+checkpoint.save({"model": {"w": torch.zeros(1_000_000)}, "config": {}, "charset": "new"}, sys.argv[1])
+"""
+
+
+def test_a_process_killed_while_saving_leaves_the_previous_checkpoint_intact(tmp_path):
+    path = tmp_path / "last.pt"
+    checkpoint.save(small_checkpoint("old"), path)
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SAVE, str(path)])
+    try:
+        deadline = time.time() + 60
+        while not any(p.name.endswith(".tmp") and p.stat().st_size > 0 for p in tmp_path.iterdir()):
+            assert proc.poll() is None and time.time() < deadline, "the writer never started"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert checkpoint.load(path)["charset"] == "old"
+    assert checkpoint.load(path)["model"]["w"].tolist() == [0, 1, 2, 3]
