@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
-import zipfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -32,6 +33,9 @@ def save(obj: dict, path: str | Path) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's file is owner-only; give it a normal file's mode
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -45,17 +49,31 @@ def save(obj: dict, path: str | Path) -> None:
 def load(path: str | Path) -> dict:
     """Read a checkpoint safely; ``CheckpointError`` with a one-line reason if it is not one."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is an empty file, not a checkpoint")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(f"{path} holds objects other than plain data and tensors; "
-                              "refusing to load it (it could run code)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"{path} is not a checkpoint ({str(e).splitlines()[0][:80]})") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on unusual pickles; the error says enough
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        code = re.search(r"GLOBAL (\S+)", str(e))  # a reference to a function or class, e.g. os.system
+        if code:
+            raise CheckpointError(f"{path} holds objects other than plain data and tensors ({code.group(1)}); "
+                                  "refusing to load it (it could run code)") from None
+        raise CheckpointError(f"{path} is not a checkpoint (not a PyTorch file of tensors and plain data); "
+                              "refusing to load it") from None
+    except Exception as e:  # arbitrary bytes make torch.load fail in many ways (KeyError, EOFError, ...)
+        # torch's RuntimeErrors say what is wrong with a damaged file; the others say nothing useful
+        reason = str(e).splitlines()[0][:80] if isinstance(e, RuntimeError) and str(e) else "not a PyTorch file"
+        raise CheckpointError(f"{path} is not a checkpoint ({reason})") from None
     if not isinstance(ckpt, dict) or not {"model", "config", "charset"} <= ckpt.keys():
         raise CheckpointError(f"{path} is not a crnn-ocr checkpoint (no model, config and charset)")
+    if not (isinstance(ckpt["model"], dict) and isinstance(ckpt["config"], dict) and isinstance(ckpt["charset"], str)):
+        raise CheckpointError(f"{path} is not a crnn-ocr checkpoint (model, config or charset of the wrong type)")
     return ckpt
 
 
@@ -70,9 +88,13 @@ def build_model(config: Config, charset: Charset, max_label_length: int = 0, ima
 def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
     """The trained model of a checkpoint, in eval mode, with its charset and config."""
     ckpt = load(path)
-    config, charset = Config.from_dict(ckpt["config"]), Charset(ckpt["charset"])
-    model = build_model(config, charset)
-    model.load_state_dict(ckpt["model"])
+    try:
+        config, charset = Config.from_dict(ckpt["config"]), Charset(ckpt["charset"])
+        model = build_model(config, charset)
+        model.load_state_dict(ckpt["model"])
+    except (ValueError, TypeError, AttributeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: its weights, config and charset do not make a model "
+                              f"({str(e).splitlines()[0][:80]})") from None
     return model.eval(), charset, config
 
 
@@ -101,7 +123,7 @@ def load_pretrained(model: CRNN, path: str | Path) -> tuple[int, int]:
     """
     source = read_weights(path)
     own = model.state_dict()
-    matching = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    matching = {k: v for k, v in source.items() if k in own and own[k].shape == getattr(v, "shape", None)}
     if not any(k.startswith("cnn.") for k in matching):
         raise CheckpointError(f"{path}: no backbone weights match this model (another backbone or input size?)")
     model.load_state_dict(matching, strict=False)

@@ -69,6 +69,7 @@ def load_folder(folder: str | Path, label_sep: str = "", skipped: Skipped | None
     """Every image file of ``folder`` (not recursive); the label is the file name stem,
     cut at the first ``label_sep`` if one is given (``1234-7.jpg`` -> ``1234``)."""
     skipped = Skipped() if skipped is None else skipped
+    detect_layout(folder)  # DataError for a missing path or a file
     items = []
     for p in sorted(Path(folder).iterdir()):
         if p.suffix.lower() not in IMAGE_SUFFIXES:
@@ -88,10 +89,13 @@ def load_tsv(folder: str | Path, skipped: Skipped | None = None) -> list[Item]:
     """``labels.tsv`` lines ``relative/path<TAB>text`` (UTF-8, any line ending)."""
     skipped = Skipped() if skipped is None else skipped
     folder = Path(folder)
+    detect_layout(folder)  # DataError for a missing path or a file
+    if not (folder / "labels.tsv").is_file():
+        raise DataError(f"no labels.tsv in {folder}")
     items = []
     for raw in (folder / "labels.tsv").read_bytes().splitlines():
         try:
-            line = raw.decode("utf-8").rstrip("\r")
+            line = raw.decode("utf-8").rstrip("\r").lstrip("\ufeff")  # a BOM from Windows editors
         except UnicodeDecodeError:
             skipped["labels.tsv line not UTF-8"] += 1
             continue
@@ -128,6 +132,9 @@ def load_iam(root: str | Path, ids: set[str] | None = None, keep_err: bool = Fal
     """
     skipped = Skipped() if skipped is None else skipped
     root = Path(root)
+    detect_layout(root)  # DataError for a missing path or a file
+    if not (root / "words.txt").is_file():
+        raise DataError(f"no words.txt in {root}")
     items = []
     with open(root / "words.txt", encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -275,7 +282,7 @@ def decode_images(items: list[Item], height: int, width: int, channels: int,
     tensors, kept = [], []
     for item, (tensor, error) in zip(items, results):
         if tensor is None:
-            skipped[f"image {error}"] += 1
+            skipped[f"image {error.split(' (')[0]}"] += 1  # the reason without file-specific details
         else:
             tensors.append(tensor)
             kept.append(item)
