@@ -106,15 +106,18 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> 
         return torch.rand(n, generator=generator) * (hi - lo) + lo
 
     angle = uniform(-3, 3) * math.pi / 180
-    shear = uniform(-0.3, 0.3)
+    shear = uniform(-0.3, 0.3)  # horizontal shift per pixel of height: slanted writing
     sx, sy = uniform(0.9, 1.05), uniform(0.85, 1.05)
     tx, ty = uniform(-0.03, 0.03), uniform(-0.08, 0.08)
     cos, sin = torch.cos(angle), torch.sin(angle)
+    # affine_grid works in coordinates normalised to [-1, 1] on both axes; for a wide image a
+    # pixel-space rotation or shear must be rescaled by the aspect ratio to stay one.
+    aspect = x.shape[2] / x.shape[3]
     theta = torch.zeros(n, 2, 3)
     # Inverse map from output to input coordinates: rotation, then horizontal shear, then scale.
     theta[:, 0, 0] = cos / sx
-    theta[:, 0, 1] = (-sin + shear) / sx
-    theta[:, 1, 0] = sin / sy
+    theta[:, 0, 1] = (-sin + shear) * aspect / sx
+    theta[:, 1, 0] = sin / aspect / sy
     theta[:, 1, 1] = cos / sy
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
