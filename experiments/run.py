@@ -59,21 +59,26 @@ def run_one(config_path: Path, args) -> dict:
         metrics = evaluate(str(run_dir / "best.pt"), test, str(run_dir / "test"), split_ids=ids)
         result["test"] = {k: metrics[k] for k in ("n", "word_accuracy", "cer", "wer", "bleu")}
         result["test_location"] = Path(test).name + (f" ({', '.join(Path(i).name for i in ids)})" if ids else "")
+        if kind == "iam" and args.lexicon:
+            metrics = evaluate(str(run_dir / "best.pt"), test, str(run_dir / "test-lexicon"), split_ids=ids,
+                               lexicon=args.lexicon)
+            result["test_lexicon"] = {k: metrics[k] for k in ("n", "word_accuracy", "cer", "wer", "bleu")}
     return result
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| config | backbone | pretrained | test on | word acc % | CER % | char BLEU | report word acc / BLEU "
-             "| train time | img/s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| config | backbone | pretrained | test on | word acc % | CER % | char BLEU | with lexicon: word acc % "
+             "| report: word acc / BLEU | train time | img/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        t = r.get("test", {})
+        t, lex = r.get("test"), r.get("test_lexicon")
         report = REPORT.get((r["dataset"], r["backbone"], r["pretrained"]))
+        scores = f"{100 * t['word_accuracy']:.2f} | {100 * t['cer']:.2f} | {t['bleu']:.2f}" if t else "- | - | -"
+        lex_acc = f"{100 * lex['word_accuracy']:.2f}" if lex else "-"
+        report_cell = f"{report[0]:.2f} / {report[1]:.2f}" if report else "-"
         lines.append(
             f"| {r['config']} | {r['backbone']} | {'yes' if r['pretrained'] else 'no'} | {r.get('test_location', '-')} "
-            f"| {100 * t['word_accuracy']:.2f} | {100 * t['cer']:.2f} | {t['bleu']:.2f} " if t else
-            f"| {r['config']} | {r['backbone']} | {'yes' if r['pretrained'] else 'no'} | - | - | - | - ")
-        lines[-1] += (f"| {report[0]:.2f} / {report[1]:.2f} " if report else "| - ") + \
-            f"| {r['train_seconds'] / 60:.1f} min | {r['img_per_s']:.0f} |"
+            f"| {scores} | {lex_acc} | {report_cell} "
+            f"| {r['train_seconds'] / 60:.1f} min | {r['img_per_s']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -83,6 +88,8 @@ def main() -> None:
     p.add_argument("--captcha-test", help="folder of captcha test images (labels from file names)")
     p.add_argument("--iam-test", help="IAM root to test on")
     p.add_argument("--iam-test-ids", nargs="+", help="word-id lists of the IAM test split")
+    p.add_argument("--lexicon", nargs="+", help="word lists for lexicon decoding of the IAM runs "
+                   "(the training labels are added; never give test labels)")
     p.add_argument("--runs", default="runs/experiments", help="where the run folders go")
     p.add_argument("--out", default="results", help="where results.json and results.md go")
     p.add_argument("--retrain", action="store_true", help="train again even if a run is finished")
