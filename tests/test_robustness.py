@@ -51,8 +51,8 @@ def huge_png(width: int, height: int) -> bytes:
 # file name -> the reason open_image gives (a substring of it)
 BAD_IMAGES = {
     "zero-byte.png": "empty file",
-    "truncated.png": "unreadable image",
-    "truncated.jpg": "unreadable image",
+    "truncated.png": "unreadable",
+    "truncated.jpg": "unreadable",
     "text-file.png": "not an image",
     "folder.png": "is a directory",
     "bomb.png": "decompression-bomb limit",
@@ -196,9 +196,9 @@ def test_folder_dataset_skips_and_counts_every_bad_image(tmp_path):
     skipped = Skipped()
     ds = OCRDataset(load_folder(folder, skipped=skipped), 32, 128, 1, skipped)
     assert sorted(it.text for it in ds.items) == sorted(["good", "fine"] + [Path(n).stem for n in ODD_IMAGES])
-    assert skipped == {"not a file": 1, "image empty file": 1, "image unreadable image": 2,
+    assert skipped == {"not a file": 1, "image empty file": 1, "image unreadable": 2,
                        "image not an image": 1, "image too many pixels": 1}
-    assert str(skipped).count(",") == len(skipped) - 1  # one line: "2 image unreadable image, 1 ..."
+    assert str(skipped).count(",") == len(skipped) - 1  # one line: "2 image unreadable, 1 ..."
 
 
 @pytest.mark.parametrize("loader", [load_folder, load_tsv, load_iam, evaluation_items, detect_layout])
@@ -315,7 +315,7 @@ def test_train_skips_bad_images_and_reports_the_count_at_the_end(tmp_path, capsy
     assert code == 0
     assert (tmp_path / "run" / "best.pt").is_file()
     last = out.strip().splitlines()[-1]
-    assert last.startswith("skipped") and "1 not a file" in last and "2 image unreadable image" in last
+    assert last.startswith("skipped") and "1 not a file" in last and "2 image unreadable" in last
 
 
 def test_train_skips_a_rare_too_long_label_but_refuses_many(tmp_path, capsys, tiny_config):

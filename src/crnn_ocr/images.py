@@ -46,7 +46,7 @@ def open_image(source: str | Path | Image.Image | np.ndarray) -> Image.Image:
     except UnidentifiedImageError:
         raise BadImage("not an image") from None
     except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise BadImage(f"unreadable image ({str(e).splitlines()[0][:60]})") from None
+        raise BadImage(f"unreadable ({str(e).splitlines()[0][:60]})") from None
 
 
 def _normalise_mode(im: Image.Image) -> Image.Image:
