@@ -1,0 +1,315 @@
+"""How fast crnn-ocr reads text on a plain CPU, and how fast it trains: a script, not a test.
+
+Inference, for each back end: milliseconds per image at batch 1 on one thread (the latency of
+a single request) and images per second at batch 64 on two threads (bulk throughput). The
+back ends are PyTorch eager and its usual tricks (``inference_mode``, BatchNorm folded into
+the convolutions with ``torch.fx``, TorchScript trace + freeze), and ONNX Runtime on the file
+``crnn-ocr export`` writes, with and without its graph optimisations, and after int8 dynamic
+quantisation. With ``--data`` (and a trained ``--checkpoint``) it also scores every back end
+on that dataset, so the cost of int8 in accuracy is next to its gain in speed.
+
+Training: images per second of the training step (forward, CTC loss, backward, gradient
+clipping, AdamW) at batch 32 on 32x128 images with 5-character labels, in plain fp32, under
+bf16 autocast, in channels_last and with ``torch.compile``; next to it the FLOP/s the step
+achieves (FLOPs counted by ``FlopCounterMode``) and what one big matmul reaches on the same
+threads, as the ceiling to compare with.
+
+Writes a JSON file (``--out``) and prints Markdown tables. Speed does not depend on the
+weights, so without ``--checkpoint`` it times an untrained model of the default config.
+
+    python benchmarks/speed.py                                   # untrained default model
+    python benchmarks/speed.py --checkpoint runs/captcha/best.pt --data data/captcha/test
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import onnxruntime as ort
+import torch
+import torch.fx.experimental.optimization as fx_optimization
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from torch.utils.flop_counter import FlopCounterMode
+
+from crnn_ocr import checkpoint, metrics
+from crnn_ocr.charset import Charset
+from crnn_ocr.config import Config
+from crnn_ocr.data import CAPTCHA_ALPHABET, OCRDataset, Skipped, evaluation_items
+from crnn_ocr.export import export_onnx
+from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.train import ctc_loss
+
+BULK_BATCH, BULK_THREADS = 64, 2
+TRAIN_BATCH, TRAIN_THREADS, LABEL_LENGTH = 32, 2, 5
+
+
+def interleaved_medians(calls: dict, runs: int, warmup: int, rounds: int = 5) -> dict[str, float]:
+    """Median wall time of each function of ``calls`` over ``runs`` calls after ``warmup``.
+
+    The functions take turns, ``rounds`` times, so that a load coming and going on a shared
+    machine slows every contender alike instead of whichever ran at the wrong moment.
+    """
+    times = {name: [] for name in calls}
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            for _ in range(max(1, runs // rounds)):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference
+
+
+def torch_variants(model: torch.nn.Module, example: torch.Tensor) -> dict:
+    """name -> a function of a float batch, for each way of running the PyTorch model."""
+    model = model.eval()
+    fused = fx_optimization.fuse(copy.deepcopy(model))  # BatchNorm folded into the convs
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript's deprecation and the GRU's tracer warnings
+        scripted = torch.jit.freeze(torch.jit.trace(model, example))
+
+    def under(mode, net):
+        def run(x):
+            with mode():
+                return net(x)
+        return run
+
+    return {
+        "PyTorch eager (no_grad)": under(torch.no_grad, model),
+        "PyTorch inference_mode": under(torch.inference_mode, model),
+        "PyTorch inference_mode, BN folded (torch.fx)": under(torch.inference_mode, fused),
+        "PyTorch TorchScript (trace + freeze)": under(torch.no_grad, scripted),
+    }
+
+
+def ort_session(path: Path, threads: int, optimise: bool = True) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimise
+                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def ort_variants(files: dict[str, Path]) -> dict:
+    """name -> (onnx file, graph optimisations on?) for each ONNX Runtime configuration."""
+    return {
+        "ONNX Runtime": (files["fp32"], True),
+        "ONNX Runtime, graph optimisations off": (files["fp32"], False),
+        "ONNX Runtime int8 dynamic (s8 weights)": (files["int8-s8"], True),
+        "ONNX Runtime int8 dynamic (u8 weights)": (files["int8-u8"], True),
+    }
+
+
+def time_inference(model: torch.nn.Module, files: dict[str, Path], config: Config, runs: int) -> list[dict]:
+    """Batch-1 latency on one thread and batch-64 throughput on two, for every back end."""
+    d = config.data
+    timings = {}
+    for threads, batch, n in ((1, 1, runs), (BULK_THREADS, BULK_BATCH, max(5, runs // 10))):
+        torch.set_num_threads(threads)
+        x = torch.rand(batch, d.channels, d.height, d.width)
+        calls = {name: (lambda run=run: run(x)) for name, run in torch_variants(model, x[:1]).items()}
+        for name, (path, optimise) in ort_variants(files).items():
+            session, feed = ort_session(path, threads, optimise), {"images": x.numpy()}
+            calls[name] = lambda session=session, feed=feed: session.run(None, feed)
+        timings[batch] = interleaved_medians(calls, n, warmup=max(2, 10 // batch))
+    return [{"backend": name, "ms_per_image_batch1_1thread": 1000 * timings[1][name],
+             "images_per_s_batch64_2threads": BULK_BATCH / timings[BULK_BATCH][name]} for name in timings[1]]
+
+
+def score_backends(model, charset: Charset, config: Config, files: dict[str, Path], data: str,
+                   label_sep: str) -> list[dict]:
+    """Word accuracy and CER of PyTorch and of each ONNX file on the dataset ``data``."""
+    from crnn_ocr.recognizer import OnnxModel
+
+    d = config.data
+    skipped = Skipped()
+    ds = OCRDataset(evaluation_items(data, label_sep or d.label_sep, skipped=skipped), d.height, d.width,
+                    d.channels, skipped)
+    gold = [it.text for it in ds.items]
+    torch.set_num_threads(BULK_THREADS)
+    models = {"PyTorch": model, **{f"ONNX Runtime {k}": OnnxModel(p, BULK_THREADS) for k, p in files.items()}}
+    rows = []
+    for name, m in models.items():
+        pred = [text for text, _ in Recognizer(m, charset, config).recognize(ds.images, BULK_BATCH)]
+        s = metrics.scores(gold, pred)
+        rows.append({"backend": name, "n": s["n"], "word_accuracy": s["word_accuracy"], "cer": s["cer"]})
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+def matmul_flops(dtype: torch.dtype, n: int = 2048) -> float:
+    """FLOP/s of one n x n x n ``torch.mm`` on the current threads: a practical ceiling."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / interleaved_medians({"mm": lambda: torch.mm(a, b)}, runs=10, warmup=2, rounds=1)["mm"]
+
+
+def training_batch(config: Config, charset: Charset):
+    d = config.data
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(TRAIN_BATCH, d.channels, d.height, d.width, generator=g)
+    targets = torch.randint(1, len(charset), (TRAIN_BATCH * LABEL_LENGTH,), generator=g)
+    return images, targets, torch.full((TRAIN_BATCH,), LABEL_LENGTH, dtype=torch.long)
+
+
+def training_step(variant: str, config: Config, charset: Charset):
+    """A function doing one step of the training loop on a fresh model and optimizer."""
+    torch.manual_seed(0)
+    model = checkpoint.build_model(config, charset).train()
+    images, targets, lengths = training_batch(config, charset)
+    if variant == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+    forward = torch.compile(model) if variant == "torch.compile" else model
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16 autocast"):
+            log_probs = forward(images)
+        loss = ctc_loss(log_probs, targets, lengths)  # in fp32 whatever the forward's dtype
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+        optimizer.step()
+
+    return step
+
+
+def time_training(config: Config, charset: Charset, steps: int, compile_too: bool) -> dict:
+    """Training images/s of each variant, their FLOP/s, and the matmul ceiling."""
+    torch.set_num_threads(TRAIN_THREADS)
+    with FlopCounterMode(display=False) as counter:
+        training_step("fp32 eager", config, charset)()
+    flops_per_step = counter.get_total_flops()  # the fp32 model's FLOPs: the same work for every variant
+    result = {"threads": TRAIN_THREADS, "batch": TRAIN_BATCH, "flops_per_image": flops_per_step / TRAIN_BATCH,
+              "matmul_fp32_flops": matmul_flops(torch.float32), "matmul_bf16_flops": matmul_flops(torch.bfloat16),
+              "variants": []}
+    variants = ["fp32 eager", "bf16 autocast", "channels_last"] + (["torch.compile"] if compile_too else [])
+    calls, warmup = {}, {}
+    for variant in variants:
+        calls[variant] = training_step(variant, config, charset)
+        t0 = time.perf_counter()
+        for _ in range(2):  # compilation, allocator, oneDNN primitive caches
+            calls[variant]()
+        warmup[variant] = time.perf_counter() - t0
+    step_time = interleaved_medians(calls, steps, warmup=0, rounds=min(3, steps))
+    for variant in variants:
+        result["variants"].append({"variant": variant, "images_per_s": TRAIN_BATCH / step_time[variant],
+                                   "achieved_flops": flops_per_step / step_time[variant], "warmup_s": warmup[variant]})
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Report
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown(results: dict) -> str:
+    lines = [f"Model: {results['model']['backbone']} backbone, {results['model']['parameters'] / 1e6:.2f}M parameters, "
+             f"{results['model']['height']}x{results['model']['width']} input. Machine: {results['machine']['cpu']}, "
+             f"{results['machine']['cores']} cores, load average {results['machine']['load_before']:.1f} before the run "
+             f"(a shared machine makes timings indicative).", "",
+             "| back end | ms/image, batch 1, 1 thread | images/s, batch 64, 2 threads |", "|---|---:|---:|"]
+    lines += [f"| {r['backend']} | {r['ms_per_image_batch1_1thread']:.2f} | {r['images_per_s_batch64_2threads']:.0f} |"
+              for r in results["inference"]]
+    if results.get("accuracy"):
+        lines += ["", "| back end | images | word accuracy | CER |", "|---|---:|---:|---:|"]
+        lines += [f"| {r['backend']} | {r['n']} | {100 * r['word_accuracy']:.2f}% | {100 * r['cer']:.2f}% |"
+                  for r in results["accuracy"]]
+    t = results.get("training")
+    if t:
+        lines += ["", f"Training step at batch {t['batch']}, {t['threads']} threads; the model costs "
+                  f"{t['flops_per_image'] / 1e9:.2f} GFLOP per image (forward + backward). One big matmul reaches "
+                  f"{t['matmul_fp32_flops'] / 1e9:.0f} GFLOP/s in fp32 and {t['matmul_bf16_flops'] / 1e9:.0f} in bf16.",
+                  "", "| variant | images/s | achieved GFLOP/s | % of fp32 matmul | warm-up s |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {v['variant']} | {v['images_per_s']:.0f} | {v['achieved_flops'] / 1e9:.1f} | "
+                  f"{100 * v['achieved_flops'] / t['matmul_fp32_flops']:.0f}% | {v['warmup_s']:.1f} |"
+                  for v in t["variants"]]
+    return "\n".join(lines)
+
+
+def model_files(args, folder: Path) -> tuple[Path, Config]:
+    """The checkpoint to time: the one given, or an untrained default model saved in ``folder``."""
+    if args.checkpoint:
+        return Path(args.checkpoint), Config.from_dict(checkpoint.load(args.checkpoint)["config"])
+    config = Config()
+    charset = Charset(CAPTCHA_ALPHABET)
+    model = checkpoint.build_model(config, charset)
+    path = folder / "untrained.pt"
+    checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
+                     "epoch": 0}, path)
+    return path, config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", help="a trained .pt file (default: an untrained default model)")
+    parser.add_argument("--data", help="labelled images to score every back end on (needs --checkpoint)")
+    parser.add_argument("--label-sep", default="", help="captcha folders: label = file stem up to this separator")
+    parser.add_argument("--out", default="results/speed.json")
+    parser.add_argument("--runs", type=int, default=200, help="timed batch-1 calls per back end (batch 64: a tenth)")
+    parser.add_argument("--train-steps", type=int, default=9, help="timed training steps per variant")
+    parser.add_argument("--no-training", action="store_true", help="skip the training measurements")
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (its compilation takes minutes)")
+    args = parser.parse_args()
+    if args.data and not args.checkpoint:
+        parser.error("--data needs a trained --checkpoint")
+
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pt, config = model_files(args, tmp)
+        files = {"fp32": export_onnx(pt, tmp / "model.onnx")}
+        for name, weight_type in (("int8-s8", QuantType.QInt8), ("int8-u8", QuantType.QUInt8)):
+            files[name] = tmp / f"model.{name}.onnx"
+            quantize_dynamic(files["fp32"], files[name], weight_type=weight_type)
+        rec = Recognizer.load(pt)
+        results = {
+            "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+                        "torch": torch.__version__, "onnxruntime": ort.__version__, "load_before": load_before},
+            "model": {"checkpoint": args.checkpoint or "untrained default", "backbone": config.model.backbone,
+                      "parameters": sum(p.numel() for p in rec.model.parameters()),
+                      "height": config.data.height, "width": config.data.width},
+            "inference": time_inference(rec.model, files, config, args.runs),
+        }
+        if args.data:
+            results["accuracy"] = score_backends(rec.model, rec.charset, config, files, args.data, args.label_sep)
+    if not args.no_training:
+        results["training"] = time_training(config, rec.charset, args.train_steps, not args.no_compile)
+    results["machine"]["load_after"] = os.getloadavg()[0]
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(markdown(results))
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()

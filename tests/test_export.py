@@ -1,0 +1,126 @@
+"""ONNX export: the exported file computes what the PyTorch model computes, carries its own
+charset and preprocessing, and runs behind the same ``Recognizer`` API and CLI."""
+import onnx
+import pytest
+import torch
+
+from crnn_ocr import checkpoint
+from crnn_ocr.charset import Charset
+from crnn_ocr.cli import main
+from crnn_ocr.config import Config
+from crnn_ocr.export import export_onnx
+from crnn_ocr.recognizer import Recognizer
+
+from conftest import text_image
+
+CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def tiny_checkpoint(path, backbone: str = "simple", seed: int = 0):
+    """An untrained model saved as ``crnn-ocr train`` saves one: parity needs no training."""
+    torch.manual_seed(seed)
+    config = Config()
+    config.model.backbone = backbone
+    charset = Charset(CHARS)
+    model = checkpoint.build_model(config, charset)
+    checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
+                     "epoch": 1}, path)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: tiny batches gain nothing from more, and on a busy machine the
+    threads of a parallel region wait for each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", params=["simple", "resnet18"])
+def exported(request, tmp_path_factory):
+    """(PyTorch recognizer, ONNX recognizer) for one backbone."""
+    folder = tmp_path_factory.mktemp(request.param)
+    pt = tiny_checkpoint(folder / "tiny.pt", request.param)
+    onnx_path = export_onnx(pt, folder / "tiny.onnx")
+    return Recognizer.load(pt), Recognizer.load(onnx_path, threads=1)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_onnx_log_probs_and_texts_match_pytorch(exported, batch):
+    torch_rec, onnx_rec = exported
+    images = torch.randint(0, 256, (batch, 1, 32, 128), dtype=torch.uint8)
+    x = images.float() / 255
+    with torch.inference_mode():
+        expected = torch_rec.model(x)
+    got = onnx_rec.model(x)
+    assert got.shape == expected.shape == (32, batch, len(CHARS) + 1)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=0)
+    texts = [t for t, _ in torch_rec.recognize(images)]
+    assert [t for t, _ in onnx_rec.recognize(images)] == texts
+    assert any(texts), "an untrained model should still emit some characters for the check to mean something"
+
+
+def test_onnx_width_is_dynamic(exported):
+    torch_rec, onnx_rec = exported
+    x = torch.rand(2, 1, 32, 200)
+    with torch.inference_mode():
+        expected = torch_rec.model(x)
+    got = onnx_rec.model(x)
+    assert got.shape == (50, 2, len(CHARS) + 1)  # one column per 4 pixels of width
+    assert torch.allclose(got, expected, atol=1e-4, rtol=0)
+
+
+def test_predict_gives_the_same_text_and_confidence_for_both_backends(exported):
+    torch_rec, onnx_rec = exported
+    images = [text_image("ab12"), text_image("xyz", (200, 50), "RGB")]
+    for (t1, c1), (t2, c2) in zip(torch_rec.predict(images), onnx_rec.predict(images)):
+        assert t1 == t2 and c1 == pytest.approx(c2, abs=1e-4)
+    assert onnx_rec.predict([]) == []
+
+
+def test_onnx_file_carries_charset_and_preprocessing(tmp_path):
+    pt = tiny_checkpoint(tmp_path / "tiny.pt")
+    onnx_path = export_onnx(pt, tmp_path / "out" / "tiny.onnx")
+    meta = {p.key: p.value for p in onnx.load(onnx_path).metadata_props}
+    assert meta["charset"] == CHARS
+    assert (meta["height"], meta["width"], meta["channels"]) == ("32", "128", "1")
+    rec = Recognizer.load(onnx_path)
+    assert rec.charset == Charset(CHARS)
+    assert (rec.config.data.height, rec.config.data.width, rec.config.model.backbone) == (32, 128, "simple")
+    graph_ops = {node.op_type for node in onnx.load(onnx_path).graph.node}
+    assert "GRU" in graph_ops and "BatchNormalization" not in graph_ops  # BN folded into the convs
+
+
+def test_cli_exports_then_predicts_with_the_onnx_file(tmp_path, capsys):
+    pt = tiny_checkpoint(tmp_path / "tiny.pt")
+    images = tmp_path / "images"
+    images.mkdir()
+    for text in ("abc", "123"):
+        text_image(text).save(images / f"{text}.png")
+    (images / "broken.png").write_bytes(b"not a png")
+    onnx_path = tmp_path / "tiny.onnx"
+    assert main(["export", "--checkpoint", str(pt), "--onnx", str(onnx_path)]) == 0
+    assert onnx_path.is_file()
+
+    outputs = {}
+    for model in (pt, onnx_path):
+        capsys.readouterr()
+        assert main(["predict", "--checkpoint", str(model), "--threads", "1", str(images)]) == 0
+        captured = capsys.readouterr()
+        outputs[model.suffix] = [line.split("\t") for line in captured.out.strip().splitlines()]
+        assert "skipping" in captured.err and "broken.png" in captured.err
+    assert [row[0] for row in outputs[".onnx"]] == [str(images / "123.png"), str(images / "abc.png")]
+    assert [row[1] for row in outputs[".onnx"]] == [row[1] for row in outputs[".pt"]]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_loading_an_onnx_file_without_crnn_metadata_is_a_clean_error(tmp_path, capsys):
+    plain = tmp_path / "plain.onnx"
+    torch.onnx.export(torch.nn.Identity(), (torch.rand(1, 1, 32, 128),), plain, dynamo=False)
+    assert main(["predict", "--checkpoint", str(plain), str(tmp_path)]) == 2
+    assert "no crnn-ocr metadata" in capsys.readouterr().err
+    (tmp_path / "garbage.onnx").write_bytes(b"not onnx")
+    assert main(["predict", "--checkpoint", str(tmp_path / "garbage.onnx"), str(tmp_path)]) == 2
+    assert "not a usable ONNX model" in capsys.readouterr().err
