@@ -7,12 +7,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from crnn_ocr.checkpoint import CheckpointError, build_model, load, load_pretrained
 from crnn_ocr.charset import Charset
+from crnn_ocr.checkpoint import CheckpointError, build_model, load, load_pretrained
 from crnn_ocr.cli import main
 from crnn_ocr.config import Config, DataConfig
 from crnn_ocr.data import Skipped, training_items
-from crnn_ocr.synth_text import PRINTABLE, random_text, synthetic_words, system_fonts
+from crnn_ocr.synth_text import CAPITALS_ONLY, PRINTABLE, random_text, synthetic_words, system_fonts
 
 pytestmark = pytest.mark.skipif(
     not system_fonts(), reason="no TrueType/OpenType font with ASCII letters installed "
@@ -46,6 +46,12 @@ def test_even_a_small_set_covers_every_printable_ascii_character():
     texts = [it.text for it in synthetic_words(12, seed=3)]
     assert Charset.from_texts(texts).chars == "".join(sorted(PRINTABLE))
     assert len(PRINTABLE) == 95 and set(IAM_CHARACTERS) <= set(PRINTABLE)
+
+
+def test_fonts_with_small_capitals_never_draw_lowercase_labels():
+    for font in system_fonts():
+        if any(h in font.path.lower() for h in CAPITALS_ONLY):
+            assert not set(string.ascii_lowercase) & font.chars and set(string.ascii_uppercase) <= font.chars
 
 
 def test_random_texts_mix_words_numbers_and_iam_punctuation():
