@@ -416,11 +416,15 @@ def test_pretrained_checkpoint_with_another_charset_loads_all_but_the_output_lay
 
     target = checkpoint.build_model(cfg, Charset("2345678bcdefgmnpwxy"))
     fresh_fc = target.fc.weight.detach().clone()
-    copied, total = checkpoint.load_pretrained(target, path)
-    assert total - copied == 2  # fc.weight and fc.bias
+    copied, total, rows = checkpoint.load_pretrained(target, path, Charset("2345678bcdefgmnpwxy"))
+    assert total - copied == 2  # fc.weight and fc.bias are not copied whole
     assert torch.equal(target.cnn[0][0].weight, source.cnn[0][0].weight)
     assert torch.equal(target.rnn.weight_hh_l0, source.rnn.weight_hh_l0)
-    assert torch.equal(target.fc.weight, fresh_fc)
+    assert rows == 3  # the blank, "x" and "y": the characters both charsets have
+    assert torch.equal(target.fc.weight[0], source.fc.weight[0])
+    assert torch.equal(target.fc.weight[18], source.fc.weight[1])  # "x"
+    assert torch.equal(target.fc.weight[19], source.fc.weight[2])  # "y"
+    assert torch.equal(target.fc.weight[1:18], fresh_fc[1:18])  # the others start fresh
 
     code, out, _ = run(capsys, "train", "--config", tiny_config, "--out", tmp_path / "run", "--pretrained", path)
     assert code == 0 and f"copied {total - 2} of {total} tensors" in out

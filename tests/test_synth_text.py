@@ -106,8 +106,9 @@ def test_pretrained_weights_load_into_a_model_for_another_charset(pretrained_run
     config = Config()
     config.model.backbone = "resnet18"
     model = build_model(config, Charset("0123456789"))
-    copied, total = load_pretrained(model, pretrained_run / "backbone.safetensors")
-    assert copied == total - 2  # all but the classifier's weight and bias
+    copied, total, rows = load_pretrained(model, pretrained_run / "backbone.safetensors", Charset("0123456789"))
+    assert copied == total - 2  # all but the classifier's weight and bias, which are mapped by character
+    assert rows == 11  # the blank and the ten digits, all printable ASCII
     source = load(pretrained_run / "best.pt")["model"]
     own = model.state_dict()
     assert torch.allclose(own["cnn.0.weight"], source["cnn.0.weight"], atol=1e-3)

@@ -98,33 +98,50 @@ def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
     return model.eval(), charset, config
 
 
-def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The model weights of a checkpoint, or of a ``.safetensors`` file such as the
-    ``backbone.safetensors`` that ``crnn-ocr pretrain`` writes (float16, config in its metadata)."""
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The model weights and charset of a checkpoint, or of a ``.safetensors`` file such as
+    the ``backbone.safetensors`` that ``crnn-ocr pretrain`` writes (float16, config and
+    charset in its metadata)."""
     if Path(path).suffix != ".safetensors":
-        return load(path)["model"]
-    from safetensors import SafetensorError
+        ckpt = load(path)
+        return ckpt["model"], ckpt["charset"]
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     if not Path(path).is_file():
         raise CheckpointError(f"weights file not found: {path}")
     try:
-        return load_file(path)
+        with safe_open(str(path), "pt") as f:
+            charset = (f.metadata() or {}).get("charset", "")
+        return load_file(path), charset
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{path} is not a safetensors file ({str(e).splitlines()[0][:80]})") from None
 
 
-def load_pretrained(model: CRNN, path: str | Path) -> tuple[int, int]:
+def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = None) -> tuple[int, int, int]:
     """Copy every weight of checkpoint (or ``.safetensors`` file) ``path`` whose name and shape
     match into ``model``.
 
-    The classifier of a model trained on another charset does not match and keeps its fresh
-    initialisation. Returns (tensors copied, tensors of ``model``).
+    The classifier is carried over row by row: the blank and every character of ``charset``
+    (the model's) that the source model also knows start from the source's row; characters
+    it does not know keep their fresh initialisation. Returns (tensors copied whole, tensors
+    of ``model``, classifier rows carried over).
     """
-    source = read_weights(path)
+    source, source_chars = read_weights(path)
     own = model.state_dict()
-    matching = {k: v for k, v in source.items() if k in own and own[k].shape == getattr(v, "shape", None)}
+    matching = {k: v for k, v in source.items()
+                if k in own and own[k].shape == getattr(v, "shape", None) and not k.startswith("fc.")}
     if not any(k.startswith("cnn.") for k in matching):
         raise CheckpointError(f"{path}: no backbone weights match this model (another backbone or input size?)")
     model.load_state_dict(matching, strict=False)
-    return len(matching), len(own)
+    rows = 0
+    if charset is not None and source_chars and source.get("fc.weight") is not None \
+            and source["fc.weight"].shape[1] == model.fc.weight.shape[1]:
+        src_index = {c: i + 1 for i, c in enumerate(source_chars)}
+        pairs = [(0, 0)] + [(i + 1, src_index[c]) for i, c in enumerate(charset.chars) if c in src_index]
+        with torch.no_grad():
+            for dst, src in pairs:
+                model.fc.weight[dst] = source["fc.weight"][src]
+                model.fc.bias[dst] = source["fc.bias"][src]
+        rows = len(pairs)
+    return len(matching), len(own), rows

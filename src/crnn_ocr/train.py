@@ -170,8 +170,9 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
 
     model = checkpoint.build_model(config, charset, imagenet=imagenet)
     if config.model.pretrained not in ("", "imagenet") and not state:
-        copied, total = checkpoint.load_pretrained(model, config.model.pretrained)
-        log(f"pretrained: copied {copied} of {total} tensors from {config.model.pretrained}")
+        copied, total, rows = checkpoint.load_pretrained(model, config.model.pretrained, charset)
+        log(f"pretrained: copied {copied} of {total} tensors from {config.model.pretrained}, "
+            f"and {rows} of {len(charset)} classifier rows (blank and known characters)")
     log(f"model: {config.model.backbone} backbone, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
         f"parameters, {model.columns} output columns; device {device}" + (f", {world} processes" if world > 1 else ""))
     model.to(device)
