@@ -12,6 +12,8 @@ from crnn_ocr.data import synthetic_captchas
 
 TINY = """
 [data]
+height = 32  # small images keep the tests fast
+width = 128
 synthetic_train = 48
 synthetic_val = 16
 [train]

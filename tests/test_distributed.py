@@ -13,6 +13,8 @@ from crnn_ocr.metrics import cer, word_accuracy
 
 TINY = """
 [data]
+height = 32  # small images keep the tests fast
+width = 128
 synthetic_train = 48
 synthetic_val = 15
 [train]

@@ -23,6 +23,8 @@ train_module = importlib.import_module("crnn_ocr.train")  # the package's ``trai
 
 TINY = """
 [data]
+height = 32  # small images keep the tests fast
+width = 128
 synthetic_train = 16
 synthetic_val = 4
 [model]

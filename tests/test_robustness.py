@@ -105,6 +105,8 @@ def model_checkpoint(tmp_path_factory) -> Path:
 
 TINY_TRAIN = """
 [data]
+height = 32  # small images keep the tests fast
+width = 128
 synthetic_train = 8
 synthetic_val = 4
 augment = false

@@ -105,6 +105,7 @@ def test_pretrain_writes_a_checkpoint_and_float16_weights_with_the_full_ascii_ch
 def test_pretrained_weights_load_into_a_model_for_another_charset(pretrained_run):
     config = Config()
     config.model.backbone = "resnet18"
+    config.data.height, config.data.width = 32, 128  # the size the pretrained run used
     model = build_model(config, Charset("0123456789"))
     copied, total, rows = load_pretrained(model, pretrained_run / "backbone.safetensors", Charset("0123456789"))
     assert copied == total - 2  # all but the classifier's weight and bias, which are mapped by character
@@ -117,8 +118,8 @@ def test_pretrained_weights_load_into_a_model_for_another_charset(pretrained_run
 
 def test_fine_tuning_starts_from_the_pretrained_weights(pretrained_run, tmp_path, capsys):
     config = tmp_path / "captchas.toml"
-    config.write_text("[data]\nsynthetic_train = 32\nsynthetic_val = 8\n[train]\nepochs = 1\nbatch_size = 16\n"
-                      "threads = 1\n")
+    config.write_text("[data]\nheight = 32\nwidth = 128\nsynthetic_train = 32\nsynthetic_val = 8\n"
+                      "[train]\nepochs = 1\nbatch_size = 16\nthreads = 1\n")
     weights = pretrained_run / "backbone.safetensors"
     assert main(["train", "--config", str(config), "--backbone", "resnet18", "--pretrained", str(weights),
                  "--out", str(tmp_path / "run")]) == 0

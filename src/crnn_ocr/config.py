@@ -15,8 +15,8 @@ class DataConfig:
     """Where the images come from and how they are turned into tensors."""
 
     path: str = ""  # empty: synthetic captchas generated in memory; "synth:words": words rendered from fonts
-    height: int = 32  # images are resized to this height, keeping the aspect ratio
-    width: int = 128  # ... and left-aligned, padded (or shrunk) to this width
+    height: int = 48  # images are resized to this height, keeping the aspect ratio
+    width: int = 192  # ... and left-aligned, padded (or shrunk) to this width
     channels: int = 1  # 1 = grayscale, 3 = RGB
     label_sep: str = ""  # captcha folders: the label is the file stem up to this separator
     train_ids: list[str] = field(default_factory=list)  # IAM: id lists to train on
@@ -44,8 +44,8 @@ class ModelConfig:
 class TrainConfig:
     """The optimisation loop."""
 
-    epochs: int = 30
-    batch_size: int = 32
+    epochs: int = 40
+    batch_size: int = 16
     lr: float = 1e-3  # peak learning rate after warm-up
     weight_decay: float = 1e-2
     warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to lr * min_lr_ratio
