@@ -36,6 +36,8 @@ def dataset_kind(cfg: Config) -> str:
 def run_one(config_path: Path, args) -> dict:
     name = config_path.stem
     cfg = Config.from_toml(config_path)
+    if args.threads:
+        cfg.train.threads = args.threads
     kind = dataset_kind(cfg)
     run_dir = Path(args.runs) / name
     summary_path = run_dir / "summary.json"
@@ -92,6 +94,7 @@ def main() -> None:
                    "(the training labels are added; never give test labels)")
     p.add_argument("--runs", default="runs/experiments", help="where the run folders go")
     p.add_argument("--out", default="results", help="where results.json and results.md go")
+    p.add_argument("--threads", type=int, help="torch threads per run (default: the config's, else all cores)")
     p.add_argument("--retrain", action="store_true", help="train again even if a run is finished")
     args = p.parse_args()
     results = [run_one(c, args) for c in args.configs]
