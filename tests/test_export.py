@@ -20,7 +20,9 @@ def tiny_checkpoint(path, backbone: str = "simple", seed: int = 0):
     """An untrained model saved as ``crnn-ocr train`` saves one: parity needs no training."""
     torch.manual_seed(seed)
     config = Config()
+    config.data.height, config.data.width = 32, 128
     config.model.backbone = backbone
+    config.data.height, config.data.width = 32, 128
     charset = Charset(CHARS)
     model = checkpoint.build_model(config, charset)
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
