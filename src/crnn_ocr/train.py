@@ -229,7 +229,8 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
             ddp_model.train()
             t0, seen, loss_sum, n_loss = time.time(), 0, 0.0, 0
             bar = tqdm(range(first, steps_per_epoch), desc=f"epoch {epoch + 1}/{t_cfg.epochs}", leave=False,
-                       mininterval=1.0, dynamic_ncols=True, disable=not main_process)
+                       mininterval=1.0, dynamic_ncols=True,
+                       disable=None if main_process else True)  # None: no bar when not a terminal
             interrupted = False
             for b in bar:
                 if any_rank(stop.requested, world):
