@@ -41,14 +41,22 @@ def run_one(config_path: Path, args) -> dict:
     kind = dataset_kind(cfg)
     run_dir = Path(args.runs) / name
     summary_path = run_dir / "summary.json"
-    if summary_path.is_file() and (run_dir / "best.pt").is_file() and not args.retrain:
+    finished = (run_dir / "best.pt").is_file() and (run_dir / "last.pt").is_file()
+    if summary_path.is_file() and finished and not args.retrain:
         summary = json.loads(summary_path.read_text())
         print(f"[{name}] already trained ({summary['train_seconds']:.0f}s); evaluating again")
     else:
         t0 = time.time()
-        best = train(cfg, run_dir)
+        if not finished or args.retrain:
+            train(cfg, run_dir)
+            seconds = time.time() - t0
+        else:  # trained by `crnn-ocr train --config` into this folder: time from its epochs
+            print(f"[{name}] trained outside this script; summarising its history")
+            seconds = None
         history = torch.load(run_dir / "last.pt", weights_only=True)["history"]
-        summary = {"train_seconds": time.time() - t0, "best_epoch": best["epoch"], "epochs_run": len(history),
+        best = min(history, key=lambda h: h["val_cer"])
+        summary = {"train_seconds": seconds if seconds is not None else sum(h["seconds"] for h in history),
+                   "best_epoch": best["epoch"], "epochs_run": len(history),
                    "img_per_s": sum(h["img_per_s"] for h in history) / len(history),
                    "val_word_accuracy": best["val_word_accuracy"], "val_cer": best["val_cer"]}
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
