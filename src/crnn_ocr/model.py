@@ -82,8 +82,9 @@ class CRNN(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
-        with torch.no_grad():
-            _, c, h, w = self.cnn(torch.zeros(1, channels, height, width)).shape
+        with torch.no_grad():  # a probe for the output size; eval mode keeps BatchNorm's statistics
+            _, c, h, w = self.cnn.eval()(torch.zeros(1, channels, height, width)).shape
+        self.cnn.train()
         self.columns = w
         if max_label_length > w:
             raise ValueError(

@@ -1,0 +1,46 @@
+"""The CRNN's shapes, its CTC length check and the ImageNet-weights path (served from a local
+TORCH_HOME, so no download happens)."""
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from crnn_ocr.model import CRNN
+
+
+@pytest.mark.parametrize("backbone", ["simple", "resnet18"])
+@pytest.mark.parametrize("height, width, columns", [(32, 128, 32), (48, 192, 48)])
+def test_output_is_one_distribution_per_column(backbone, height, width, columns):
+    model = CRNN(num_classes=12, backbone=backbone, height=height, width=width).eval()
+    out = model(torch.rand(3, 1, height, width))
+    assert out.shape == (columns, 3, 12)
+    assert torch.allclose(out.exp().sum(dim=2), torch.ones(columns, 3), atol=1e-5)
+
+
+def test_model_refuses_labels_longer_than_its_output_allows():
+    with pytest.raises(ValueError, match="32 output columns.*needs 40"):
+        CRNN(num_classes=5, height=32, width=128, max_label_length=40)
+
+
+def test_unknown_backbone_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown backbone"):
+        CRNN(num_classes=5, backbone="vgg")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_imagenet_weights_load_through_torchvision_from_torch_home(tmp_path, monkeypatch, channels):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1
+    fake = torchvision.models.resnet18().state_dict()
+    fake["conv1.weight"] = torch.full_like(fake["conv1.weight"], 0.01)
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    torch.save(fake, cache / Path(weights.url).name)  # where torchvision would download it to
+
+    model = CRNN(num_classes=5, backbone="resnet18", imagenet=True, channels=channels)
+    conv1 = model.cnn[0].weight
+    # A gray input sums the three RGB filters, so a gray image gets the RGB image's response.
+    assert torch.allclose(conv1, torch.full_like(conv1, 0.01 * 3 / channels))
+    assert torch.equal(model.cnn[1].running_var, fake["bn1.running_var"])
+    assert model.mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406] if channels == 3 else [0.449])
