@@ -6,7 +6,8 @@
 
 The held-out test sets are not on this machine: pass validation data when running here, and
 the real test location where it exists. Writes ``results/results.json`` and
-``results/results.md`` (the table beside the report's numbers). A finished run (its
+``results/results.md`` (the table beside the report's numbers), and refreshes that table in
+the README. A finished run (its
 ``best.pt`` and ``summary.json`` exist) is not trained again unless ``--retrain``.
 """
 from __future__ import annotations
@@ -103,6 +104,7 @@ def main() -> None:
     p.add_argument("--runs", default="runs/experiments", help="where the run folders go")
     p.add_argument("--out", default="results", help="where results.json and results.md go")
     p.add_argument("--threads", type=int, help="torch threads per run (default: the config's, else all cores)")
+    p.add_argument("--readme", default="README.md", help="README whose results table to refresh ('' = none)")
     p.add_argument("--retrain", action="store_true", help="train again even if a run is finished")
     args = p.parse_args()
     results = [run_one(c, args) for c in args.configs]
@@ -111,8 +113,22 @@ def main() -> None:
     old = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else []
     merged = {r["config"]: r for r in old} | {r["config"]: r for r in results}
     (out / "results.json").write_text(json.dumps(list(merged.values()), indent=2) + "\n")
-    (out / "results.md").write_text(markdown(list(merged.values())))
-    print(markdown(list(merged.values())))
+    table = markdown(list(merged.values()))
+    (out / "results.md").write_text(table)
+    if args.readme:
+        update_readme(Path(args.readme), table)
+    print(table)
+
+
+def update_readme(path: Path, table: str) -> None:
+    """Put ``table`` between the README's results markers, so the README shows what was run."""
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = path.read_text() if path.is_file() else ""
+    if start not in text or end not in text:
+        print(f"{path}: no {start} ... {end} markers; README not updated")
+        return
+    head, rest = text.split(start, 1)
+    path.write_text(head + start + "\n" + table + rest[rest.index(end):])
 
 
 if __name__ == "__main__":

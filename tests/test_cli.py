@@ -10,22 +10,12 @@ from crnn_ocr.checkpoint import load
 from crnn_ocr.cli import main
 from crnn_ocr.data import synthetic_captchas
 
-TINY = """
-[data]
-height = 32  # small images keep the tests fast
-width = 128
-synthetic_train = 48
-synthetic_val = 16
-[train]
-epochs = 1
-batch_size = 16
-threads = 2
-"""
+from conftest import write_tiny_config
+
 
 
 def test_train_evaluate_predict_resume(tmp_path, capsys):
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
+    config = write_tiny_config(tmp_path / "tiny.toml", threads=2)
     run = tmp_path / "run"
     assert main(["train", "--config", str(config), "--out", str(run)]) == 0
     for name in ("best.pt", "last.pt", "history.csv", "loss.png", "samples/epoch_001.png"):

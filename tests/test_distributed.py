@@ -11,17 +11,8 @@ from crnn_ocr.data import OCRDataset, Skipped, training_items
 from crnn_ocr.evaluate import recognize
 from crnn_ocr.metrics import cer, word_accuracy
 
-TINY = """
-[data]
-height = 32  # small images keep the tests fast
-width = 128
-synthetic_train = 48
-synthetic_val = 15
-[train]
-epochs = 1
-batch_size = 8
-threads = 1
-"""
+from conftest import write_tiny_config
+
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
@@ -32,9 +23,7 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def tiny_config(tmp_path):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
-    return path
+    return write_tiny_config(tmp_path / "tiny.toml", val=15, batch_size=8)
 
 
 def test_two_processes_write_one_checkpoint_with_metrics_of_a_single_process_evaluation(tmp_path, tiny_config):

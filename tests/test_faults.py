@@ -19,29 +19,16 @@ from crnn_ocr.cli import main
 from crnn_ocr.config import Config
 from crnn_ocr.train import train
 
+from conftest import write_tiny_config
+
 train_module = importlib.import_module("crnn_ocr.train")  # the package's ``train`` attribute is the function
 
-TINY = """
-[data]
-height = 32  # small images keep the tests fast
-width = 128
-synthetic_train = 16
-synthetic_val = 4
-[model]
-rnn_hidden = 16
-rnn_layers = 1
-[train]
-epochs = 2
-batch_size = 4
-threads = 1
-"""  # 4 steps per epoch
 
 
 @pytest.fixture
 def tiny_toml(tmp_path):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
-    return path
+    # 4 steps per epoch
+    return write_tiny_config(tmp_path / "tiny.toml", train=16, val=4, epochs=2, batch_size=4, small_model=True)
 
 
 def signal_on_loss_call(monkeypatch, n: int, signum: int) -> None:

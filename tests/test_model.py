@@ -23,6 +23,16 @@ def test_model_refuses_labels_longer_than_its_output_allows():
         CRNN(num_classes=5, height=32, width=128, max_label_length=40)
 
 
+def test_simple_backbone_widths_set_its_size():
+    lean = CRNN(num_classes=12, height=48, width=192, cnn_channels=(16, 32, 64, 64, 128), rnn_hidden=96).eval()
+    default = CRNN(num_classes=12, height=48, width=192).eval()
+    assert lean.cnn[-1][0].out_channels == 128 and lean.rnn.input_size == 128 * 3
+    assert sum(p.numel() for p in lean.parameters()) < sum(p.numel() for p in default.parameters()) / 2
+    assert lean(torch.rand(2, 1, 48, 192)).shape == (48, 2, 12)
+    with pytest.raises(ValueError, match="5 positive channel widths"):
+        CRNN(num_classes=12, cnn_channels=(16, 32, 64))
+
+
 def test_unknown_backbone_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown backbone"):
         CRNN(num_classes=5, backbone="vgg")

@@ -28,7 +28,7 @@ from crnn_ocr.data import (DataError, OCRDataset, Skipped, detect_layout, evalua
                            load_tsv, read_ids, training_items)
 from crnn_ocr.images import BadImage, load_tensor
 
-from conftest import text_image
+from conftest import text_image, write_tiny_config
 
 # ---------------------------------------------------------------------------------------------
 # The corpus
@@ -103,28 +103,11 @@ def model_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
-TINY_TRAIN = """
-[data]
-height = 32  # small images keep the tests fast
-width = 128
-synthetic_train = 8
-synthetic_val = 4
-augment = false
-[model]
-rnn_hidden = 16
-rnn_layers = 1
-[train]
-epochs = 1
-batch_size = 8
-threads = 1
-"""
 
 
 @pytest.fixture
 def tiny_config(tmp_path) -> Path:
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY_TRAIN)
-    return path
+    return write_tiny_config(tmp_path / "tiny.toml", train=8, val=4, batch_size=8, small_model=True, augment=False)
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:

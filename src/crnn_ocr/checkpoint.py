@@ -82,7 +82,7 @@ def build_model(config: Config, charset: Charset, max_label_length: int = 0, ima
     d, m = config.data, config.model
     return CRNN(len(charset), backbone=m.backbone, imagenet=imagenet, height=d.height, width=d.width,
                 channels=d.channels, rnn_hidden=m.rnn_hidden, rnn_layers=m.rnn_layers, dropout=m.dropout,
-                max_label_length=max_label_length)
+                max_label_length=max_label_length, cnn_channels=tuple(m.cnn_channels))
 
 
 def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:

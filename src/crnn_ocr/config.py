@@ -34,6 +34,7 @@ class ModelConfig:
     """The CRNN: a CNN backbone, a bidirectional GRU and a linear classifier."""
 
     backbone: str = "simple"  # "simple" or "resnet18"
+    cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128, 256])  # simple backbone widths
     pretrained: str = ""  # "", "imagenet", or the path of a crnn-ocr checkpoint
     rnn_hidden: int = 128
     rnn_layers: int = 2
@@ -54,6 +55,7 @@ class TrainConfig:
     patience: int = 0  # early stopping: epochs without a better val CER; 0 = never stop
     seed: int = 0
     amp: bool = True  # bfloat16 autocast for the training step (CTC stays in float32)
+    channels_last: bool = True  # NHWC memory layout for the convolutions
     threads: int = 0  # torch threads; 0 = every core
     device: str = "auto"  # auto (CUDA if present, else CPU), cpu, cuda or mps
     tensorboard: bool = False  # also log scalars and samples to RUN/tensorboard

@@ -21,19 +21,29 @@ def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-def simple_cnn(channels: int) -> nn.Sequential:
+SIMPLE_CHANNELS = (32, 64, 128, 128, 256)
+
+
+def simple_cnn(channels: int, widths: tuple[int, ...] = SIMPLE_CHANNELS) -> nn.Sequential:
+    """Five conv blocks; ``widths`` are their output channels (halve them for a 4x cheaper CNN)."""
+    if len(widths) != 5 or min(widths) < 1:
+        raise ValueError(f"the simple backbone needs 5 positive channel widths, got {list(widths)}")
+    c1, c2, c3, c4, c5 = widths
     return nn.Sequential(
-        conv_bn(channels, 32), nn.MaxPool2d(2),  # H/2, W/2
-        conv_bn(32, 64), nn.MaxPool2d(2),  # H/4, W/4
-        conv_bn(64, 128), nn.MaxPool2d((2, 1)),  # H/8: from here on keep every column for CTC
-        conv_bn(128, 128), nn.MaxPool2d((2, 1)),  # H/16
-        conv_bn(128, 256),
+        conv_bn(channels, c1), nn.MaxPool2d(2),  # H/2, W/2
+        conv_bn(c1, c2), nn.MaxPool2d(2),  # H/4, W/4
+        conv_bn(c2, c3), nn.MaxPool2d((2, 1)),  # H/8: from here on keep every column for CTC
+        conv_bn(c3, c4), nn.MaxPool2d((2, 1)),  # H/16
+        conv_bn(c4, c5),
     )
 
 
 def resnet18_cnn(channels: int, imagenet: bool = False) -> nn.Sequential:
     weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1 if imagenet else None
-    r = torchvision.models.resnet18(weights=weights)
+    # zero_init_residual: every residual block starts as the identity (its last BatchNorm's
+    # scale is 0), which shortens the from-scratch plateau where CTC predicts only blanks.
+    # Pretrained weights overwrite it.
+    r = torchvision.models.resnet18(weights=weights, zero_init_residual=True)
     for layer in (r.layer2, r.layer3):
         layer[0].conv1.stride = (2, 1)
         layer[0].downsample[0].stride = (2, 1)
@@ -53,6 +63,7 @@ class CRNN(nn.Module):
     Args:
         num_classes: characters + 1 (the CTC blank, index 0).
         backbone: ``"simple"`` or ``"resnet18"``.
+        cnn_channels: the simple backbone's five channel widths (default ``SIMPLE_CHANNELS``).
         imagenet: start ``resnet18`` from torchvision's ImageNet weights (downloads once).
         height, width, channels: the input size; it fixes the number of output columns.
         max_label_length: the most CTC columns a label needs (``ctc_required_length``); the
@@ -65,10 +76,11 @@ class CRNN(nn.Module):
 
     def __init__(self, num_classes: int, backbone: str = "simple", imagenet: bool = False,
                  height: int = 32, width: int = 128, channels: int = 1,
-                 rnn_hidden: int = 128, rnn_layers: int = 2, dropout: float = 0.2, max_label_length: int = 0):
+                 rnn_hidden: int = 128, rnn_layers: int = 2, dropout: float = 0.2, max_label_length: int = 0,
+                 cnn_channels: tuple[int, ...] = SIMPLE_CHANNELS):
         super().__init__()
         if backbone == "simple":
-            self.cnn = simple_cnn(channels)
+            self.cnn = simple_cnn(channels, tuple(cnn_channels))
         elif backbone == "resnet18":
             self.cnn = resnet18_cnn(channels, imagenet)
         else:

@@ -175,7 +175,9 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
             f"and {rows} of {len(charset)} classifier rows (blank and known characters)")
     log(f"model: {config.model.backbone} backbone, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
         f"parameters, {model.columns} output columns; device {device}" + (f", {world} processes" if world > 1 else ""))
-    model.to(device)
+    # channels_last: oneDNN's convolutions run faster on NHWC (1.2x with bf16 on 2 CPU cores).
+    memory_format = torch.channels_last if t_cfg.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
     ddp_model = DistributedDataParallel(model) if world > 1 else model
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=t_cfg.lr, weight_decay=t_cfg.weight_decay)
@@ -241,6 +243,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 if d.augment:
                     x = augment_batch(x, aug_rng)
                 x = x.pin_memory().to(device, non_blocking=True) if pin else x.to(device)
+                x = x.contiguous(memory_format=memory_format)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=t_cfg.amp):
                     log_probs = ddp_model(x)
                 loss = ctc_loss(log_probs.cpu() if device.type == "mps" else log_probs, targets.to(log_probs.device),
