@@ -65,7 +65,7 @@ def tsv_folder(tmp_path: Path) -> Path:
 
 
 def write_tiny_config(path: Path, train: int = 48, val: int = 16, epochs: int = 1, batch_size: int = 16,
-                      threads: int = 1, small_model: bool = False, augment: bool = True) -> Path:
+                      threads: int = 1, small_model: bool = False, augment: bool = True, data: str = "") -> Path:
     """A config for a seconds-long training run on synthetic captchas at 32x128."""
     model = "[model]\nrnn_hidden = 16\nrnn_layers = 1\n" if small_model else ""
     path.write_text(f"""[data]
@@ -74,6 +74,7 @@ width = 128
 synthetic_train = {train}
 synthetic_val = {val}
 augment = {str(augment).lower()}
+{data}
 {model}[train]
 epochs = {epochs}
 batch_size = {batch_size}

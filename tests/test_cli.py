@@ -1,16 +1,20 @@
 """End to end through the command line: train on a few synthetic captchas, evaluate,
-predict, resume."""
+predict, resume; a model trained without padding reads images of every width, in order."""
 import json
+import math
 import subprocess
 import sys
 
 import torch
 
-from crnn_ocr.checkpoint import load
+from crnn_ocr.charset import ctc_greedy
+from crnn_ocr.checkpoint import load, load_model
 from crnn_ocr.cli import main
-from crnn_ocr.data import synthetic_captchas
+from crnn_ocr.data import crop_width, synthetic_captchas
+from crnn_ocr.images import content_widths
+from crnn_ocr.recognizer import Recognizer
 
-from conftest import write_tiny_config
+from conftest import text_image, write_tiny_config
 
 
 
@@ -49,6 +53,39 @@ def test_train_evaluate_predict_resume(tmp_path, capsys):
     assert len(lines) == 6
     path, text, confidence = lines[0].split("\t")
     assert path.endswith(".png") and 0 <= float(confidence) <= 1
+
+
+def test_a_model_trained_without_padding_reads_every_width_in_order(tmp_path):
+    folder = tmp_path / "words"
+    folder.mkdir()
+    words = ["a", "to", "the", "word", "which", "longer", "remarks", "everyone"] * 3
+    lines = []
+    for i, word in enumerate(words):
+        text_image(word, (12 + 9 * len(word), 32)).save(folder / f"{i}.png")
+        lines.append(f"{i}.png\t{word}")
+    (folder / "labels.tsv").write_text("\n".join(lines) + "\n")
+    config = write_tiny_config(tmp_path / "tiny.toml", data=f'path = "{folder}"\ntrim_padding = true', batch_size=4)
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(config), "--out", str(run)]) == 0
+    assert main(["export", "--checkpoint", str(run / "best.pt"), "--onnx", str(tmp_path / "m.onnx")]) == 0
+    images = [folder / f"{i}.png" for i in range(len(words))]  # each word thrice, 8 words apart
+    for path in (run / "best.pt", tmp_path / "m.onnx"):
+        rec = Recognizer.load(path)
+        assert rec.config.data.trim_padding
+        # Sorted by width, every batch of 3 holds the three copies of one word: one width, no padding.
+        together = rec.predict(images, batch_size=3)
+        alone = [rec.predict([im])[0] for im in images]
+        assert [t for t, _ in together] == [t for t, _ in alone]
+        assert all(abs(math.log(a[1]) - math.log(b[1])) < 1e-3 for a, b in zip(together, alone))
+    # Alone, an image is cut to its own width, which is not what the padded image gives.
+    model, charset, config = load_model(run / "best.pt")
+    x = Recognizer(model, charset, config).preprocess(images[:1])
+    width = crop_width(content_widths(x)[0], x.shape[3])
+    with torch.no_grad():
+        trimmed = ctc_greedy(model(x[..., :width].float() / 255), charset)[1][0]
+        padded = ctc_greedy(model(x.float() / 255), charset)[1][0]
+    assert width < x.shape[3] and abs(math.log(alone[0][1]) - math.log(trimmed)) < 1e-4
+    assert abs(math.log(trimmed) - math.log(padded)) > 1e-3
 
 
 def test_module_entry_point_prints_help():

@@ -7,9 +7,10 @@ from PIL import Image
 
 from crnn_ocr.charset import Charset
 from crnn_ocr.config import DataConfig
-from crnn_ocr.data import (DataError, OCRDataset, Skipped, collate, detect_layout, evaluation_items, load_folder,
-                           load_iam, load_tsv, read_ids, split, synthetic_captchas, training_items)
-from crnn_ocr.images import resize_and_pad
+from crnn_ocr.data import (DataError, OCRDataset, Skipped, batches, collate, crop_width, detect_layout,
+                           evaluation_items, load_folder, load_iam, load_tsv, read_ids, split, synthetic_captchas,
+                           training_items, width_bucketed)
+from crnn_ocr.images import content_widths, resize_and_pad
 
 from conftest import text_image
 
@@ -108,6 +109,44 @@ def test_resize_keeps_aspect_ratio_left_aligned_and_pads_with_background():
     assert (t[:, 70:] == 200).all()  # padding takes the background colour
     wide = resize_and_pad(Image.new("L", (1000, 10), 255), 32, 128, 1)  # too wide: shrunk to fit
     assert wide.shape == (1, 32, 128)
+
+
+def word_images(widths: list[int], height: int = 32, width: int = 128) -> torch.Tensor:
+    """White images with a dark bar over the first ``w`` pixels, padded like real ones."""
+    out = []
+    for w in widths:
+        im = Image.new("L", (width, height), 255)
+        im.paste(0, (0, 8, w, 24))
+        out.append(resize_and_pad(im.crop((0, 0, w + 2, height)), height, width, 1))
+    return torch.stack(out)
+
+
+def test_content_width_is_where_the_padding_starts():
+    images = word_images([10, 50, 120])
+    assert content_widths(images).tolist() == [10, 50, 120]
+    assert crop_width(10, 128) == 16 and crop_width(50, 128) == 52 and crop_width(127, 128) == 128
+
+
+def test_trimmed_batches_group_similar_widths_and_cover_every_image_once():
+    images = word_images([90, 12, 60, 20, 100, 14])
+    seen = []
+    for index, batch in batches(images, 2, trim=True):
+        seen += index.tolist()
+        assert batch.shape[3] == crop_width(content_widths(images[index]).max(), 128)
+        assert torch.equal(batch, images[index, :, :, : batch.shape[3]])
+    assert sorted(seen) == list(range(6)) and seen[:2] == [1, 5]  # the two narrowest first
+    assert [b.shape[3] for _, b in batches(images, 4)] == [128, 128]  # untrimmed: as they are
+
+
+def test_width_bucketed_order_is_a_seeded_permutation_of_similar_width_batches():
+    widths = torch.tensor([5, 100, 7, 90, 6, 95, 8, 80, 50])
+    order = list(range(9))
+    out = width_bucketed(order, widths, batch_size=2, seed=3)
+    assert sorted(out) == order and out == width_bucketed(order, widths, batch_size=2, seed=3)
+    assert out[-1] == 1  # the short batch (the widest image left over) stays last
+    for b in range(0, 8, 2):
+        pair = widths[out[b : b + 2]]
+        assert (pair < 10).all() or (pair >= 50).all()
 
 
 def test_synthetic_captchas_are_repeatable_and_shaped_like_the_kaggle_set():

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from .charset import Charset, ctc_required_length
-from .images import IMAGE_SUFFIXES, BadImage, load_tensor
+from .images import IMAGE_SUFFIXES, BadImage, content_widths, load_tensor
 
 CAPTCHA_ALPHABET = "2345678bcdefgmnpwxy"  # the Kaggle captcha set's 19 symbols
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
@@ -313,12 +313,58 @@ class OCRDataset(torch.utils.data.Dataset):
             items = usable
         self.images, self.items = decode_images(items, height, width, channels, skipped, workers)
         self.targets = [charset.encode(it.text) for it in self.items] if charset is not None else None
+        # The columns each image needs: its content, and (training) room for CTC to emit its label.
+        self.widths = content_widths(self.images)
+        if charset is not None and len(self.items):
+            room = torch.tensor([4 * ctc_required_length(it.text) for it in self.items])
+            self.widths = torch.maximum(self.widths, room)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int):
         return self.images[i], (self.targets[i] if self.targets is not None else []), i
+
+
+MIN_WIDTH = 16  # the narrowest batch a trimmed run cuts to
+
+
+def crop_width(content: int, full: int) -> int:
+    """The width to cut a batch to: its widest content, rounded up to a multiple of 4 (the
+    model's column stride), at least ``MIN_WIDTH``, at most the full width."""
+    return min(full, max(MIN_WIDTH, -(-int(content) // 4) * 4))
+
+
+def batches(images: torch.Tensor, batch_size: int, trim: bool = False):
+    """Yield (indices, uint8 batch) covering ``images`` in batches for inference.
+
+    With ``trim``, images of similar width go together (sorted by content width) and each
+    batch is cut to its widest image, so little compute goes to padding; the caller puts
+    the results back in place with the indices.
+    """
+    n = len(images)
+    if not trim:
+        for start in range(0, n, batch_size):
+            yield torch.arange(start, min(n, start + batch_size)), images[start : start + batch_size]
+        return
+    widths = content_widths(images)
+    order = torch.argsort(widths, stable=True)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        yield index, images[index, :, :, : crop_width(widths[index].max(), images.shape[3])]
+
+
+def width_bucketed(order: list[int], widths: torch.Tensor, batch_size: int, seed: int, chunk: int = 32) -> list[int]:
+    """A training order in which every batch holds images of similar width: each run of
+    ``chunk`` batches of the shuffled ``order`` is sorted by width and cut into batches, and
+    the batches are shuffled (seeded, so a resumed run sees the same order)."""
+    groups = []
+    for start in range(0, len(order), batch_size * chunk):
+        part = sorted(order[start : start + batch_size * chunk], key=lambda i: int(widths[i]))
+        groups += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    last = groups.pop() if groups and len(groups[-1]) < batch_size else []  # a short batch stays last
+    g = torch.Generator().manual_seed(seed)
+    return [i for k in torch.randperm(len(groups), generator=g).tolist() for i in groups[k]] + last
 
 
 def collate(batch):

@@ -16,27 +16,29 @@ import torch
 from . import metrics, plots
 from .charset import Charset, ctc_greedy
 from .checkpoint import load, load_model
-from .data import DataError, OCRDataset, Skipped, evaluation_items
+from .data import DataError, OCRDataset, Skipped, batches, evaluation_items
 from .lexicon import Lexicon
 
 
 @torch.no_grad()
 def recognize(model, images: torch.Tensor, charset: Charset, batch_size: int = 256,
-              targets: list[list[int]] | None = None, lexicon: Lexicon | None = None,
+              targets: list[list[int]] | None = None, lexicon: Lexicon | None = None, trim: bool = False,
               ) -> tuple[list[str], list[float], float]:
     """Greedy-decoded texts (or lexicon-decoded, given a ``lexicon``) and confidences of
-    uint8 ``images``; with ``targets``, also the mean CTC loss (else NaN)."""
+    uint8 ``images``; with ``targets``, also the mean CTC loss (else NaN). ``trim``: cut
+    the padding off, as a model trained with ``trim_padding`` expects."""
     model.eval()
     device = next(model.parameters()).device
-    texts, confidences, loss_sum = [], [], 0.0
-    for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size].to(device).float().div_(255)
+    texts, confidences, loss_sum = [""] * len(images), [0.0] * len(images), 0.0
+    for index, batch_images in batches(images, batch_size, trim):
+        x = batch_images.to(device).float().div_(255)
         log_probs = model(x).float()
         t, c = ctc_greedy(log_probs.cpu(), charset)
-        texts += lexicon.decode(log_probs.cpu(), t, charset) if lexicon else t
-        confidences += c
+        t = lexicon.decode(log_probs.cpu(), t, charset) if lexicon else t
+        for i, text, conf in zip(index.tolist(), t, c):
+            texts[i], confidences[i] = text, conf
         if targets is not None:
-            batch = targets[start : start + batch_size]
+            batch = [targets[i] for i in index.tolist()]
             flat = torch.tensor([i for tg in batch for i in tg], dtype=torch.long)
             lengths = torch.tensor([len(tg) for tg in batch], dtype=torch.long)
             inputs = torch.full((len(batch),), log_probs.shape[0], dtype=torch.long)
@@ -68,12 +70,12 @@ def evaluate(checkpoint: str, data: str, out: str, label_sep: str = "", split_id
     ds = OCRDataset(items, d.height, d.width, d.channels, skipped)
     if not len(ds):
         raise DataError(f"no readable images in {data} (skipped: {skipped})")
-    pred, confidence, _ = recognize(model, ds.images, charset, batch_size)
+    pred, confidence, _ = recognize(model, ds.images, charset, batch_size, trim=d.trim_padding)
     gold = [it.text for it in ds.items]
     result = metrics.scores(gold, pred)
     if lexicon:
         words = Lexicon.from_files(lexicon, extra=load(checkpoint).get("vocabulary", []))
-        pred, confidence, _ = recognize(model, ds.images, charset, batch_size, lexicon=words)
+        pred, confidence, _ = recognize(model, ds.images, charset, batch_size, lexicon=words, trim=d.trim_padding)
         result = metrics.scores(gold, pred) | {"decoding": f"lexicon of {len(words)} words", "greedy": result}
     result["skipped"] = dict(skipped)
     result["unknown_characters"] = "".join(sorted(set().union(*(charset.unknown(g) for g in gold))))

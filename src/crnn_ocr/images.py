@@ -89,6 +89,15 @@ def resize_and_pad(im: Image.Image, height: int, width: int, channels: int) -> t
     return torch.from_numpy(out).permute(2, 0, 1).contiguous()
 
 
+def content_widths(images: torch.Tensor) -> torch.Tensor:
+    """How many columns of each image of a ``resize_and_pad`` batch (N, C, H, W) hold the
+    image: the padding on the right is every column equal to the bottom-right pixel."""
+    fill = images[:, :, -1:, -1:]
+    differs = (images != fill).flatten(1, 2).any(dim=1)  # (N, W): a column with anything else
+    last = torch.where(differs, torch.arange(1, images.shape[3] + 1), 0)
+    return last.max(dim=1).values
+
+
 def load_tensor(source, height: int, width: int, channels: int) -> torch.Tensor:
     """``open_image`` then ``resize_and_pad``; raises ``BadImage``."""
     return resize_and_pad(open_image(source), height, width, channels)

@@ -22,6 +22,7 @@ import torch
 from .charset import Charset, ctc_greedy
 from .checkpoint import CheckpointError, load_model
 from .config import Config
+from .data import batches
 from .images import load_tensor
 
 
@@ -102,11 +103,11 @@ class Recognizer:
     def recognize(self, images: torch.Tensor, batch_size: int = 64) -> list[tuple[str, float]]:
         """(text, confidence) for each image of a uint8 batch (N, C, H, W) as ``preprocess``
         makes it; confidence is the probability of the best CTC path."""
-        results = []
-        for start in range(0, len(images), batch_size):
-            x = images[start : start + batch_size].float().div_(255)
-            texts, confidences = ctc_greedy(self.model(x).float(), self.charset)
-            results += zip(texts, confidences)
+        results = [("", 0.0)] * len(images)
+        for index, batch in batches(images, batch_size, self.config.data.trim_padding):
+            texts, confidences = ctc_greedy(self.model(batch.float().div_(255)).float(), self.charset)
+            for i, text, confidence in zip(index.tolist(), texts, confidences):
+                results[i] = (text, confidence)
         return results
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:

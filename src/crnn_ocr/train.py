@@ -28,7 +28,7 @@ from tqdm import tqdm
 from . import checkpoint, plots
 from .charset import Charset, ctc_required_length
 from .config import Config
-from .data import DataError, OCRDataset, Skipped, collate, training_items
+from .data import DataError, OCRDataset, Skipped, collate, crop_width, training_items, width_bucketed
 from .evaluate import recognize
 from .images import augment_batch
 from .metrics import cer, word_accuracy
@@ -97,11 +97,13 @@ def any_rank(flag: bool, world: int) -> bool:
     return bool(t.item())
 
 
-def validate(model, val_ds: OCRDataset, charset: Charset, targets, rank: int, world: int) -> tuple[list[str], float]:
+def validate(model, val_ds: OCRDataset, charset: Charset, targets, rank: int, world: int,
+             trim: bool = False) -> tuple[list[str], float]:
     """Predictions for every validation image and the mean CTC loss, identical on every
     rank: each process reads its share, then the shares are gathered."""
     index = list(range(rank, len(val_ds), world))
-    pred, _, loss = recognize(model, val_ds.images[index], charset, targets=[targets[i] for i in index])
+    pred, _, loss = recognize(model, val_ds.images[index], charset, targets=[targets[i] for i in index],
+                              trim=trim)
     if world == 1:
         return pred, loss
     shares = [None] * world
@@ -227,6 +229,8 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
             # batches it already did and then sees exactly what an uninterrupted run would.
             sampler.set_epoch(epoch)
             order = list(sampler)
+            if d.trim_padding:
+                order = width_bucketed(order, train_ds.widths, t_cfg.batch_size, t_cfg.seed * 100_003 + epoch)
             first = step - epoch * steps_per_epoch
             ddp_model.train()
             t0, seen, loss_sum, n_loss = time.time(), 0, 0.0, 0
@@ -238,7 +242,10 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 if any_rank(stop.requested, world):
                     interrupted = True
                     break
-                images, targets, lengths, _ = collate([train_ds[i] for i in order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size]])
+                index = order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size]
+                images, targets, lengths, _ = collate([train_ds[i] for i in index])
+                if d.trim_padding:
+                    images = images[..., : crop_width(train_ds.widths[index].max(), d.width)]
                 x = images.float().div_(255)
                 if d.augment:
                     x = augment_batch(x, aug_rng)
@@ -276,7 +283,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 return {"interrupted": True, "epoch": epoch, "step": step}
             train_time = time.time() - t0
 
-            pred, val_loss = validate(model, val_ds, charset, val_targets, rank, world)
+            pred, val_loss = validate(model, val_ds, charset, val_targets, rank, world, d.trim_padding)
             epoch += 1
             row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_loss), "val_loss": val_loss,
                    "val_word_accuracy": word_accuracy(val_gold, pred), "val_cer": cer(val_gold, pred),
