@@ -41,9 +41,10 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch.utils.flop_counter import FlopCounterMode
 
 from crnn_ocr import checkpoint, metrics
-from crnn_ocr.charset import Charset
+from crnn_ocr.charset import Charset, ctc_required_length
 from crnn_ocr.config import Config
-from crnn_ocr.data import CAPTCHA_ALPHABET, OCRDataset, Skipped, evaluation_items
+from crnn_ocr.data import (CAPTCHA_ALPHABET, OCRDataset, Skipped, collate, crop_width, evaluation_items,
+                           width_bucketed)
 from crnn_ocr.export import export_onnx
 from crnn_ocr.recognizer import Recognizer
 from crnn_ocr.train import ctc_loss
@@ -138,23 +139,42 @@ def time_inference(model: torch.nn.Module, files: dict[str, Path], config: Confi
             for name in timings[1]]
 
 
-def score_backends(model, charset: Charset, config: Config, files: dict[str, Path], data: str,
-                   label_sep: str) -> list[dict]:
-    """Word accuracy and CER of PyTorch and of each ONNX file on the dataset ``data``."""
-    from crnn_ocr.recognizer import OnnxModel
-
+def load_data(config: Config, data: str, label_sep: str, split_ids: list[str] | None) -> OCRDataset:
     d = config.data
     skipped = Skipped()
-    ds = OCRDataset(evaluation_items(data, label_sep or d.label_sep, skipped=skipped), d.height, d.width,
-                    d.channels, skipped)
+    items = evaluation_items(data, label_sep or d.label_sep, split_ids, skipped=skipped)
+    return OCRDataset(items, d.height, d.width, d.channels, skipped)
+
+
+def score_backends(model, charset: Charset, config: Config, files: dict[str, Path], ds: OCRDataset,
+                   latency_images: int) -> list[dict]:
+    """On the real images of ``data``, for PyTorch and each ONNX file: word accuracy and CER,
+    images/s through ``Recognizer.recognize`` at batch 64 on two threads (batched by width for
+    a ``trim_padding`` model), and the median ms per image at batch 1 on one thread over the
+    first ``latency_images`` images (each at its own width for a ``trim_padding`` model)."""
+    from crnn_ocr.recognizer import OnnxModel
+
     gold = [it.text for it in ds.items]
-    torch.set_num_threads(BULK_THREADS)
-    models = {"PyTorch": model, **{f"ONNX Runtime {k}": OnnxModel(p, BULK_THREADS) for k, p in files.items()}}
     rows = []
-    for name, m in models.items():
-        pred = [text for text, _ in Recognizer(m, charset, config).recognize(ds.images, BULK_BATCH)]
+    for name in ["PyTorch", *(f"ONNX Runtime {k}" for k in files)]:
+        def backend(threads: int):
+            torch.set_num_threads(threads)
+            return Recognizer(model if name == "PyTorch" else OnnxModel(files[name.split()[-1]], threads),
+                              charset, config)
+
+        rec = backend(BULK_THREADS)
+        rec.recognize(ds.images[:BULK_BATCH], BULK_BATCH)  # warm-up
+        t0 = time.perf_counter()
+        pred = [text for text, _ in rec.recognize(ds.images, BULK_BATCH)]
+        bulk = len(ds.images) / (time.perf_counter() - t0)
+        rec = backend(1)
+        single = ds.images[:latency_images]
+        times = interleaved_times({i: (lambda i=i: rec.recognize(single[i : i + 1], 1)) for i in range(len(single))},
+                                  runs=1, warmup=1, rounds=1)
         s = metrics.scores(gold, pred)
-        rows.append({"backend": name, "n": s["n"], "word_accuracy": s["word_accuracy"], "cer": s["cer"]})
+        rows.append({"backend": name, "n": s["n"], "word_accuracy": s["word_accuracy"], "cer": s["cer"],
+                     "images_per_s_batch64_2threads": bulk,
+                     "ms_per_image_batch1_1thread": 1000 * statistics.median(t[0] for t in times.values())})
     return rows
 
 
@@ -171,50 +191,83 @@ def matmul(dtype: torch.dtype):
     return lambda: torch.mm(a, b)
 
 
-def training_batch(config: Config, charset: Charset):
+TRAIN_CYCLE = 6  # batches of real images per timed call
+
+
+def training_batches(config: Config, charset: Charset, ds: OCRDataset | None) -> dict[str, list]:
+    """The batches the training variants cycle through: (float images, targets, lengths).
+
+    Without a dataset, one batch of random images with random 5-character labels. With one,
+    ``TRAIN_CYCLE`` batches of its images (seeded sample, labels the charset can encode), as
+    the loop sees them (padded to the full width); for a ``trim_padding`` model also the same
+    images batched by width and cut, as ``crnn-ocr train`` does.
+    """
     d = config.data
     g = torch.Generator().manual_seed(0)
-    images = torch.rand(TRAIN_BATCH, d.channels, d.height, d.width, generator=g)
-    targets = torch.randint(1, len(charset), (TRAIN_BATCH * LABEL_LENGTH,), generator=g)
-    return images, targets, torch.full((TRAIN_BATCH,), LABEL_LENGTH, dtype=torch.long)
+    if ds is None:
+        images = torch.rand(TRAIN_BATCH, d.channels, d.height, d.width, generator=g)
+        targets = torch.randint(1, len(charset), (TRAIN_BATCH * LABEL_LENGTH,), generator=g)
+        return {"padded": [(images, targets, torch.full((TRAIN_BATCH,), LABEL_LENGTH, dtype=torch.long))]}
+    usable = [i for i, it in enumerate(ds.items) if it.text and not charset.unknown(it.text)]
+    pool = [usable[i] for i in torch.randperm(len(usable), generator=g)[: TRAIN_BATCH * TRAIN_CYCLE].tolist()]
+
+    def batch(index: list[int], width: int):
+        images, targets, lengths, _ = collate([(ds.images[i], charset.encode(ds.items[i].text), i) for i in index])
+        return images[..., :width].float().div_(255), targets, lengths
+
+    full = [pool[k : k + TRAIN_BATCH] for k in range(0, len(pool), TRAIN_BATCH)]
+    out = {"padded": [batch(index, d.width) for index in full]}
+    if d.trim_padding:
+        need = torch.maximum(ds.widths, torch.tensor([4 * ctc_required_length(it.text) for it in ds.items]))
+        order = width_bucketed(pool, need, TRAIN_BATCH, seed=0)
+        out["trimmed"] = [batch(index, crop_width(need[index].max(), d.width))
+                          for index in (order[k : k + TRAIN_BATCH] for k in range(0, len(order), TRAIN_BATCH))]
+    return out
 
 
-def training_step(variant: str, config: Config, charset: Charset):
-    """A function doing one step of the training loop on a fresh model and optimizer."""
+def training_call(variant: str, config: Config, charset: Charset, batches: list):
+    """A function doing one training step per batch of ``batches`` on a fresh model and optimizer."""
     torch.manual_seed(0)
     model = checkpoint.build_model(config, charset).train()
-    images, targets, lengths = training_batch(config, charset)
-    if "channels_last" in variant:
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
+    layout = torch.channels_last if "channels_last" in variant else torch.contiguous_format
+    model = model.to(memory_format=layout)
+    batches = [(x.contiguous(memory_format=layout), t, n) for x, t, n in batches]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
-    forward = torch.compile(model) if "torch.compile" in variant else model
+    forward = torch.compile(model, dynamic=True) if "torch.compile" in variant else model
 
-    def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in variant):
-            log_probs = forward(images)
-        loss = ctc_loss(log_probs, targets, lengths)  # in fp32 whatever the forward's dtype
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-        optimizer.step()
+    def call():
+        for images, targets, lengths in batches:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in variant):
+                log_probs = forward(images)
+            loss = ctc_loss(log_probs, targets, lengths)  # in fp32 whatever the forward's dtype
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
+            optimizer.step()
 
-    return step
+    return call
 
 
-def time_training(config: Config, charset: Charset, steps: int, compile_too: bool) -> dict:
+def time_training(config: Config, charset: Charset, steps: int, compile_too: bool, ds: OCRDataset | None) -> dict:
     """Training images/s of each variant, their FLOP/s, and the matmul ceiling."""
     torch.set_num_threads(TRAIN_THREADS)
-    with FlopCounterMode(display=False) as counter:
-        training_step("fp32 eager", config, charset)()
-    flops_per_step = counter.get_total_flops()  # the fp32 model's FLOPs: the same work for every variant
-    result = {"threads": TRAIN_THREADS, "batch": TRAIN_BATCH, "flops_per_image": flops_per_step / TRAIN_BATCH,
-              "variants": []}
-    variants = ["fp32 eager", "bf16 autocast", "channels_last", DEFAULT_LOOP] + (
-        [DEFAULT_LOOP + " + torch.compile"] if compile_too else [])
+    batches = training_batches(config, charset, ds)
+    flops = {}
+    for kind, batch_list in batches.items():  # the fp32 model's FLOPs: the same work for every variant
+        with FlopCounterMode(display=False) as counter:
+            training_call("fp32 eager", config, charset, batch_list)()
+        flops[kind] = counter.get_total_flops()
+    images_per_call = TRAIN_BATCH * len(batches["padded"])
+    result = {"threads": TRAIN_THREADS, "batch": TRAIN_BATCH, "data": "real" if ds is not None else "random",
+              "flops_per_image": flops["padded"] / images_per_call, "variants": []}
+    variants = {v: "padded" for v in ["fp32 eager", "bf16 autocast", "channels_last", DEFAULT_LOOP]}
+    if compile_too:
+        variants[DEFAULT_LOOP + " + torch.compile"] = "padded"
+    if "trimmed" in batches:
+        variants[DEFAULT_LOOP + " + trim_padding batches"] = "trimmed"
     calls, warmup = {}, {}
-    for variant in variants:
-        calls[variant] = training_step(variant, config, charset)
+    for variant, kind in variants.items():
+        calls[variant] = training_call(variant, config, charset, batches[kind])
         t0 = time.perf_counter()
         for _ in range(2):  # compilation, allocator, oneDNN primitive caches
             calls[variant]()
@@ -222,12 +275,12 @@ def time_training(config: Config, charset: Charset, steps: int, compile_too: boo
     # The matmuls take their turns among the training steps, so that all see the same machine.
     calls["matmul fp32"], calls["matmul bf16"] = matmul(torch.float32), matmul(torch.bfloat16)
     times = interleaved_times(calls, steps, warmup=0, rounds=min(3, steps))
-    step_time = {name: statistics.median(t) for name, t in times.items()}
-    result["matmul_fp32_flops"] = 2 * MATMUL_N**3 / step_time["matmul fp32"]
-    result["matmul_bf16_flops"] = 2 * MATMUL_N**3 / step_time["matmul bf16"]
-    for variant in variants:
-        result["variants"].append({"variant": variant, "images_per_s": TRAIN_BATCH / step_time[variant],
-                                   "achieved_flops": flops_per_step / step_time[variant], "warmup_s": warmup[variant]})
+    call_time = {name: statistics.median(t) for name, t in times.items()}
+    result["matmul_fp32_flops"] = 2 * MATMUL_N**3 / call_time["matmul fp32"]
+    result["matmul_bf16_flops"] = 2 * MATMUL_N**3 / call_time["matmul bf16"]
+    for variant, kind in variants.items():
+        result["variants"].append({"variant": variant, "images_per_s": images_per_call / call_time[variant],
+                                   "achieved_flops": flops[kind] / call_time[variant], "warmup_s": warmup[variant]})
     return result
 
 
@@ -256,12 +309,16 @@ def markdown(results: dict) -> str:
               f"| {r['images_per_s_batch64_2threads']:.0f} ({r['images_per_s_batch64_2threads_max']:.0f}) |"
               for r in results["inference"]]
     if results.get("accuracy"):
-        lines += ["", "| back end | images | word accuracy | CER |", "|---|---:|---:|---:|"]
-        lines += [f"| {r['backend']} | {r['n']} | {100 * r['word_accuracy']:.2f}% | {100 * r['cer']:.2f}% |"
+        lines += ["", "On the real images of --data (recognition, preprocessed images in memory; decoding included):", "",
+                  "| back end | images | word accuracy | CER | ms/image, batch 1, 1 thread | images/s, batch 64, 2 threads |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {r['backend']} | {r['n']} | {100 * r['word_accuracy']:.2f}% | {100 * r['cer']:.2f}% "
+                  f"| {r['ms_per_image_batch1_1thread']:.2f} | {r['images_per_s_batch64_2threads']:.0f} |"
                   for r in results["accuracy"]]
     t = results.get("training")
     if t:
-        lines += ["", f"Training step at batch {t['batch']}, {t['threads']} threads; the model costs "
+        lines += ["", f"Training step at batch {t['batch']}, {t['threads']} threads, on {t.get('data', 'random')} "
+                  "images; the model costs "
                   f"{t['flops_per_image'] / 1e9:.2f} GFLOP per image (forward + backward). One big matmul reaches "
                   f"{t['matmul_fp32_flops'] / 1e9:.0f} GFLOP/s in fp32 and {t['matmul_bf16_flops'] / 1e9:.0f} in bf16.",
                   "", "| variant | images/s | x plain fp32 | achieved GFLOP/s | % of fp32 matmul | warm-up s |",
@@ -292,9 +349,12 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="a trained .pt file (default: an untrained default model)")
     parser.add_argument("--data", help="labelled images to score every back end on (needs --checkpoint)")
     parser.add_argument("--label-sep", default="", help="captcha folders: label = file stem up to this separator")
+    parser.add_argument("--data-ids", nargs="+", help="IAM --data: the word-id lists to score on")
+    parser.add_argument("--latency-images", type=int, default=300, help="--data images timed one by one")
     parser.add_argument("--out", default="results/speed.json")
     parser.add_argument("--runs", type=int, default=200, help="timed batch-1 calls per back end (batch 64: a tenth)")
-    parser.add_argument("--train-steps", type=int, default=9, help="timed training steps per variant")
+    parser.add_argument("--train-steps", type=int, default=9,
+                        help="timed training calls per variant (one step, or one per batch of --data images)")
     parser.add_argument("--no-training", action="store_true", help="skip the training measurements")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (its compilation takes minutes)")
     args = parser.parse_args()
@@ -310,6 +370,7 @@ def main() -> None:
             files[name] = tmp / f"model.{name}.onnx"
             quantize_dynamic(files["fp32"], files[name], weight_type=weight_type)
         rec = Recognizer.load(pt)
+        ds = load_data(config, args.data, args.label_sep, args.data_ids) if args.data else None
         results = {
             "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                         "torch": torch.__version__, "onnxruntime": ort.__version__, "load_before": load_before},
@@ -318,10 +379,10 @@ def main() -> None:
                       "height": config.data.height, "width": config.data.width},
             "inference": time_inference(rec.model, files, config, args.runs),
         }
-        if args.data:
-            results["accuracy"] = score_backends(rec.model, rec.charset, config, files, args.data, args.label_sep)
+        if ds is not None:
+            results["accuracy"] = score_backends(rec.model, rec.charset, config, files, ds, args.latency_images)
     if not args.no_training:  # the same model as above, freshly initialised
-        results["training"] = time_training(config, rec.charset, args.train_steps, not args.no_compile)
+        results["training"] = time_training(config, rec.charset, args.train_steps, not args.no_compile, ds)
     results["machine"]["load_after"] = os.getloadavg()[0]
 
     out = Path(args.out)

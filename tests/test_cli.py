@@ -9,7 +9,7 @@ import torch
 
 from crnn_ocr.charset import ctc_greedy
 from crnn_ocr.checkpoint import load, load_model
-from crnn_ocr.cli import main
+from crnn_ocr.cli import build_parser, config_from_args, main
 from crnn_ocr.data import crop_width, synthetic_captchas
 from crnn_ocr.images import content_widths
 from crnn_ocr.recognizer import Recognizer
@@ -86,6 +86,16 @@ def test_a_model_trained_without_padding_reads_every_width_in_order(tmp_path):
         padded = ctc_greedy(model(x.float() / 255), charset)[1][0]
     assert width < x.shape[3] and abs(math.log(alone[0][1]) - math.log(trimmed)) < 1e-4
     assert abs(math.log(trimmed) - math.log(padded)) > 1e-3
+
+
+def test_flags_override_the_config(tmp_path):
+    config = write_tiny_config(tmp_path / "tiny.toml")
+    args = build_parser().parse_args(["train", "--config", str(config), "--trim-padding", "--cnn-channels",
+                                      "8", "16", "32", "32", "64", "--epochs", "3"])
+    cfg = config_from_args(args)
+    assert cfg.data.trim_padding and cfg.model.cnn_channels == [8, 16, 32, 32, 64] and cfg.train.epochs == 3
+    assert cfg.data.synthetic_train == 48 and not config_from_args(build_parser().parse_args(
+        ["train", "--config", str(config)])).data.trim_padding
 
 
 def test_module_entry_point_prints_help():

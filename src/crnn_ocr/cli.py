@@ -31,11 +31,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", type=int, choices=(1, 3))
     g.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="turn training augmentation off")
+    g.add_argument("--trim-padding", action="store_true", default=None,
+                   help="batch images of similar width and cut off the padding (words of varied length)")
     g.add_argument("--train-limit", type=int, help="use a seeded sample of this many training items")
     g.add_argument("--val-limit", type=int, help="use a seeded sample of this many validation items")
     g = p.add_argument_group("model (override the config)")
     g.add_argument("--backbone", choices=("simple", "resnet18"))
     g.add_argument("--pretrained", help="'imagenet' (torchvision weights) or a crnn-ocr checkpoint")
+    g.add_argument("--cnn-channels", type=int, nargs=5, metavar="C", help="simple backbone: its five channel widths")
     g.add_argument("--rnn-hidden", type=int)
     g.add_argument("--rnn-layers", type=int)
     g.add_argument("--dropout", type=float)
