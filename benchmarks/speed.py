@@ -9,7 +9,8 @@ quantisation. With ``--data`` (and a trained ``--checkpoint``) it also scores ev
 on that dataset, so the cost of int8 in accuracy is next to its gain in speed.
 
 Training: images per second of the training step (forward, CTC loss, backward, gradient
-clipping, AdamW) of the same model at batch 32 with 5-character labels, in plain fp32, under
+clipping, AdamW) of the same model at batch 32 (random images with 5-character labels, or
+batches of the ``--data`` images with their labels), in plain fp32, under
 bf16 autocast, in channels_last, both together (what ``crnn-ocr train`` does by default) and
 with ``torch.compile`` on top; next to it the FLOP/s the step achieves (FLOPs counted by
 ``FlopCounterMode``) and what one big matmul reaches on the same threads, as the ceiling to
@@ -209,6 +210,8 @@ def training_batches(config: Config, charset: Charset, ds: OCRDataset | None) ->
         targets = torch.randint(1, len(charset), (TRAIN_BATCH * LABEL_LENGTH,), generator=g)
         return {"padded": [(images, targets, torch.full((TRAIN_BATCH,), LABEL_LENGTH, dtype=torch.long))]}
     usable = [i for i, it in enumerate(ds.items) if it.text and not charset.unknown(it.text)]
+    if not usable:
+        raise SystemExit("speed: no --data image has a label the model's charset can encode")
     pool = [usable[i] for i in torch.randperm(len(usable), generator=g)[: TRAIN_BATCH * TRAIN_CYCLE].tolist()]
 
     def batch(index: list[int], width: int):
@@ -257,7 +260,7 @@ def time_training(config: Config, charset: Charset, steps: int, compile_too: boo
         with FlopCounterMode(display=False) as counter:
             training_call("fp32 eager", config, charset, batch_list)()
         flops[kind] = counter.get_total_flops()
-    images_per_call = TRAIN_BATCH * len(batches["padded"])
+    images_per_call = sum(len(lengths) for _, _, lengths in batches["padded"])
     result = {"threads": TRAIN_THREADS, "batch": TRAIN_BATCH, "data": "real" if ds is not None else "random",
               "flops_per_image": flops["padded"] / images_per_call, "variants": []}
     variants = {v: "padded" for v in ["fp32 eager", "bf16 autocast", "channels_last", DEFAULT_LOOP]}

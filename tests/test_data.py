@@ -124,7 +124,8 @@ def word_images(widths: list[int], height: int = 32, width: int = 128) -> torch.
 def test_content_width_is_where_the_padding_starts():
     images = word_images([10, 50, 120])
     assert content_widths(images).tolist() == [10, 50, 120]
-    assert crop_width(10, 128) == 16 and crop_width(50, 128) == 52 and crop_width(127, 128) == 128
+    assert crop_width(2, 128) == 16 and crop_width(10, 128) == 20 and crop_width(50, 128) == 60
+    assert crop_width(121, 128) == 128  # never wider than the images
 
 
 def test_trimmed_batches_group_similar_widths_and_cover_every_image_once():

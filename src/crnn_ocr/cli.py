@@ -31,7 +31,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", type=int, choices=(1, 3))
     g.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="turn training augmentation off")
-    g.add_argument("--trim-padding", action="store_true", default=None,
+    g.add_argument("--trim-padding", action=argparse.BooleanOptionalAction, default=None,
                    help="batch images of similar width and cut off the padding (words of varied length)")
     g.add_argument("--train-limit", type=int, help="use a seeded sample of this many training items")
     g.add_argument("--val-limit", type=int, help="use a seeded sample of this many validation items")

@@ -327,12 +327,13 @@ class OCRDataset(torch.utils.data.Dataset):
 
 
 MIN_WIDTH = 16  # the narrowest batch a trimmed run cuts to
+TRIM_MARGIN = 8  # padding kept after the widest image: room for augmentation's shift and zoom
 
 
 def crop_width(content: int, full: int) -> int:
-    """The width to cut a batch to: its widest content, rounded up to a multiple of 4 (the
-    model's column stride), at least ``MIN_WIDTH``, at most the full width."""
-    return min(full, max(MIN_WIDTH, -(-int(content) // 4) * 4))
+    """The width to cut a batch to: its widest content plus ``TRIM_MARGIN``, rounded up to a
+    multiple of 4 (the model's column stride), at least ``MIN_WIDTH``, at most the full width."""
+    return min(full, max(MIN_WIDTH, -(-(int(content) + TRIM_MARGIN) // 4) * 4))
 
 
 def batches(images: torch.Tensor, batch_size: int, trim: bool = False):

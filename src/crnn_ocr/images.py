@@ -94,7 +94,7 @@ def content_widths(images: torch.Tensor) -> torch.Tensor:
     image: the padding on the right is every column equal to the bottom-right pixel."""
     fill = images[:, :, -1:, -1:]
     differs = (images != fill).flatten(1, 2).any(dim=1)  # (N, W): a column with anything else
-    last = torch.where(differs, torch.arange(1, images.shape[3] + 1), 0)
+    last = torch.where(differs, torch.arange(1, images.shape[3] + 1, device=images.device), 0)
     return last.max(dim=1).values
 
 

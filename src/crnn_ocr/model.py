@@ -40,8 +40,9 @@ def simple_cnn(channels: int, widths: tuple[int, ...] = SIMPLE_CHANNELS) -> nn.S
 
 def resnet18_cnn(channels: int, imagenet: bool = False) -> nn.Sequential:
     weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1 if imagenet else None
-    # zero_init_residual: every residual block starts as the identity (its last BatchNorm's
-    # scale is 0), which shortens the from-scratch plateau where CTC predicts only blanks.
+    # zero_init_residual: every residual branch starts at zero (its last BatchNorm's scale is
+    # 0), so each block starts as its shortcut; this shortens the from-scratch plateau where
+    # CTC predicts only blanks.
     # Pretrained weights overwrite it.
     r = torchvision.models.resnet18(weights=weights, zero_init_residual=True)
     for layer in (r.layer2, r.layer3):
