@@ -128,14 +128,15 @@ def test_content_width_is_where_the_padding_starts():
     assert crop_width(121, 128) == 128  # never wider than the images
 
 
-def test_trimmed_batches_group_similar_widths_and_cover_every_image_once():
-    images = word_images([90, 12, 60, 20, 100, 14])
+def test_trimmed_batches_cut_every_image_to_its_own_width_and_cover_each_once():
+    images = word_images([90, 12, 60, 20, 100, 14, 59, 89])
     seen = []
     for index, batch in batches(images, 2, trim=True):
         seen += index.tolist()
-        assert batch.shape[3] == crop_width(content_widths(images[index]).max(), 128)
+        assert all(crop_width(w, 128) == batch.shape[3] for w in content_widths(images[index]).tolist())
         assert torch.equal(batch, images[index, :, :, : batch.shape[3]])
-    assert sorted(seen) == list(range(6)) and seen[:2] == [1, 5]  # the two narrowest first
+    assert sorted(seen) == list(range(8))
+    assert seen[:2] == [1, 5] and seen[-1] == 4  # narrowest first, widest last
     assert [b.shape[3] for _, b in batches(images, 4)] == [128, 128]  # untrimmed: as they are
 
 

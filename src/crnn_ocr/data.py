@@ -339,20 +339,22 @@ def crop_width(content: int, full: int) -> int:
 def batches(images: torch.Tensor, batch_size: int, trim: bool = False):
     """Yield (indices, uint8 batch) covering ``images`` in batches for inference.
 
-    With ``trim``, images of similar width go together (sorted by content width) and each
-    batch is cut to its widest image, so little compute goes to padding; the caller puts
-    the results back in place with the indices.
+    With ``trim``, every image is cut to its own ``crop_width``: images with the same cut
+    width are batched together, so little compute goes to padding and an image's answer does
+    not depend on the batch size or on its neighbours. The caller puts the results back in
+    place with the indices.
     """
     n = len(images)
     if not trim:
         for start in range(0, n, batch_size):
             yield torch.arange(start, min(n, start + batch_size)), images[start : start + batch_size]
         return
-    widths = content_widths(images)
-    order = torch.argsort(widths, stable=True)
-    for start in range(0, n, batch_size):
-        index = order[start : start + batch_size]
-        yield index, images[index, :, :, : crop_width(widths[index].max(), images.shape[3])]
+    cut = torch.tensor([crop_width(w, images.shape[3]) for w in content_widths(images).tolist()], dtype=torch.long)
+    for width in cut.unique().tolist():
+        same = torch.nonzero(cut == width).flatten()
+        for start in range(0, len(same), batch_size):
+            index = same[start : start + batch_size]
+            yield index, images[index, :, :, :width]
 
 
 def width_bucketed(order: list[int], widths: torch.Tensor, batch_size: int, seed: int, chunk: int = 32) -> list[int]:
