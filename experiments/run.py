@@ -80,7 +80,7 @@ def run_one(config_path: Path, args) -> dict:
 def markdown(results: list[dict]) -> str:
     lines = ["| config | backbone | pretrained | test on | word acc % | CER % | char BLEU | with lexicon: word acc % "
              "| report: word acc / BLEU | train time | img/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
+    for r in sorted(results, key=lambda r: r["config"]):
         t, lex = r.get("test"), r.get("test_lexicon")
         report = REPORT.get((r["dataset"], r["backbone"], r["pretrained"]))
         scores = f"{100 * t['word_accuracy']:.2f} | {100 * t['cer']:.2f} | {t['bleu']:.2f}" if t else "- | - | -"

@@ -1,0 +1,31 @@
+"""experiments/run.py's table: sorted rows beside the report's numbers, refreshed in the README."""
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("run", Path(__file__).resolve().parents[1] / "experiments" / "run.py")
+run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run)
+
+ROWS = [{"config": "iam_b", "dataset": "iam", "backbone": "simple", "pretrained": False, "train_seconds": 600,
+         "img_per_s": 100.0, "test": {"word_accuracy": 0.5, "cer": 0.2, "bleu": 60.0}, "test_location": "val",
+         "test_lexicon": {"word_accuracy": 0.6}},
+        {"config": "captcha_a", "dataset": "captcha", "backbone": "resnet18", "pretrained": True, "train_seconds": 60,
+         "img_per_s": 40.0}]
+
+
+def test_table_rows_are_sorted_and_carry_the_report_numbers():
+    lines = run.markdown(ROWS).splitlines()
+    assert lines[2].startswith("| captcha_a | resnet18 | yes | - | - | - | - | - | 53.27 / 88.00 | 1.0 min | 40 |")
+    assert lines[3] == ("| iam_b | simple | no | val | 50.00 | 20.00 | 60.00 | 60.00 | 19.00 / 41.13 "
+                        "| 10.0 min | 100 |")
+
+
+def test_readme_table_is_replaced_between_the_markers_only(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\nafter\n")
+    run.update_readme(readme, "| new |\n")
+    assert readme.read_text() == "intro\n<!-- results:start -->\n| new |\n<!-- results:end -->\nafter\n"
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    run.update_readme(plain, "| new |\n")
+    assert plain.read_text() == "no markers\n" and "README not updated" in capsys.readouterr().out
