@@ -32,7 +32,7 @@ batch 1 on one thread, median over the images. Every image file is decoded into 
 the timing starts, so the time is that of recognition from a decoded image, each system's own
 resizing and normalisation included. Each image goes through every system in turn, so that a
 load coming and going on a shared machine slows all of them alike, after a warm-up of a few
-images. Writes ``peers.json`` (with every prediction) and ``peers.md`` to ``--out-dir`` and
+images. Writes ``peers.json`` (scores and timings) and ``peers.md`` to ``--out-dir`` and
 prints the table.
 """
 # ruff: noqa: E402  (the thread limits below must be set before numpy, torch and the peers load)
@@ -297,8 +297,11 @@ def benchmark_dataset(name: str, path: str, ids: list[str] | None, checkpoint: s
             "errors": s.errors,
             "predictions": s.predictions,
         })
-    record = {"path": path, "ids": ids, "checkpoint": checkpoint, "alphabet": alphabet,
-              "images": [it.path for it in items], "gold": gold}
+    # The dataset's own labels and file names stay out of the summary (it is committed to the
+    # repository); --predictions writes them, with every system's reading, to a file of your choice.
+    record = {"folder": Path(path).name, "ids": [Path(i).name for i in ids or []], "checkpoint": checkpoint,
+              "alphabet": alphabet, "n": len(gold),
+              "per_image": {"images": [it.path for it in items], "gold": gold}}
     return record, rows, skipped
 
 
@@ -349,6 +352,7 @@ def main() -> None:
                         help="Tesseract's page segmentation mode: 8 one word (default), 7 one text line")
     parser.add_argument("--only", nargs="+", choices=["crnn-ocr", *PEERS], help="run only these systems")
     parser.add_argument("--out-dir", default="results", help="where peers.json and peers.md go")
+    parser.add_argument("--predictions", help="also write every image's label and each system's reading here")
     args = parser.parse_args()
     if not (args.captcha or args.iam):
         parser.error("give --captcha DIR and/or --iam ROOT")
@@ -372,6 +376,12 @@ def main() -> None:
 
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if args.predictions:
+        Path(args.predictions).write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    for record in results["datasets"].values():
+        del record["per_image"]
+    for row in results["results"]:
+        del row["predictions"]
     (out / "peers.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     table = markdown(results)
     (out / "peers.md").write_text(table + "\n")
