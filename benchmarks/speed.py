@@ -42,10 +42,9 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch.utils.flop_counter import FlopCounterMode
 
 from crnn_ocr import checkpoint, metrics
-from crnn_ocr.charset import Charset, ctc_required_length
+from crnn_ocr.charset import Charset
 from crnn_ocr.config import Config
-from crnn_ocr.data import (CAPTCHA_ALPHABET, OCRDataset, Skipped, collate, crop_width, evaluation_items,
-                           width_bucketed)
+from crnn_ocr.data import CAPTCHA_ALPHABET, OCRDataset, Skipped, evaluation_items, width_bucketed
 from crnn_ocr.export import export_onnx
 from crnn_ocr.recognizer import Recognizer
 from crnn_ocr.train import ctc_loss
@@ -209,22 +208,22 @@ def training_batches(config: Config, charset: Charset, ds: OCRDataset | None) ->
         images = torch.rand(TRAIN_BATCH, d.channels, d.height, d.width, generator=g)
         targets = torch.randint(1, len(charset), (TRAIN_BATCH * LABEL_LENGTH,), generator=g)
         return {"padded": [(images, targets, torch.full((TRAIN_BATCH,), LABEL_LENGTH, dtype=torch.long))]}
-    usable = [i for i, it in enumerate(ds.items) if it.text and not charset.unknown(it.text)]
-    if not usable:
+    # A training dataset of a seeded sample: it drops labels the charset cannot encode or the
+    # model cannot fit, and knows the width each image needs, as in crnn-ocr train.
+    sample = torch.randperm(len(ds.items), generator=g)[: TRAIN_BATCH * TRAIN_CYCLE].tolist()
+    train_ds = OCRDataset([ds.items[i] for i in sample], d.height, d.width, d.channels, Skipped(), charset,
+                          checkpoint.build_model(config, charset).columns)
+    if not len(train_ds):
         raise SystemExit("speed: no --data image has a label the model's charset can encode")
-    pool = [usable[i] for i in torch.randperm(len(usable), generator=g)[: TRAIN_BATCH * TRAIN_CYCLE].tolist()]
 
-    def batch(index: list[int], width: int):
-        images, targets, lengths, _ = collate([(ds.images[i], charset.encode(ds.items[i].text), i) for i in index])
-        return images[..., :width].float().div_(255), targets, lengths
+    def cut_into_batches(order: list[int], trim: bool) -> list:
+        return [(images.float().div_(255), targets, lengths) for images, targets, lengths in
+                (train_ds.batch(order[k : k + TRAIN_BATCH], trim) for k in range(0, len(order), TRAIN_BATCH))]
 
-    full = [pool[k : k + TRAIN_BATCH] for k in range(0, len(pool), TRAIN_BATCH)]
-    out = {"padded": [batch(index, d.width) for index in full]}
+    index = list(range(len(train_ds)))
+    out = {"padded": cut_into_batches(index, trim=False)}
     if d.trim_padding:
-        need = torch.maximum(ds.widths, torch.tensor([4 * ctc_required_length(it.text) for it in ds.items]))
-        order = width_bucketed(pool, need, TRAIN_BATCH, seed=0)
-        out["trimmed"] = [batch(index, crop_width(need[index].max(), d.width))
-                          for index in (order[k : k + TRAIN_BATCH] for k in range(0, len(order), TRAIN_BATCH))]
+        out["trimmed"] = cut_into_batches(width_bucketed(index, train_ds.widths, TRAIN_BATCH, seed=0), trim=True)
     return out
 
 

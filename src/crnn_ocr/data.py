@@ -325,6 +325,14 @@ class OCRDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         return self.images[i], (self.targets[i] if self.targets is not None else []), i
 
+    def batch(self, index: list[int], trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training batch of items ``index``: uint8 images, concatenated targets, label
+        lengths; with ``trim``, the images cut to ``crop_width`` of the widest one."""
+        images, targets, lengths, _ = collate([self[i] for i in index])
+        if trim:
+            images = images[..., : crop_width(self.widths[index].max(), images.shape[3])]
+        return images, targets, lengths
+
 
 MIN_WIDTH = 16  # the narrowest batch a trimmed run cuts to
 TRIM_MARGIN = 8  # padding kept after the widest image: room for augmentation's shift and zoom

@@ -42,8 +42,7 @@ def resnet18_cnn(channels: int, imagenet: bool = False) -> nn.Sequential:
     weights = torchvision.models.ResNet18_Weights.IMAGENET1K_V1 if imagenet else None
     # zero_init_residual: every residual branch starts at zero (its last BatchNorm's scale is
     # 0), so each block starts as its shortcut; this shortens the from-scratch plateau where
-    # CTC predicts only blanks.
-    # Pretrained weights overwrite it.
+    # CTC predicts only blanks. Pretrained weights overwrite it.
     r = torchvision.models.resnet18(weights=weights, zero_init_residual=True)
     for layer in (r.layer2, r.layer3):
         layer[0].conv1.stride = (2, 1)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from . import checkpoint, plots
 from .charset import Charset, ctc_required_length
 from .config import Config
-from .data import DataError, OCRDataset, Skipped, collate, crop_width, training_items, width_bucketed
+from .data import DataError, OCRDataset, Skipped, training_items, width_bucketed
 from .evaluate import recognize
 from .images import augment_batch
 from .metrics import cer, word_accuracy
@@ -242,10 +242,8 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 if any_rank(stop.requested, world):
                     interrupted = True
                     break
-                index = order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size]
-                images, targets, lengths, _ = collate([train_ds[i] for i in index])
-                if d.trim_padding:
-                    images = images[..., : crop_width(train_ds.widths[index].max(), d.width)]
+                images, targets, lengths = train_ds.batch(order[b * t_cfg.batch_size:(b + 1) * t_cfg.batch_size],
+                                                          d.trim_padding)
                 x = images.float().div_(255)
                 if d.augment:
                     x = augment_batch(x, aug_rng)
