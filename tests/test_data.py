@@ -3,14 +3,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from crnn_ocr.charset import Charset
 from crnn_ocr.config import DataConfig
 from crnn_ocr.data import (DataError, OCRDataset, Skipped, batches, collate, crop_width, detect_layout,
                            evaluation_items, load_folder, load_iam, load_tsv, read_ids, split, synthetic_captchas,
                            training_items, width_bucketed)
-from crnn_ocr.images import content_widths, resize_and_pad
+from crnn_ocr.images import augment_batch, content_widths, resize_and_pad
 
 from conftest import text_image
 
@@ -126,6 +126,34 @@ def test_content_width_is_where_the_padding_starts():
     assert content_widths(images).tolist() == [10, 50, 120]
     assert crop_width(2, 128) == 16 and crop_width(10, 128) == 20 and crop_width(50, 128) == 60
     assert crop_width(121, 128) == 128  # never wider than the images
+
+
+@pytest.mark.parametrize("width", [192, 40])  # a full-width and a trimmed batch
+def test_augmentation_is_seeded_keeps_shape_and_range_and_keeps_the_word(width):
+    words = ["hello", "MOVE", "to", "Gaitskell"]
+    def word(text):  # large, bold letters: thin strokes could vanish under the stroke-thinning
+        im = Image.new("L", (30 * len(text) + 10, 48), 255)
+        ImageDraw.Draw(im).text((5, 4), text, fill=0, font=ImageFont.load_default(36), stroke_width=2)
+        return im
+
+    x = torch.stack([resize_and_pad(word(w), 48, width, 1) for w in words]).float() / 255
+
+    def augment(seed, elastic):
+        return augment_batch(x.clone(), torch.Generator().manual_seed(seed), elastic)
+
+    plain, warped = augment(0, 0.0), augment(0, 3.0)
+    assert torch.equal(warped, augment(0, 3.0)) and not torch.equal(warped, augment(1, 3.0))
+    assert not torch.equal(plain, warped)
+    def ink_centre(images):  # (N, 2): the mean column and row of the ink, in pixels
+        ink = (images[:, 0] < 0.6).float()  # the noise stays far above this
+        ink = ink / ink.sum((1, 2), keepdim=True)
+        rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(float(width)), indexing="ij")
+        return torch.stack([(ink * cols).sum((1, 2)), (ink * rows).sum((1, 2))], 1)
+
+    for out in (plain, warped):
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+        shift = (ink_centre(out) - ink_centre(x)).abs()  # a small warp: the word stays where it was
+        assert (shift[:, 0] < 10).all() and (shift[:, 1] < 6).all(), shift
 
 
 def test_trimmed_batches_cut_every_image_to_its_own_width_and_cover_each_once():

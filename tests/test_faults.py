@@ -74,12 +74,16 @@ def test_sigterm_stops_at_the_next_step_and_saves_last_pt(tmp_path, tiny_toml, m
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # the handler is put back
 
 
-def test_ctrl_c_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tiny_toml, monkeypatch, capsys):
-    train(Config.from_toml(tiny_toml), tmp_path / "full", log=lambda *a: None)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_ctrl_c_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path, tiny_toml, monkeypatch, capsys,
+                                                                         ema):
+    config = Config.from_toml(tiny_toml)
+    config.train.ema = ema
+    train(config, tmp_path / "full", log=lambda *a: None)
 
     cut = tmp_path / "cut"
     signal_on_loss_call(monkeypatch, 6, signal.SIGINT)  # mid-way through the second epoch
-    assert main(["train", "--config", str(tiny_toml), "--out", str(cut)]) == 130
+    assert main(["train", "--config", str(tiny_toml), "--out", str(cut), "--ema", str(ema)]) == 130
     assert checkpoint.load(cut / "last.pt")["step"] == 6
     monkeypatch.undo()
     assert main(["train", "--out", str(cut), "--resume", "--rnn-hidden", "32"]) == 2  # another model: refused
@@ -92,8 +96,25 @@ def test_ctrl_c_then_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_pa
     assert full["model"].keys() == resumed["model"].keys()
     for name, tensor in full["model"].items():
         assert torch.equal(tensor, resumed["model"][name]), name
+    assert ("ema" in full) == ("ema" in resumed) == (ema > 0)
+    for name, tensor in full.get("ema", {}).items():
+        assert torch.equal(tensor, resumed["ema"][name]), name
     assert [h["val_cer"] for h in full["history"]] == [h["val_cer"] for h in resumed["history"]]
     assert full["scheduler"]["last_epoch"] == resumed["scheduler"]["last_epoch"]
+
+
+def test_with_ema_validation_and_best_pt_use_the_averaged_weights(tmp_path, tiny_toml):
+    config = Config.from_toml(tiny_toml)
+    config.train.epochs, config.train.ema = 1, 0.5
+    train(config, tmp_path / "run", log=lambda *a: None)
+    best, last = checkpoint.load(tmp_path / "run" / "best.pt"), checkpoint.load(tmp_path / "run" / "last.pt")
+    assert "ema" not in best and best["model"].keys() == last["model"].keys()
+    for name, tensor in best["model"].items():
+        assert torch.equal(tensor, last["ema"]["module." + name]), name
+    raw = last["model"]["fc.weight"]
+    assert not torch.equal(best["model"]["fc.weight"], raw)  # 4 steps of averaging: not the raw weights
+    model = checkpoint.build_model(config, Charset(best["charset"]))
+    model.load_state_dict(best["model"])  # best.pt loads like any checkpoint
 
 
 def test_resuming_a_checkpoint_without_training_state_is_refused(tmp_path, tiny_toml, capsys):

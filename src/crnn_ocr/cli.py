@@ -31,6 +31,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--channels", type=int, choices=(1, 3))
     g.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="turn training augmentation off")
+    g.add_argument("--elastic", type=float, metavar="PIXELS",
+                   help="augmentation: smooth random warp of about this many pixels (handwriting: 2; 0 = off)")
     g.add_argument("--trim-padding", action=argparse.BooleanOptionalAction, default=None,
                    help="batch images of similar width and cut off the padding (words of varied length)")
     g.add_argument("--train-limit", type=int, help="use a seeded sample of this many training items")
@@ -47,6 +49,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
     g.add_argument("--weight-decay", type=float)
+    g.add_argument("--ema", type=float, metavar="DECAY", help="validate and keep a moving average of the "
+                   "weights, e.g. 0.999 (0 = off)")
     g.add_argument("--patience", type=int, help="early stopping after this many epochs without a better CER")
     g.add_argument("--seed", type=int)
     g.add_argument("--threads", type=int, help="torch threads (default: all cores)")
@@ -150,7 +154,8 @@ def cmd_pretrain(args) -> int:
     from .pretrain import pretrain, pretrain_config
 
     cfg = pretrain_config(args.backbone, args.images, args.val_images, args.epochs, args.batch_size, args.lr,
-                          args.threads, args.seed, args.height, args.width, args.channels)
+                          args.threads, args.seed, args.height, args.width, args.channels, args.rnn_hidden,
+                          args.trim_padding)
     result = pretrain(cfg, args.out)
     return 130 if result.get("interrupted") else 0
 
@@ -199,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=32, help="input size; fine-tuning must use the same")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    p.add_argument("--rnn-hidden", type=int, default=128, help="GRU width; fine-tuning must use the same "
+                   "to start from the GRU too (default: %(default)s)")
+    p.add_argument("--trim-padding", action="store_true", help="batch words of similar width and cut off "
+                   "the padding: about half the work at the same results")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("evaluate", help="score a checkpoint on a dataset and write a report")

@@ -25,6 +25,7 @@ class DataConfig:
     val_limit: int = 0  # same for validation
     keep_err: bool = False  # IAM: keep words whose segmentation is marked `err`
     augment: bool = True  # random affine, blur and noise on training batches
+    elastic: float = 0.0  # augmentation: smooth random warp of about this many pixels (handwriting: 2); 0 = off
     trim_padding: bool = False  # batch images of similar width and cut off the padding (train and inference)
     synthetic_train: int = 3000  # synthetic default: number of training captchas
     synthetic_val: int = 300  # ... and validation captchas
@@ -53,6 +54,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to lr * min_lr_ratio
     min_lr_ratio: float = 0.01
     grad_clip: float = 5.0
+    ema: float = 0.0  # decay of a moving average of the weights (e.g. 0.999) that validation and best.pt use; 0 = off
     patience: int = 0  # early stopping: epochs without a better val CER; 0 = never stop
     seed: int = 0
     amp: bool = True  # bfloat16 autocast for the training step (CTC stays in float32)

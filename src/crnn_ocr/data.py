@@ -265,7 +265,9 @@ def evaluation_items(path: str, label_sep: str = "", split_ids: list[str] | None
 def _decode_one(args):
     source, height, width, channels = args
     try:
-        return load_tensor(source, height, width, channels), None
+        # A numpy array, not a tensor: torch sends tensors between processes as shared-memory
+        # file descriptors, and tens of thousands of them exceed the open-file limit.
+        return load_tensor(source, height, width, channels).numpy(), None
     except BadImage as e:
         return None, str(e)
 
@@ -284,7 +286,7 @@ def decode_images(items: list[Item], height: int, width: int, channels: int,
         if tensor is None:
             skipped[f"image {error.split(' (')[0]}"] += 1  # the reason without file-specific details
         else:
-            tensors.append(tensor)
+            tensors.append(torch.from_numpy(tensor))
             kept.append(item)
     images = torch.stack(tensors) if tensors else torch.empty(0, channels, height, width, dtype=torch.uint8)
     return images, kept

@@ -103,13 +103,16 @@ def load_tensor(source, height: int, width: int, channels: int) -> torch.Tensor:
     return resize_and_pad(open_image(source), height, width, channels)
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0) -> torch.Tensor:
     """Random small affine warp, blur and noise for a float batch (N, C, H, W) in [0, 1].
 
     Every image draws its own parameters; the whole batch is warped in one ``grid_sample``
     call, which is far cheaper on a CPU than per-image PIL transforms in loader workers.
+    ``elastic`` > 0 adds a smooth random warp on top (handwriting: letters that lean, stretch
+    and bend differently within one word): a displacement of about that many pixels, random
+    at points 24 pixels apart and interpolated smoothly in between.
     """
-    n = x.shape[0]
+    n, _, height, width = x.shape
 
     def uniform(lo, hi):
         return torch.rand(n, generator=generator) * (hi - lo) + lo
@@ -121,7 +124,7 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> 
     cos, sin = torch.cos(angle), torch.sin(angle)
     # affine_grid works in coordinates normalised to [-1, 1] on both axes; for a wide image a
     # pixel-space rotation or shear must be rescaled by the aspect ratio to stay one.
-    aspect = x.shape[2] / x.shape[3]
+    aspect = height / width
     theta = torch.zeros(n, 2, 3)
     # Inverse map from output to input coordinates: rotation, then horizontal shear, then scale.
     theta[:, 0, 0] = cos / sx
@@ -131,6 +134,12 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None) -> 
     theta[:, 0, 2] = tx
     theta[:, 1, 2] = ty
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if elastic > 0:
+        knots = torch.randn(n, 2, max(2, height // 24 + 1), max(2, width // 24 + 1), generator=generator)
+        knots *= uniform(0, elastic).view(n, 1, 1, 1)  # each image its own strength, in pixels
+        field = F.interpolate(knots, size=(height, width), mode="bicubic", align_corners=True)
+        to_grid = torch.tensor([2 / width, 2 / height]).view(1, 2, 1, 1)  # pixels -> grid units
+        grid = grid + (field * to_grid).permute(0, 2, 3, 1)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     # Thinner or thicker strokes: a 3x3 min or max filter (ink is darker than background).

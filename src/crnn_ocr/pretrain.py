@@ -22,14 +22,15 @@ WEIGHTS_FILE = "backbone.safetensors"
 
 def pretrain_config(backbone: str = "resnet18", images: int = 20000, val_images: int = 500, epochs: int = 5,
                     batch_size: int = 32, lr: float = 1e-3, threads: int = 0, seed: int = 0,
-                    height: int = 32, width: int = 128, channels: int = 1) -> Config:
+                    height: int = 32, width: int = 128, channels: int = 1, rnn_hidden: int = 128,
+                    trim_padding: bool = False) -> Config:
     """The config of a pretraining run: ``images`` rendered training words, ``val_images``
     validation words, and the project's defaults for everything else."""
     cfg = Config()
     d, t = cfg.data, cfg.train
     d.path, d.synthetic_train, d.synthetic_val = SYNTHETIC_WORDS, images, val_images
-    d.height, d.width, d.channels = height, width, channels
-    cfg.model.backbone = backbone
+    d.height, d.width, d.channels, d.trim_padding = height, width, channels, trim_padding
+    cfg.model.backbone, cfg.model.rnn_hidden = backbone, rnn_hidden
     t.epochs, t.batch_size, t.lr, t.threads, t.seed = epochs, batch_size, lr, threads, seed
     t.warmup_epochs = min(1.0, 0.1 * epochs)  # with few long epochs, a whole epoch of warm-up is too much
     return cfg

@@ -181,6 +181,15 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
     memory_format = torch.channels_last if t_cfg.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     ddp_model = DistributedDataParallel(model) if world > 1 else model
+    # An exponential moving average of the weights (and BatchNorm statistics): it smooths out
+    # the noise of the last steps, so it usually validates better than the weights themselves.
+    # Validation, best.pt and early stopping use it; last.pt keeps both for resuming.
+    ema = None
+    if t_cfg.ema:
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t_cfg.ema), use_buffers=True)
+    scored = ema.module if ema else model  # the weights that are validated and saved as best.pt
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=t_cfg.lr, weight_decay=t_cfg.weight_decay)
     # One sampler serves both cases: with one process it is a seeded shuffle per epoch.
@@ -201,6 +210,8 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if ema and "ema" in state:  # else (averaging turned on at resume) it starts afresh
+                ema.load_state_dict(state["ema"])
         except (RuntimeError, ValueError) as e:
             raise checkpoint.CheckpointError(f"{out / 'last.pt'} does not fit this model (changed model flags?): "
                                              f"{str(e).splitlines()[0][:80]}") from None
@@ -215,7 +226,8 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 "epoch": epoch, "step": step, "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "aug_rng": aug_rng.get_state(),
                 "torch_rng": torch.get_rng_state(), "history": history, "best_cer": best_cer,
-                "bad_epochs": bad_epochs, "skipped_steps": skipped_steps, "vocabulary": vocabulary}
+                "bad_epochs": bad_epochs, "skipped_steps": skipped_steps, "vocabulary": vocabulary,
+                **({"ema": ema.state_dict()} if ema else {})}
 
     writer = None
     if t_cfg.tensorboard and main_process:
@@ -246,7 +258,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                                                           d.trim_padding)
                 x = images.float().div_(255)
                 if d.augment:
-                    x = augment_batch(x, aug_rng)
+                    x = augment_batch(x, aug_rng, d.elastic)
                 x = x.pin_memory().to(device, non_blocking=True) if pin else x.to(device)
                 x = x.contiguous(memory_format=memory_format)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=t_cfg.amp):
@@ -262,6 +274,8 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                     ok = torch.isfinite(norm).item()  # gradients are already averaged: same on every rank
                     if ok:
                         scaler.step(optimizer)
+                        if ema:
+                            ema.update_parameters(model)
                     scaler.update()
                 if ok:
                     loss_sum += loss.item() * len(images)
@@ -281,7 +295,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 return {"interrupted": True, "epoch": epoch, "step": step}
             train_time = time.time() - t0
 
-            pred, val_loss = validate(model, val_ds, charset, val_targets, rank, world, d.trim_padding)
+            pred, val_loss = validate(scored, val_ds, charset, val_targets, rank, world, d.trim_padding)
             epoch += 1
             row = {"epoch": epoch, "train_loss": loss_sum / max(1, n_loss), "val_loss": val_loss,
                    "val_word_accuracy": word_accuracy(val_gold, pred), "val_cer": cer(val_gold, pred),
@@ -298,8 +312,9 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 checkpoint.save(snapshot(), out / "last.pt")
                 if improved:
                     best = snapshot()
-                    for key in ("optimizer", "scheduler", "aug_rng", "torch_rng"):
-                        del best[key]  # best.pt is for using the model, last.pt for resuming
+                    for key in ("optimizer", "scheduler", "aug_rng", "torch_rng", "ema"):
+                        best.pop(key, None)  # best.pt is for using the model, last.pt for resuming
+                    best["model"] = scored.state_dict()
                     checkpoint.save(best, out / "best.pt")
                 write_history(history, out)
                 n = min(8, len(val_ds))
