@@ -85,7 +85,7 @@ def pretrained_run(tmp_path_factory):
     """A tiny pretraining run: 32 words, one epoch, one thread."""
     run = tmp_path_factory.mktemp("pretrain") / "run"
     assert main(["pretrain", "--out", str(run), "--images", "32", "--val-images", "8", "--epochs", "1",
-                 "--threads", "1", "--backbone", "resnet18"]) == 0
+                 "--threads", "1", "--backbone", "resnet18", "--rnn-hidden", "48", "--trim-padding"]) == 0
     return run
 
 
@@ -93,6 +93,7 @@ def test_pretrain_writes_a_checkpoint_and_float16_weights_with_the_full_ascii_ch
     ckpt = load(pretrained_run / "best.pt")
     assert ckpt["charset"] == "".join(sorted(PRINTABLE))
     assert ckpt["config"]["data"]["path"] == "synth:words" and ckpt["config"]["model"]["backbone"] == "resnet18"
+    assert ckpt["config"]["model"]["rnn_hidden"] == 48 and ckpt["config"]["data"]["trim_padding"]
     weights = pretrained_run / "backbone.safetensors"
     assert weights.stat().st_size < 20e6
     with safe_open(str(weights), framework="pt") as f:
@@ -104,7 +105,7 @@ def test_pretrain_writes_a_checkpoint_and_float16_weights_with_the_full_ascii_ch
 
 def test_pretrained_weights_load_into_a_model_for_another_charset(pretrained_run):
     config = Config()
-    config.model.backbone = "resnet18"
+    config.model.backbone, config.model.rnn_hidden = "resnet18", 48
     config.data.height, config.data.width = 32, 128  # the size the pretrained run used
     model = build_model(config, Charset("0123456789"))
     copied, total, rows = load_pretrained(model, pretrained_run / "backbone.safetensors", Charset("0123456789"))
@@ -122,7 +123,7 @@ def test_fine_tuning_starts_from_the_pretrained_weights(pretrained_run, tmp_path
                       "[train]\nepochs = 1\nbatch_size = 16\nthreads = 1\n")
     weights = pretrained_run / "backbone.safetensors"
     assert main(["train", "--config", str(config), "--backbone", "resnet18", "--pretrained", str(weights),
-                 "--out", str(tmp_path / "run")]) == 0
+                 "--rnn-hidden", "48", "--out", str(tmp_path / "run")]) == 0
     assert f"pretrained: copied 106 of 108 tensors from {weights}" in capsys.readouterr().out
     assert load(tmp_path / "run" / "best.pt")["charset"] != load(pretrained_run / "best.pt")["charset"]
 
