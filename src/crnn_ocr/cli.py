@@ -32,7 +32,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                    help="turn training augmentation off")
     g.add_argument("--elastic", type=float, metavar="PIXELS",
-                   help="augmentation: smooth random warp of about this many pixels (handwriting: 2; 0 = off)")
+                   help="augmentation: smooth random warp of about this many pixels (handwriting: 2.5; 0 = off)")
     g.add_argument("--trim-padding", action=argparse.BooleanOptionalAction, default=None,
                    help="batch images of similar width and cut off the padding (words of varied length)")
     g.add_argument("--train-limit", type=int, help="use a seeded sample of this many training items")

@@ -25,7 +25,7 @@ class DataConfig:
     val_limit: int = 0  # same for validation
     keep_err: bool = False  # IAM: keep words whose segmentation is marked `err`
     augment: bool = True  # random affine, blur and noise on training batches
-    elastic: float = 0.0  # augmentation: smooth random warp of about this many pixels (handwriting: 2); 0 = off
+    elastic: float = 0.0  # augmentation: smooth random warp of about this many pixels (handwriting: 2.5); 0 = off
     trim_padding: bool = False  # batch images of similar width and cut off the padding (train and inference)
     synthetic_train: int = 3000  # synthetic default: number of training captchas
     synthetic_val: int = 300  # ... and validation captchas
