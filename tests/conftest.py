@@ -5,15 +5,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def text_image(text: str, size=(120, 40), mode="L") -> Image.Image:
-    """A white image with ``text`` drawn in black by Pillow's default font."""
+def text_image(text: str, size=(120, 40), mode="L", font_size: int | None = None, stroke: int = 0,
+               at=(4, 10)) -> Image.Image:
+    """A white image with ``text`` drawn in black by Pillow's default font (its small bitmap
+    face, or the scalable one at ``font_size``), ``stroke`` pixels bolder."""
     im = Image.new("RGB", size, "white")
-    ImageDraw.Draw(im).text((4, 10), text, fill="black")
+    font = ImageFont.load_default(font_size) if font_size else None
+    ImageDraw.Draw(im).text(at, text, fill="black", font=font, stroke_width=stroke, stroke_fill="black")
     return im.convert(mode)
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from crnn_ocr.charset import Charset
 from crnn_ocr.config import DataConfig
@@ -131,12 +131,9 @@ def test_content_width_is_where_the_padding_starts():
 @pytest.mark.parametrize("width", [192, 40])  # a full-width and a trimmed batch
 def test_augmentation_is_seeded_keeps_shape_and_range_and_keeps_the_word(width):
     words = ["hello", "MOVE", "to", "Gaitskell"]
-    def word(text):  # large, bold letters: thin strokes could vanish under the stroke-thinning
-        im = Image.new("L", (30 * len(text) + 10, 48), 255)
-        ImageDraw.Draw(im).text((5, 4), text, fill=0, font=ImageFont.load_default(36), stroke_width=2)
-        return im
-
-    x = torch.stack([resize_and_pad(word(w), 48, width, 1) for w in words]).float() / 255
+    # Large, bold letters: thin strokes could vanish under the stroke-thinning.
+    x = torch.stack([resize_and_pad(text_image(w, (30 * len(w) + 10, 48), font_size=36, stroke=2, at=(5, 4)),
+                                    48, width, 1) for w in words]).float() / 255
 
     def augment(seed, elastic):
         return augment_batch(x.clone(), torch.Generator().manual_seed(seed), elastic)

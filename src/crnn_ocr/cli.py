@@ -153,9 +153,8 @@ def cmd_export(args) -> int:
 def cmd_pretrain(args) -> int:
     from .pretrain import pretrain, pretrain_config
 
-    cfg = pretrain_config(args.backbone, args.images, args.val_images, args.epochs, args.batch_size, args.lr,
-                          args.threads, args.seed, args.height, args.width, args.channels, args.rnn_hidden,
-                          args.trim_padding)
+    # every pretrain flag but --out is a pretrain_config argument of the same name
+    cfg = pretrain_config(**{k: v for k, v in vars(args).items() if k not in ("command", "func", "out")})
     result = pretrain(cfg, args.out)
     return 130 if result.get("interrupted") else 0
 

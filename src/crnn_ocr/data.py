@@ -282,11 +282,11 @@ def decode_images(items: list[Item], height: int, width: int, channels: int,
     else:
         results = [_decode_one(j) for j in jobs]
     tensors, kept = [], []
-    for item, (tensor, error) in zip(items, results):
-        if tensor is None:
+    for item, (array, error) in zip(items, results):
+        if array is None:
             skipped[f"image {error.split(' (')[0]}"] += 1  # the reason without file-specific details
         else:
-            tensors.append(torch.from_numpy(tensor))
+            tensors.append(torch.from_numpy(array))
             kept.append(item)
     images = torch.stack(tensors) if tensors else torch.empty(0, channels, height, width, dtype=torch.uint8)
     return images, kept
