@@ -7,8 +7,6 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
 
 def text_image(text: str, size=(120, 40), mode="L", font_size: int | None = None, stroke: int = 0,
                at=(4, 10)) -> Image.Image:
