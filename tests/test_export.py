@@ -126,3 +126,29 @@ def test_loading_an_onnx_file_without_crnn_metadata_is_a_clean_error(tmp_path, c
     (tmp_path / "garbage.onnx").write_bytes(b"not onnx")
     assert main(["predict", "--checkpoint", str(tmp_path / "garbage.onnx"), str(tmp_path)]) == 2
     assert "not a usable ONNX model" in capsys.readouterr().err
+
+
+def test_shortcut_head_is_left_out_of_loaded_models_and_the_onnx_graph(tmp_path):
+    config = Config()
+    config.data.height, config.data.width = 32, 128
+    config.model.column_pool, config.model.ctc_shortcut = "max", 0.1
+    charset = Charset(CHARS)
+    model = checkpoint.build_model(config, charset, training=True)  # as training builds it
+    assert model.shortcut is not None
+    checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
+                     "epoch": 1}, tmp_path / "short.pt")
+    loaded, _, _ = checkpoint.load_model(tmp_path / "short.pt")
+    assert loaded.shortcut is None
+    graph = onnx.load(export_onnx(tmp_path / "short.pt", tmp_path / "short.onnx")).graph
+    assert not any("shortcut" in init.name for init in graph.initializer)
+    assert sum(node.op_type == "Conv" for node in graph.node) == 5  # the CNN's five, no 1-D head
+
+
+def test_checkpoints_saved_before_the_new_model_keys_still_load(tmp_path):
+    pt = tiny_checkpoint(tmp_path / "old.pt")
+    ckpt = torch.load(pt, weights_only=True)
+    for key in ("cnn_blocks", "column_pool", "ctc_shortcut"):
+        del ckpt["config"]["model"][key]  # a config written before these keys existed
+    torch.save(ckpt, pt)
+    model, _, config = checkpoint.load_model(pt)
+    assert config.model.column_pool == "flatten" and model.rnn.input_size == 256 * 2  # 256 channels x 2 rows, flattened

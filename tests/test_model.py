@@ -54,3 +54,43 @@ def test_imagenet_weights_load_through_torchvision_from_torch_home(tmp_path, mon
     assert torch.allclose(conv1, torch.full_like(conv1, 0.01 * 3 / channels))
     assert torch.equal(model.cnn[1].running_var, fake["bn1.running_var"])
     assert model.mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406] if channels == 3 else [0.449])
+
+
+def test_column_max_pool_feeds_the_gru_one_value_per_channel():
+    flat = CRNN(num_classes=12, height=48, width=192).eval()
+    pooled = CRNN(num_classes=12, height=48, width=192, column_pool="max").eval()
+    assert flat.rnn.input_size == 256 * 3 and pooled.rnn.input_size == 256
+    x = torch.rand(2, 1, 48, 192)
+    assert pooled(x).shape == (48, 2, 12)
+    feature_map = pooled.cnn((x - pooled.mean) / pooled.std)
+    assert torch.equal(pooled.columns_of(x), feature_map.amax(dim=2))
+    with pytest.raises(ValueError, match="unknown column_pool"):
+        CRNN(num_classes=12, column_pool="mean")
+
+
+def test_residual_blocks_start_as_the_identity_and_deepen_the_cnn():
+    torch.manual_seed(0)
+    plain = CRNN(num_classes=12, height=48, width=192).eval()
+    torch.manual_seed(0)
+    deep = CRNN(num_classes=12, height=48, width=192, cnn_blocks=(0, 0, 1, 1, 2)).eval()
+    blocks = [m for m in deep.cnn if type(m).__name__ == "ResidualBlock"]
+    assert len(blocks) == 4
+    # Each new block's last BatchNorm scale is 0: the deeper CNN starts as a plain one would.
+    assert all(torch.equal(b.body[2].weight, torch.zeros_like(b.body[2].weight)) for b in blocks)
+    assert sum(p.numel() for p in deep.parameters()) > sum(p.numel() for p in plain.parameters())
+    assert deep(torch.rand(2, 1, 48, 192)).shape == (48, 2, 12)
+    with pytest.raises(ValueError, match="residual-block counts"):
+        CRNN(num_classes=12, cnn_blocks=(0, 0, -1, 0, 0))
+
+
+def test_ctc_shortcut_head_gives_a_second_output_only_when_asked():
+    model = CRNN(num_classes=12, height=48, width=192, column_pool="max", shortcut=True).eval()
+    x = torch.rand(3, 1, 48, 192)
+    main_out, short = model(x, shortcut=True)
+    assert main_out.shape == short.shape == (48, 3, 12)
+    assert torch.allclose(short.exp().sum(dim=2), torch.ones(48, 3), atol=1e-5)
+    assert torch.equal(model(x), main_out)  # inference: the main head only
+    without = CRNN(num_classes=12, height=48, width=192)
+    assert without.shortcut is None and not any(k.startswith("shortcut.") for k in without.state_dict())
+    with pytest.raises(ValueError, match="no CTC shortcut head"):
+        without(x, shortcut=True)

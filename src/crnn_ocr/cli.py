@@ -41,6 +41,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backbone", choices=("simple", "resnet18"))
     g.add_argument("--pretrained", help="'imagenet' (torchvision weights) or a crnn-ocr checkpoint")
     g.add_argument("--cnn-channels", type=int, nargs=5, metavar="C", help="simple backbone: its five channel widths")
+    g.add_argument("--cnn-blocks", type=int, nargs=5, metavar="N",
+                   help="simple backbone: residual blocks after each of its five conv blocks")
+    g.add_argument("--column-pool", choices=("flatten", "max"),
+                   help="CNN columns to GRU: flatten the remaining height, or max over it")
+    g.add_argument("--ctc-shortcut", type=float, metavar="WEIGHT",
+                   help="weight of the training-only CTC shortcut head's loss (e.g. 0.1; 0 = off)")
     g.add_argument("--rnn-hidden", type=int)
     g.add_argument("--rnn-layers", type=int)
     g.add_argument("--dropout", type=float)

@@ -37,6 +37,9 @@ class ModelConfig:
 
     backbone: str = "simple"  # "simple" or "resnet18"
     cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128, 256])  # simple backbone widths
+    cnn_blocks: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])  # simple backbone: residual blocks per stage
+    column_pool: str = "flatten"  # "flatten" the CNN's remaining height into each column's features, or "max" over it
+    ctc_shortcut: float = 0.0  # weight of the training-only CTC shortcut head's loss (e.g. 0.1); 0 = no head
     pretrained: str = ""  # "", "imagenet", or the path of a crnn-ocr checkpoint
     rnn_hidden: int = 128
     rnn_layers: int = 2

@@ -24,18 +24,40 @@ def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
 SIMPLE_CHANNELS = (32, 64, 128, 128, 256)
 
 
-def simple_cnn(channels: int, widths: tuple[int, ...] = SIMPLE_CHANNELS) -> nn.Sequential:
-    """Five conv blocks; ``widths`` are their output channels (halve them for a 4x cheaper CNN)."""
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv + BatchNorm layers added to their input (He et al., 2016). The second
+    BatchNorm's scale starts at 0, so a new block starts as the identity: adding blocks to a
+    network does not change what it computes until training finds a use for them."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(width, width), nn.Conv2d(width, width, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(width))
+        nn.init.zeros_(self.body[2].weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.body(x))
+
+
+def simple_cnn(channels: int, widths: tuple[int, ...] = SIMPLE_CHANNELS,
+               blocks: tuple[int, ...] = (0, 0, 0, 0, 0)) -> nn.Sequential:
+    """Five conv blocks; ``widths`` are their output channels (halve them for a 4x cheaper CNN).
+    ``blocks[i]`` residual blocks follow conv block ``i`` (a deeper CNN at the same width)."""
     if len(widths) != 5 or min(widths) < 1:
         raise ValueError(f"the simple backbone needs 5 positive channel widths, got {list(widths)}")
-    c1, c2, c3, c4, c5 = widths
-    return nn.Sequential(
-        conv_bn(channels, c1), nn.MaxPool2d(2),  # H/2, W/2
-        conv_bn(c1, c2), nn.MaxPool2d(2),  # H/4, W/4
-        conv_bn(c2, c3), nn.MaxPool2d((2, 1)),  # H/8: from here on keep every column for CTC
-        conv_bn(c3, c4), nn.MaxPool2d((2, 1)),  # H/16
-        conv_bn(c4, c5),
-    )
+    if len(blocks) != 5 or min(blocks) < 0:
+        raise ValueError(f"the simple backbone needs 5 residual-block counts of 0 or more, got {list(blocks)}")
+    pools = [nn.MaxPool2d(2), nn.MaxPool2d(2),  # H/2, W/2, then H/4, W/4
+             nn.MaxPool2d((2, 1)), nn.MaxPool2d((2, 1)),  # H/8, H/16: from here on keep every column for CTC
+             None]
+    layers, c_in = [], channels
+    for width, n_blocks, pool in zip(widths, blocks, pools):
+        layers.append(conv_bn(c_in, width))
+        layers += [ResidualBlock(width) for _ in range(n_blocks)]
+        if pool is not None:
+            layers.append(pool)
+        c_in = width
+    return nn.Sequential(*layers)
 
 
 def resnet18_cnn(channels: int, imagenet: bool = False) -> nn.Sequential:
@@ -68,6 +90,15 @@ class CRNN(nn.Module):
         height, width, channels: the input size; it fixes the number of output columns.
         max_label_length: the most CTC columns a label needs (``ctc_required_length``); the
             model refuses to be built if it has fewer output columns.
+        cnn_blocks: residual blocks after each of the simple backbone's five conv blocks.
+        column_pool: ``"flatten"`` (the report's: every row of the CNN's last feature map goes
+            to the GRU) or ``"max"`` (the maximum over the remaining height, per channel: a
+            smaller GRU input that does not care where in the height a stroke is).
+        shortcut: add the training-only "CTC shortcut" head (Retsinas et al., 2022): a 1-D
+            convolution from the CNN's columns straight to the classes. ``forward(...,
+            shortcut=True)`` returns its log-probabilities too, for an auxiliary CTC loss that
+            trains the CNN directly; inference never computes it, and loaded models are built
+            without it.
 
     >>> model = CRNN(num_classes=20)
     >>> model(torch.rand(2, 1, 32, 128)).shape  # (columns, batch, classes)
@@ -77,10 +108,13 @@ class CRNN(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "simple", imagenet: bool = False,
                  height: int = 32, width: int = 128, channels: int = 1,
                  rnn_hidden: int = 128, rnn_layers: int = 2, dropout: float = 0.2, max_label_length: int = 0,
-                 cnn_channels: tuple[int, ...] = SIMPLE_CHANNELS):
+                 cnn_channels: tuple[int, ...] = SIMPLE_CHANNELS, cnn_blocks: tuple[int, ...] = (0, 0, 0, 0, 0),
+                 column_pool: str = "flatten", shortcut: bool = False):
         super().__init__()
+        if column_pool not in ("flatten", "max"):
+            raise ValueError(f"unknown column_pool {column_pool!r} (expected 'flatten' or 'max')")
         if backbone == "simple":
-            self.cnn = simple_cnn(channels, tuple(cnn_channels))
+            self.cnn = simple_cnn(channels, tuple(cnn_channels), tuple(cnn_blocks))
         elif backbone == "resnet18":
             self.cnn = resnet18_cnn(channels, imagenet)
         else:
@@ -103,14 +137,28 @@ class CRNN(nn.Module):
                 f"a {height}x{width} input gives {w} output columns, but the longest label needs "
                 f"{max_label_length} (its length plus one blank per repeated neighbour); "
                 f"use a wider input (--width) or drop the long labels")
+        self.column_pool = column_pool
+        features = c * h if column_pool == "flatten" else c
         self.dropout = nn.Dropout(dropout)
-        self.rnn = nn.GRU(c * h, rnn_hidden, num_layers=rnn_layers, bidirectional=True,
+        self.rnn = nn.GRU(features, rnn_hidden, num_layers=rnn_layers, bidirectional=True,
                           dropout=dropout if rnn_layers > 1 else 0.0)
         self.fc = nn.Linear(2 * rnn_hidden, num_classes)
+        # Kernel 3: each column sees its neighbours, a little context where the GRU sees it all.
+        self.shortcut = nn.Conv1d(features, num_classes, 3, padding=1) if shortcut else None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Float images (N, C, H, W) in [0, 1] -> log-probabilities (T, N, num_classes)."""
+    def columns_of(self, images: torch.Tensor) -> torch.Tensor:
+        """Float images (N, C, H, W) in [0, 1] -> one feature vector per column (N, F, T)."""
         x = self.cnn((images - self.mean) / self.std)  # (N, C, H', T)
-        x = x.flatten(1, 2).permute(2, 0, 1)  # one feature vector per column: (T, N, C*H')
-        x, _ = self.rnn(self.dropout(x))
-        return self.fc(self.dropout(x)).log_softmax(2)
+        return x.flatten(1, 2) if self.column_pool == "flatten" else x.amax(dim=2)
+
+    def forward(self, images: torch.Tensor, shortcut: bool = False):
+        """Float images (N, C, H, W) in [0, 1] -> log-probabilities (T, N, num_classes);
+        with ``shortcut`` (training), also the shortcut head's, shaped the same."""
+        x = self.dropout(self.columns_of(images).permute(2, 0, 1))  # (T, N, F)
+        out, _ = self.rnn(x)  # (T, N, 2 * hidden)
+        log_probs = self.fc(self.dropout(out)).log_softmax(2)
+        if not shortcut:
+            return log_probs
+        if self.shortcut is None:
+            raise ValueError("this model has no CTC shortcut head (built with shortcut=False)")
+        return log_probs, self.shortcut(x.permute(1, 2, 0)).permute(2, 0, 1).log_softmax(2)

@@ -170,7 +170,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
     if not len(val_ds):
         raise DataError("no usable validation images left")
 
-    model = checkpoint.build_model(config, charset, imagenet=imagenet)
+    model = checkpoint.build_model(config, charset, imagenet=imagenet, training=True)
     if config.model.pretrained not in ("", "imagenet") and not state:
         copied, total, rows = checkpoint.load_pretrained(model, config.model.pretrained, charset)
         log(f"pretrained: copied {copied} of {total} tensors from {config.model.pretrained}, "
@@ -261,10 +261,13 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                     x = augment_batch(x, aug_rng, d.elastic)
                 x = x.pin_memory().to(device, non_blocking=True) if pin else x.to(device)
                 x = x.contiguous(memory_format=memory_format)
+                shortcut = config.model.ctc_shortcut
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=t_cfg.amp):
-                    log_probs = ddp_model(x)
-                loss = ctc_loss(log_probs.cpu() if device.type == "mps" else log_probs, targets.to(log_probs.device),
-                                lengths.to(log_probs.device))
+                    outputs = ddp_model(x, shortcut=True) if shortcut else (ddp_model(x),)
+                # The shortcut head's CTC loss trains the CNN directly (training only).
+                losses = [ctc_loss(lp.cpu() if device.type == "mps" else lp, targets.to(lp.device),
+                                   lengths.to(lp.device)) for lp in outputs]
+                loss = losses[0] + shortcut * losses[1] if shortcut else losses[0]
                 optimizer.zero_grad(set_to_none=True)
                 ok = not any_rank(not torch.isfinite(loss).item(), world)
                 if ok:
@@ -314,7 +317,7 @@ def _train(config: Config, out: Path, resume: bool, log, device: torch.device, r
                     best = snapshot()
                     for key in ("optimizer", "scheduler", "aug_rng", "torch_rng", "ema"):
                         best.pop(key, None)  # best.pt is for using the model, last.pt for resuming
-                    best["model"] = scored.state_dict()
+                    best["model"] = checkpoint.inference_weights(scored.state_dict())
                     checkpoint.save(best, out / "best.pt")
                 write_history(history, out)
                 n = min(8, len(val_ds))
