@@ -184,6 +184,14 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_prepare_iam_lines(args) -> int:
+    from .lines import build_iam_lines
+
+    report = build_iam_lines(args.iam, args.ids, args.out, margin=args.margin, keep_incomplete=args.keep_incomplete)
+    print(f"{args.out}: {report}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crnn-ocr", description="Train, evaluate and run CRNN text recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -246,6 +254,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--onnx", required=True, help="output file, e.g. model.onnx")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("prepare", help="write a dataset folder (labels.tsv + images)")
+    prepare = p.add_subparsers(dest="dataset", required=True)
+    p = prepare.add_parser("iam-lines", help="rebuild IAM text lines from the word crops",
+                           description="Paste each line's word images at their words.txt boxes and write "
+                           "labels.tsv + lines/*.png. A line is built when all its words are in the id lists; "
+                           "lines with a missing word id, a word not marked ok or a missing image are dropped.")
+    p.add_argument("--iam", required=True, metavar="ROOT", help="IAM words root (words.txt and words/)")
+    p.add_argument("--ids", required=True, nargs="+", metavar="FILE", help="word-id lists (e.g. splits/train.txt)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--margin", type=int, default=12, help="white pixels around the words (default: %(default)s)")
+    p.add_argument("--keep-incomplete", action="store_true",
+                   help="training data only: keep lines with missing or err words, the gap read as one space")
+    p.set_defaults(func=cmd_prepare_iam_lines)
     return parser
 
 
