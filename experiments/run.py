@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from crnn_ocr import Config, evaluate, train
+from crnn_ocr import Config, checkpoint, evaluate, train
 
 # The report's Tables 2 and 3: word accuracy / char BLEU on its test sets.
 REPORT = {
@@ -28,6 +28,29 @@ REPORT = {
     ("iam", "resnet18", True): (27.00, 57.81), ("iam", "resnet18", False): (21.60, 47.53),
     ("iam", "simple", False): (19.00, 41.13),
 }
+
+
+# Time-to-accuracy: the training wall time at which validation first reaches each threshold.
+THRESHOLDS = {"iam": ("val_cer", [0.20, 0.15, 0.12, 0.10, 0.08]), "captcha": ("val_word_accuracy", [0.95, 0.99])}
+
+
+def time_to(history: list[dict], kind: str) -> dict[str, float | None]:
+    """Seconds of training (epochs and their validation, summed from the history) until the
+    validation CER first falls to each threshold (IAM), or word accuracy first rises to it
+    (captchas); None for a threshold never reached."""
+    key, thresholds = THRESHOLDS[kind]
+    reached, elapsed = {}, 0.0
+    for row in history:
+        elapsed += row["seconds"]
+        for t in thresholds:
+            good = row[key] <= t if key == "val_cer" else row[key] >= t
+            if good and t not in reached:
+                reached[t] = elapsed
+    return {threshold_name(key, t): reached.get(t) for t in thresholds}
+
+
+def threshold_name(key: str, t: float) -> str:
+    return f"CER<={100 * t:g}%" if key == "val_cer" else f"acc>={100 * t:g}%"
 
 
 def dataset_kind(cfg: Config) -> str:
@@ -54,17 +77,24 @@ def run_one(config_path: Path, args) -> dict:
         else:  # trained by `crnn-ocr train --config` into this folder: time from its epochs
             print(f"[{name}] trained outside this script; summarising its history")
             seconds = None
-        history = torch.load(run_dir / "last.pt", weights_only=True)["history"]
+        history = checkpoint.load(run_dir / "last.pt")["history"]
         best = min(history, key=lambda h: h["val_cer"])
         summary = {"train_seconds": seconds if seconds is not None else sum(h["seconds"] for h in history),
                    "best_epoch": best["epoch"], "epochs_run": len(history),
                    "img_per_s": sum(h["img_per_s"] for h in history) / len(history),
-                   "val_word_accuracy": best["val_word_accuracy"], "val_cer": best["val_cer"]}
+                   "val_word_accuracy": best["val_word_accuracy"], "val_cer": best["val_cer"],
+                   "time_to": time_to(history, kind)}
         summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    if "time_to" not in summary:  # summarised before time-to-accuracy was recorded
+        summary["time_to"] = time_to(checkpoint.load(run_dir / "last.pt")["history"], kind)
 
     test = args.captcha_test if kind == "captcha" else args.iam_test
+    m = cfg.model
+    options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
+               "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(m.pretrained).name if m.pretrained else "",
+               "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
-              "pretrained": bool(cfg.model.pretrained), **summary}
+              "pretrained": bool(cfg.model.pretrained), "options": options, **summary}
     if test:
         ids = args.iam_test_ids if kind == "iam" else None
         metrics = evaluate(str(run_dir / "best.pt"), test, str(run_dir / "test"), split_ids=ids)
@@ -93,6 +123,34 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def ablation_markdown(results: list[dict]) -> str:
+    """One row per run with the options it sets, its scores and its time to each threshold."""
+    kinds = sorted({r["dataset"] for r in results})
+    parts = []
+    for kind in kinds:
+        runs = sorted((r for r in results if r["dataset"] == kind), key=lambda r: r["config"])
+        keys = list(runs[0]["time_to"])
+        parts += [f"### {kind}", "",
+                  "| config | train images | height | column pool | shortcut | res. blocks | pretrained | seed "
+                  "| word acc % | CER % | lexicon word acc % | train min | " + " | ".join(f"min to {k}" for k in keys) + " |",
+                  "|" + "---|" * (12 + len(keys))]
+        for r in runs:
+            o, t, lex = r["options"], r.get("test") or {}, r.get("test_lexicon") or {}
+            acc = f"{100 * t['word_accuracy']:.2f}" if t else f"{100 * r['val_word_accuracy']:.2f}"
+            lex_acc = f"{100 * lex['word_accuracy']:.2f}" if lex else "-"
+            err = f"{100 * t['cer']:.2f}" if t else f"{100 * r['val_cer']:.2f}"
+            parts.append(f"| {r['config']} | {o['train_images']} | {o['height']} | {o['column_pool']} "
+                         f"| {o['ctc_shortcut'] or '-'} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
+                         f"| {acc} | {err} | {lex_acc} "
+                         f"| {minutes(r['train_seconds'])} | " + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")
+        parts.append("")
+    return "\n".join(parts)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("configs", nargs="+", type=Path)
@@ -106,18 +164,39 @@ def main() -> None:
     p.add_argument("--threads", type=int, help="torch threads per run (default: the config's, else all cores)")
     p.add_argument("--readme", default="README.md", help="README whose results table to refresh ('' = none)")
     p.add_argument("--retrain", action="store_true", help="train again even if a run is finished")
+    p.add_argument("--ablations", action="store_true", help="also add these runs to results/ablations.json "
+                   "and write results/ablations.md (options, scores, time to each threshold)")
     args = p.parse_args()
     results = [run_one(c, args) for c in args.configs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    old = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else []
-    merged = {r["config"]: r for r in old} | {r["config"]: r for r in results}
-    (out / "results.json").write_text(json.dumps(list(merged.values()), indent=2) + "\n")
-    table = markdown(list(merged.values()))
+    merged = merge(out / "results.json", results)
+    table = markdown(merged)
     (out / "results.md").write_text(table)
     if args.readme:
         update_readme(Path(args.readme), table)
     print(table)
+    if args.ablations:
+        ablations = ablation_markdown(merge(out / "ablations.json", results))
+        (out / "ablations.md").write_text(ABLATIONS_HEADER + ablations)
+        print(ablations)
+
+
+ABLATIONS_HEADER = """# Ablations
+
+Written by `experiments/run.py --ablations`. Validation data only (IAM: val1 + val2; captchas:
+captcha_v2/val). "min to X": minutes of training (epochs and their validation) until the
+validation CER first fell to X (IAM) or the word accuracy first rose to X (captchas); "-" = never.
+
+"""
+
+
+def merge(path: Path, results: list[dict]) -> list[dict]:
+    """The runs recorded in ``path`` updated with ``results`` (by config name), written back."""
+    old = json.loads(path.read_text()) if path.is_file() else []
+    merged = list(({r["config"]: r for r in old} | {r["config"]: r for r in results}).values())
+    path.write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
 
 
 def update_readme(path: Path, table: str) -> None:

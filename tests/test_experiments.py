@@ -29,3 +29,23 @@ def test_readme_table_is_replaced_between_the_markers_only(tmp_path, capsys):
     plain.write_text("no markers\n")
     run.update_readme(plain, "| new |\n")
     assert plain.read_text() == "no markers\n" and "README not updated" in capsys.readouterr().out
+
+
+def test_time_to_accuracy_is_the_training_time_until_each_threshold_is_first_reached():
+    history = [{"seconds": 60, "val_cer": 0.30, "val_word_accuracy": 0.90},
+               {"seconds": 60, "val_cer": 0.14, "val_word_accuracy": 0.96},
+               {"seconds": 60, "val_cer": 0.16, "val_word_accuracy": 0.94},
+               {"seconds": 60, "val_cer": 0.095, "val_word_accuracy": 0.995}]
+    assert run.time_to(history, "iam") == {"CER<=20%": 120, "CER<=15%": 120, "CER<=12%": 240, "CER<=10%": 240,
+                                           "CER<=8%": None}
+    assert run.time_to(history, "captcha") == {"acc>=95%": 120, "acc>=99%": 240}
+
+
+def test_ablation_table_shows_each_runs_options_and_times():
+    row = {"config": "iam_x", "dataset": "iam", "train_seconds": 600, "val_word_accuracy": 0.5, "val_cer": 0.2,
+           "options": {"height": 48, "column_pool": "max", "ctc_shortcut": 0.1, "cnn_blocks": 0,
+                       "pretrained": "", "train_images": 1750, "seed": 0},
+           "time_to": {"CER<=20%": 300.0, "CER<=15%": None}}
+    lines = run.ablation_markdown([row]).splitlines()
+    assert lines[0] == "### iam"
+    assert lines[4] == ("| iam_x | 1750 | 48 | max | 0.1 | - | - | 0 | 50.00 | 20.00 | - | 10.0 | 5.0 | - |")
