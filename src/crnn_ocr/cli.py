@@ -192,6 +192,14 @@ def cmd_prepare_iam_lines(args) -> int:
     return 0
 
 
+def cmd_prepare_synth_lines(args) -> int:
+    from .synth_lines import iter_synthetic_lines, write_lines_folder
+
+    lines = iter_synthetic_lines(args.n, args.seed, fonts=args.fonts, cover_charset=args.fonts == "train")
+    print(f"{args.out}: {write_lines_folder(lines, args.n, args.out)} lines written ({args.fonts} fonts)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crnn-ocr", description="Train, evaluate and run CRNN text recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-incomplete", action="store_true",
                    help="training data only: keep lines with missing or err words, the gap read as one space")
     p.set_defaults(func=cmd_prepare_iam_lines)
+
+    p = prepare.add_parser("synth-lines", help="render printed text lines from the system fonts",
+                           description="Lines of words, numbers and punctuation in the printed system fonts, "
+                           "written as labels.tsv + images/*.png (the font's name in each file name). A few "
+                           "fonts are held out of training: --fonts held-out renders validation lines in those.")
+    p.add_argument("--n", type=int, default=20000, help="number of lines (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--fonts", choices=("train", "held-out"), default="train",
+                   help="the training fonts or the held-out ones (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same lines (default: %(default)s)")
+    p.set_defaults(func=cmd_prepare_synth_lines)
     return parser
 
 
