@@ -1,0 +1,59 @@
+"""The character n-gram language model and the CTC prefix beam search it scores."""
+import math
+
+import pytest
+import torch
+
+from crnn_ocr.charset import Charset
+from crnn_ocr.lm import END, CharNgram, LMDecoder
+
+
+def columns(charset: Charset, rows: list[dict[str, float]]) -> torch.Tensor:
+    """(T, 1, classes) log-probabilities: each row gives some characters' probabilities
+    ("" = blank), the rest of the mass spread evenly over the other classes."""
+    out = torch.empty(len(rows), 1, len(charset))
+    for t, row in enumerate(rows):
+        rest = (1 - sum(row.values())) / (len(charset) - len(row))
+        p = torch.full((len(charset),), rest)
+        for c, prob in row.items():
+            p[0 if c == "" else charset.encode(c)[0]] = prob
+        out[t, 0] = p.log()
+    return out
+
+
+def test_ngram_probabilities_are_normalised_over_the_next_character():
+    lm = CharNgram.from_texts(["the", "then", "than", "hat", "the"], order=3)
+    for history in ["", "t", "th", "xq"]:
+        total = sum(math.exp(lm.logp(c, history)) for c in sorted(lm.alphabet) + [END])
+        assert total == pytest.approx(1.0, abs=1e-9)
+    assert lm.logp("h", "t") > lm.logp("a", "t")  # "th" is the commonest continuation
+    assert lm.logp("e", "th") > lm.logp("a", "th")  # "the" twice, "than" once
+    assert lm.logp(END, "the") > lm.logp(END, "th")
+
+
+def test_frequent_texts_weigh_more():
+    lm = CharNgram.from_texts(["cat"] * 5 + ["cot"], order=3)
+    assert lm.logp("a", "c") > lm.logp("o", "c")
+
+
+def test_beam_search_without_a_language_model_follows_the_ctc_best_path():
+    cs = Charset("abc")
+    lp = columns(cs, [{"a": 0.9}, {"": 0.9}, {"a": 0.9}, {"b": 0.8}])
+    decoder = LMDecoder.from_texts(["zzz"], alpha=0.0, beta=0.0)
+    assert decoder.decode(lp, cs) == ["aab"]  # the blank separates the two a's
+
+
+def test_language_model_turns_an_ambiguous_column_into_a_known_word():
+    cs = Charset("aehnt")
+    # t h (e or a: nearly even, a slightly ahead) n
+    lp = columns(cs, [{"t": 0.9}, {"h": 0.9}, {"a": 0.46, "e": 0.44}, {"n": 0.9}])
+    plain = LMDecoder.from_texts(["then"], alpha=0.0, beta=0.0)
+    assert plain.decode(lp, cs) == ["than"]
+    informed = LMDecoder.from_texts(["then", "the", "hen", "ten"], alpha=1.0, beta=0.0)
+    assert informed.decode(lp, cs) == ["then"]
+
+
+def test_repeated_letters_need_a_blank_between_them():
+    cs = Charset("lo")
+    lp = columns(cs, [{"l": 0.9}, {"l": 0.9}, {"o": 0.9}])  # no blank between the l's: one l
+    assert LMDecoder.from_texts(["lo"], alpha=0.0, beta=0.0).decode(lp, cs) == ["lo"]
