@@ -1,0 +1,425 @@
+"""``crnn-ocr serve``: recognizers behind an HTTP API and a web page (FastAPI + uvicorn).
+
+A thin layer over ``Recognizer.read``: this module parses requests, enforces limits and gathers
+the images of concurrent requests into one forward pass. Of the images it reads only the
+headers (format and size, so that a wrong or oversized upload is refused before it is queued).
+
+Endpoints: ``POST /v1/recognize`` (multipart field ``images``, repeatable, or JSON
+``{"images": ["<base64>", ...]}``; ``?model=NAME&details=true``), ``GET /v1/models``,
+``GET /healthz``, the page ``/``, OpenAPI docs at ``/docs``; with an ``evaluate`` output folder,
+the page ``/browse`` and ``GET /v1/evaluation``.
+
+>>> app = create_app({"captcha": Recognizer.load("runs/captcha/best.pt")})  # doctest: +SKIP
+>>> uvicorn.run(app)                                                         # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import csv
+import io
+import json
+import time
+import warnings
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from .recognizer import OnnxModel, Recognizer
+
+WEB = Path(__file__).parent / "web"
+# Formats a client may upload; Pillow's others (EPS through Ghostscript, ...) are not opened.
+FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM"]
+
+
+@dataclass
+class Limits:
+    """What one request may hold; beyond it the service answers 413."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_images: int = 64
+    max_pixels: int = 16_000_000  # per image
+
+
+@dataclass
+class Batching:
+    """Micro-batching: the images of requests that arrive while the model is busy, or within
+    ``max_wait_ms`` of each other, are read in one forward pass of at most ``max_batch``
+    images (a larger request is read on its own). ``max_batch = 1`` reads one request at a
+    time. Requests beyond ``max_queue`` waiting images are answered 503."""
+
+    max_batch: int = 32
+    max_wait_ms: float = 2.0
+    max_queue: int = 256
+
+
+class RequestError(Exception):
+    """A request the service refuses: answered with ``status`` and a JSON error."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def read_images(recognizer: Recognizer, images: list[Image.Image], details: bool) -> list[dict]:
+    """The one call into the Python API: ``{"text", "confidence"}`` per image, in order,
+    with ``"chars"`` when ``details``."""
+    return [r.to_dict() for r in recognizer.read(images, details=details)]
+
+
+@dataclass
+class _Job:
+    images: list[Image.Image]
+    details: bool
+    future: asyncio.Future
+    arrived: float
+
+
+class MicroBatcher:
+    """One queue per model, emptied by one task that reads queued requests together.
+
+    Reading runs in ``executor`` (one thread shared by all models: on a CPU, two forward
+    passes at once only slow each other down), so the event loop keeps accepting requests.
+    """
+
+    def __init__(self, recognizer: Recognizer, batching: Batching, executor: ThreadPoolExecutor):
+        self.recognizer, self.batching, self.executor = recognizer, batching, executor
+        self.jobs: deque[_Job] = deque()
+        self.waiting = 0  # images queued, not yet taken into a batch
+        self.arrival = asyncio.Event()
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def read(self, images: list[Image.Image], details: bool) -> list[dict]:
+        """Queue ``images`` and wait for their results; ``RequestError`` 503 when full."""
+        if self.waiting + len(images) > self.batching.max_queue:
+            raise RequestError(503, "queue_full", f"the queue is full ({self.waiting} images waiting); "
+                               "try again shortly")
+        job = _Job(images, details, asyncio.get_running_loop().create_future(), time.monotonic())
+        self.jobs.append(job)
+        self.waiting += len(images)
+        self.arrival.set()
+        return await job.future
+
+    async def _run(self) -> None:
+        max_batch, max_wait = self.batching.max_batch, self.batching.max_wait_ms / 1000
+        loop = asyncio.get_running_loop()
+        while True:
+            self.arrival.clear()
+            if not self.jobs:
+                await self.arrival.wait()
+                continue
+            # give requests arriving together a moment to join, unless the batch is full already
+            deadline = self.jobs[0].arrived + max_wait
+            while self.waiting < max_batch and (left := deadline - time.monotonic()) > 0:
+                self.arrival.clear()
+                try:
+                    await asyncio.wait_for(self.arrival.wait(), left)
+                except TimeoutError:
+                    break
+            batch = [self.jobs.popleft()]
+            size = len(batch[0].images)
+            while self.jobs and size + len(self.jobs[0].images) <= max_batch:
+                size += len(self.jobs[0].images)
+                batch.append(self.jobs.popleft())
+            self.waiting -= size
+            images = [im for job in batch for im in job.images]
+            details = any(job.details for job in batch)
+            try:
+                results = await loop.run_in_executor(self.executor, read_images, self.recognizer, images, details)
+            except Exception as e:  # a model failure fails these requests, not the service
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(e)
+                continue
+            start = 0
+            for job in batch:
+                part = results[start : start + len(job.images)]
+                start += len(job.images)
+                if not job.details:
+                    part = [{k: v for k, v in r.items() if k != "chars"} for r in part]
+                if not job.future.done():  # done: the client went away
+                    job.future.set_result(part)
+
+
+# --- request parsing -----------------------------------------------------------------------
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over ``limit``."""
+    too_large = RequestError(413, "body_too_large", f"request body over {limit} bytes")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+async def uploaded_images(request: Request, limits: Limits) -> list[bytes]:
+    """The encoded images of a multipart or JSON request."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("multipart/form-data", "application/json"):
+        raise RequestError(415, "unsupported_media_type", "send multipart/form-data (field 'images') or "
+                           'application/json ({"images": ["<base64>", ...]})')
+    body = await read_body(request, limits.max_body_bytes)
+    if kind == "application/json":
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise RequestError(400, "bad_json", "the body is not valid JSON") from None
+        items = payload.get("images") if isinstance(payload, dict) else None
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise RequestError(400, "bad_json", 'expected {"images": ["<base64>", ...]}')
+        check_count(len(items), limits)
+        return [decode_base64(i, s) for i, s in enumerate(items)]
+
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:  # starlette parses the (already size-checked) body
+        form = await Request(request.scope, replay).form(max_files=limits.max_images + 1,
+                                                         max_fields=limits.max_images + 16)
+    except HTTPException as e:
+        raise RequestError(400, "bad_multipart", str(e.detail)) from None
+    files = form.getlist("images")
+    check_count(len(files), limits)
+    if not all(hasattr(f, "read") for f in files):
+        raise RequestError(400, "bad_multipart", "the field 'images' must hold files")
+    return [await f.read() for f in files]
+
+
+def check_count(n: int, limits: Limits) -> None:
+    if n == 0:
+        raise RequestError(400, "no_images", "the request holds no images (field 'images')")
+    if n > limits.max_images:
+        raise RequestError(413, "too_many_images", f"{n} images; at most {limits.max_images} per request")
+
+
+def decode_base64(index: int, text: str) -> bytes:
+    if text.startswith("data:") and "," in text:  # a data URL, as a browser makes it
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(400, "bad_base64", f"image {index}: not valid base64") from None
+
+
+def open_upload(index: int, data: bytes, max_pixels: int) -> Image.Image:
+    """Uploaded bytes -> a PIL image, opened but not decoded: the header gives the format and
+    the pixel count, checked here; the pixels are decoded by ``Recognizer.read`` in the
+    batch (an image that fails there is refused then)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise RequestError(413, "too_many_pixels", f"image {index}: too many pixels") from None
+    except Exception:  # Pillow raises many kinds of errors on arbitrary bytes; all mean the same here
+        raise RequestError(400, "not_an_image", f"image {index}: not an image ({', '.join(FORMATS)})") from None
+    if im.width * im.height > max_pixels:
+        raise RequestError(413, "too_many_pixels", f"image {index}: {im.width}x{im.height} pixels; "
+                           f"at most {max_pixels} per image")
+    return im
+
+
+# --- response documentation ----------------------------------------------------------------
+
+class CharResult(BaseModel):
+    char: str
+    confidence: float
+    columns: tuple[int, int] | None = None
+    x: tuple[int, int] | None = None
+
+
+class Result(BaseModel):
+    text: str
+    confidence: float
+    chars: list[CharResult] | None = None
+
+
+class Recognition(BaseModel):
+    model: str
+    results: list[Result]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    default: bool
+    backend: str
+    charset: str
+    height: int
+    width: int
+    channels: int
+
+
+RECOGNIZE_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "properties": {
+        "images": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+    "application/json": {"schema": {"type": "object", "properties": {
+        "images": {"type": "array", "items": {"type": "string", "format": "byte"}}}}}}}}
+
+
+# --- the app -------------------------------------------------------------------------------
+
+def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = None,
+               batching: Batching | None = None, browse: str | Path | None = None) -> FastAPI:
+    """The service for ``recognizers`` (name -> ``Recognizer``; the first is the default),
+    optionally with the page that browses the ``evaluate`` output folder ``browse``."""
+    if not recognizers and browse is None:
+        raise ValueError("serve at least one model or an evaluation folder")
+    limits, batching = limits or Limits(), batching or Batching()
+    if batching.max_queue < limits.max_images:
+        raise ValueError(f"max_queue ({batching.max_queue}) must hold a full request ({limits.max_images} images)")
+    recognizers = dict(recognizers)
+    default = next(iter(recognizers), None)
+    batchers: dict[str, MicroBatcher] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        with ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-read") as executor:
+            for name, rec in recognizers.items():
+                batchers[name] = MicroBatcher(rec, batching, executor)
+                batchers[name].start()
+            yield
+            for batcher in batchers.values():  # uvicorn has answered every request by now
+                await batcher.stop()
+
+    app = FastAPI(title="crnn-ocr", summary="CRNN text recognition of word images", lifespan=lifespan)
+
+    @app.exception_handler(RequestError)
+    async def refused(request, e: RequestError):
+        return error_response(e.status, e.code, e.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        where = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        return error_response(422, "invalid_parameter", where)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        return error_response(e.status_code, "http_error", str(e.detail))
+
+    @app.exception_handler(Exception)
+    async def failed(request, e: Exception):  # logged by uvicorn; the client gets no traceback
+        return error_response(500, "internal_error", f"the service failed ({type(e).__name__})")
+
+    @app.post("/v1/recognize", response_model=Recognition, response_model_exclude_none=True,
+              openapi_extra=RECOGNIZE_BODY, summary="Read the text of one or many word images")
+    async def recognize(request: Request, model: str | None = Query(None, description="a name from /v1/models"),
+                        details: bool = Query(False, description="per-character confidence and x-range")):
+        name = model or default
+        if name not in recognizers:
+            raise RequestError(404, "unknown_model", f"no model named {name!r}; models: {', '.join(recognizers)}")
+        encoded = await uploaded_images(request, limits)
+        images = [open_upload(i, data, limits.max_pixels) for i, data in enumerate(encoded)]
+        results = await batchers[name].read(images, details)
+        for i, r in enumerate(results):
+            if "error" in r:
+                raise RequestError(400, "not_an_image", f"image {i}: {r['error']}")
+        return {"model": name, "results": results}
+
+    @app.get("/v1/models", response_model=list[ModelInfo], summary="The models this service reads with")
+    async def models():
+        return [model_info(name, rec, name == default) for name, rec in recognizers.items()]
+
+    @app.get("/healthz", summary="Liveness: 200 while the service answers, with the images queued per model")
+    async def healthz():
+        return {"status": "ok", "queued": {name: b.waiting for name, b in batchers.items()}}
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(WEB / "index.html")
+
+    if browse is not None:
+        add_browser(app, Path(browse))
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    return app
+
+
+def model_info(name: str, rec: Recognizer, default: bool) -> dict:
+    d = rec.config.data
+    return {"name": name, "default": default, "backend": "onnx" if isinstance(rec.model, OnnxModel) else "pytorch",
+            "charset": rec.charset.chars, "height": d.height, "width": d.width, "channels": d.channels}
+
+
+def add_browser(app: FastAPI, folder: Path) -> None:
+    """``/browse``: the page; ``/v1/evaluation``: metrics and predictions of ``folder``;
+    ``/v1/evaluation/images/{i}``: the image of prediction ``i`` (only images listed there)."""
+    if not (folder / "predictions.tsv").is_file():
+        raise ValueError(f"{folder} has no predictions.tsv; give a folder written by `crnn-ocr evaluate`")
+    with open(folder / "predictions.tsv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    metrics_file = folder / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+
+    def image_path(path: str) -> Path:
+        p = Path(path)  # written relative to where evaluate ran, or absolute; else beside the report
+        return p if p.is_absolute() or p.exists() else folder / p
+
+    predictions = [{"index": i, "name": Path(r["path"]).name, "gold": r["gold"], "prediction": r["prediction"],
+                    "correct": r["correct"] == "1", "confidence": float(r["confidence"])} for i, r in enumerate(rows)]
+
+    @app.get("/browse", include_in_schema=False)
+    async def browse_page():
+        return FileResponse(WEB / "browse.html")
+
+    @app.get("/v1/evaluation", summary="The browsed evaluation: metrics and every prediction")
+    async def evaluation():
+        return {"folder": folder.name, "metrics": metrics, "predictions": predictions}
+
+    @app.get("/v1/evaluation/images/{index}", summary="The image of one prediction")
+    async def evaluation_image(index: int):
+        if not 0 <= index < len(rows) or not (path := image_path(rows[index]["path"])).is_file():
+            raise RequestError(404, "not_found", f"no image for prediction {index}")
+        return FileResponse(path)
+
+
+def load_recognizers(specs: list[str], threads: int = 0) -> dict[str, Recognizer]:
+    """``NAME=PATH`` or ``PATH`` (named after the file, or its folder for ``best``/``last``)
+    -> name -> ``Recognizer``."""
+    recognizers = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            path = spec
+            p = Path(path)
+            name = p.parent.name if p.stem in ("best", "last") and p.parent.name else p.stem
+        if name in recognizers:
+            raise ValueError(f"two models named {name!r}; name them with NAME=PATH")
+        recognizers[name] = Recognizer.load(path, threads=threads)
+    return recognizers
+
+
+def serve(recognizers: Mapping[str, Recognizer], host: str = "127.0.0.1", port: int = 8000,
+          limits: Limits | None = None, batching: Batching | None = None, browse: str | Path | None = None) -> None:
+    """Run the service until SIGINT or SIGTERM; requests in progress are answered first."""
+    import uvicorn
+
+    app = create_app(recognizers, limits, batching, browse)
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=10, log_level="info")

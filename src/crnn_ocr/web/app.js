@@ -1,0 +1,117 @@
+// The recognition page: images in (picked, dropped or pasted), POST /v1/recognize?details=true,
+// each image shown with its text, its confidence and a strip of the x-range of every character.
+"use strict";
+
+const modelSelect = document.getElementById("model");
+const statusLine = document.getElementById("status");
+const results = document.getElementById("results");
+const template = document.getElementById("result-template");
+
+async function loadModels() {
+  const response = await fetch("/v1/models");
+  const models = await response.json();
+  for (const m of models) {
+    const option = new Option(`${m.name} (${m.height}x${m.width}, ${m.backend})`, m.name, m.default, m.default);
+    modelSelect.add(option);
+  }
+  if (!models.length) statusLine.textContent = "This service serves no model.";
+  const evaluation = await fetch("/v1/evaluation", {method: "GET"});
+  document.getElementById("browse-link").hidden = !evaluation.ok;
+}
+
+function percent(p) {
+  return `${(100 * p).toFixed(1)}%`;
+}
+
+// One coloured cell per character, placed at the character's x-range in the original image.
+function drawStrip(strip, chars, imageWidth) {
+  strip.replaceChildren();
+  for (const [i, c] of chars.entries()) {
+    if (!c.x) continue;
+    const cell = document.createElement("span");
+    cell.className = "char" + (i % 2 ? " odd" : "");
+    cell.style.left = `${(100 * c.x[0]) / imageWidth}%`;
+    cell.style.width = `${(100 * Math.max(c.x[1] - c.x[0], 1)) / imageWidth}%`;
+    cell.style.setProperty("--hue", `${Math.round(120 * c.confidence)}`);
+    cell.textContent = c.char;
+    cell.title = `'${c.char}' ${percent(c.confidence)}, x ${Math.round(c.x[0])}-${Math.round(c.x[1])}`;
+    strip.append(cell);
+  }
+}
+
+function addCard(file, group) {
+  const card = template.content.firstElementChild.cloneNode(true);
+  const img = card.querySelector("img");
+  img.src = URL.createObjectURL(file);
+  card.querySelector(".name").textContent = file.name || "pasted image";
+  card.querySelector(".text").textContent = "…";
+  group.append(card);
+  return card;
+}
+
+function showResult(card, result) {
+  card.querySelector(".text").textContent = result.text || "(nothing read)";
+  card.querySelector(".confidence").textContent = percent(result.confidence);
+  card.classList.add("done");
+  const img = card.querySelector("img");
+  const draw = () => drawStrip(card.querySelector(".strip"), result.chars || [], img.naturalWidth);
+  if (img.complete && img.naturalWidth) draw(); else img.addEventListener("load", draw, {once: true});
+}
+
+function showError(cards, message) {
+  for (const card of cards) {
+    card.querySelector(".text").textContent = "";
+    card.querySelector(".confidence").textContent = message;
+    card.classList.add("failed");
+  }
+}
+
+async function recognize(files) {
+  files = files.filter((f) => f.type.startsWith("image/") || f.type === "");
+  if (!files.length) return;
+  const group = document.createElement("div");  // newest images first, each batch in its own order
+  group.className = "batch";
+  results.prepend(group);
+  const cards = files.map((f) => addCard(f, group));
+  const form = new FormData();
+  for (const f of files) form.append("images", f, f.name || "pasted.png");
+  const query = new URLSearchParams({model: modelSelect.value, details: "true"});
+  statusLine.textContent = `reading ${files.length} image${files.length > 1 ? "s" : ""}…`;
+  const started = performance.now();
+  try {
+    const response = await fetch(`/v1/recognize?${query}`, {method: "POST", body: form});
+    const answer = await response.json();
+    if (!response.ok) {
+      showError(cards, answer.error ? answer.error.message : `HTTP ${response.status}`);
+      statusLine.textContent = `refused: HTTP ${response.status}`;
+      return;
+    }
+    answer.results.forEach((r, i) => showResult(cards[i], r));
+    statusLine.textContent = `${answer.model}: ${files.length} read in ${Math.round(performance.now() - started)} ms`;
+  } catch (e) {
+    showError(cards, String(e));
+    statusLine.textContent = "the service did not answer";
+  }
+}
+
+const drop = document.getElementById("drop");
+document.getElementById("file").addEventListener("change", (e) => {
+  recognize([...e.target.files]);
+  e.target.value = "";
+});
+for (const name of ["dragenter", "dragover"]) {
+  drop.addEventListener(name, (e) => { e.preventDefault(); drop.classList.add("over"); });
+}
+for (const name of ["dragleave", "drop"]) {
+  drop.addEventListener(name, () => drop.classList.remove("over"));
+}
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  recognize([...e.dataTransfer.files]);
+});
+document.addEventListener("paste", (e) => {
+  const files = [...e.clipboardData.items].filter((i) => i.kind === "file").map((i) => i.getAsFile());
+  recognize(files);
+});
+
+loadModels().catch((e) => { statusLine.textContent = `could not list the models: ${e}`; });
