@@ -48,7 +48,7 @@ def test_held_out_fonts_never_draw_training_lines_and_draw_every_validation_line
 def test_lines_are_grayscale_dark_ink_on_light_background_with_single_spaces():
     for item in synthetic_lines(40, seed=2):
         im = item.image
-        assert im.mode == "L" and 16 <= im.height <= 80 and im.width > im.height / 2
+        assert im.mode == "L" and 16 <= im.height <= 120 and im.width > im.height / 2
         lo, hi = im.getextrema()
         assert hi - lo >= 50, item.text
         assert item.text == item.text.strip() and "  " not in item.text and len(item.text) <= MAX_CHARS
