@@ -46,17 +46,18 @@ class CharNgram:
     @classmethod
     def from_texts(cls, texts: Iterable[str], order: int = 6) -> CharNgram:
         """Count every n-gram (n <= ``order``) of ``texts`` (a text may repeat: it counts again)."""
+        texts = Counter(t for t in texts if t)
+        grams: Counter = Counter()
+        pad = START * (order - 1)
+        for n in range(1, order + 1):  # n-grams: a history of n - 1 characters and the next one
+            for text, times in texts.items():
+                padded = pad[: n - 1] + text + END
+                for i in range(len(padded) - n + 1):
+                    grams[padded[i : i + n]] += times
         counts: dict[str, Counter] = defaultdict(Counter)
-        alphabet: set[str] = set()
-        for text in texts:
-            if not text:
-                continue
-            alphabet.update(text)
-            padded = START * (order - 1) + text + END
-            for i in range(order - 1, len(padded)):
-                for n in range(order):  # histories of length 0 .. order-1
-                    counts[padded[i - n : i]][padded[i]] += 1
-        return cls(dict(counts), alphabet, order)
+        for gram, times in grams.items():
+            counts[gram[:-1]][gram[-1]] = times
+        return cls(dict(counts), set("".join(texts)), order)
 
     def _logp(self, char: str, history: str) -> float:
         """log P(char | history); ``history`` is the text so far (only its tail is used)."""
@@ -66,9 +67,16 @@ class CharNgram:
             seen = self.counts.get(history[len(history) - n:])
             if not seen:
                 break
-            total = sum(seen.values())
+            total = seen.total()
             p = max(seen.get(char, 0) - DISCOUNT, 0) / total + DISCOUNT * len(seen) / total * p
         return math.log(p)
+
+
+def logaddexp(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) for Python floats (numpy's ufunc is slow on scalars)."""
+    if a < b:
+        a, b = b, a
+    return a if b == -math.inf else a + math.log1p(math.exp(b - a))
 
 
 class LMDecoder:
@@ -79,11 +87,14 @@ class LMDecoder:
             uniform floor.
         alpha: weight of the LM's log-probability; beta: bonus per character (counters the
             LM's preference for short texts); beam: prefixes kept per column;
-        prune: characters whose probability in a column is below this are not tried there.
+        prune, top: in each column, only the ``top`` most likely classes with a probability of
+            at least ``prune`` are tried.
     """
 
-    def __init__(self, lm: CharNgram, alpha: float = 0.5, beta: float = 1.0, beam: int = 16, prune: float = 1e-3):
-        self.lm, self.alpha, self.beta, self.beam, self.log_prune = lm, alpha, beta, beam, math.log(prune)
+    def __init__(self, lm: CharNgram, alpha: float = 0.5, beta: float = 1.0, beam: int = 16, prune: float = 1e-3,
+                 top: int = 8):
+        self.lm, self.alpha, self.beta, self.beam = lm, alpha, beta, beam
+        self.log_prune, self.top = math.log(prune), top
 
     @classmethod
     def from_texts(cls, texts: Iterable[str], order: int = 6, **kwargs) -> LMDecoder:
@@ -99,35 +110,33 @@ class LMDecoder:
         # A prefix's probability mass is split into paths ending in a blank and in its last char.
         beams = {"": (0.0, -math.inf)}  # prefix -> (log p ending in blank, log p ending in non-blank)
         lm_score = {"": 0.0}  # alpha * log P_lm(prefix) + beta * len(prefix)
+        order = np.argsort(-lp, axis=1)[:, : self.top]
         for t in range(lp.shape[0]):
             row = lp[t]
-            tried = np.nonzero(row >= self.log_prune)[0]
-            if len(tried) == 0:
-                tried = [int(row.argmax())]
-            nxt: dict[str, list[float]] = defaultdict(lambda: [-math.inf, -math.inf])
+            tried = [int(c) for c in order[t] if row[c] >= self.log_prune] or [int(order[t, 0])]
+            nxt: dict[str, list[float]] = {}
             for prefix, (p_b, p_nb) in beams.items():
-                total = np.logaddexp(p_b, p_nb)
+                total = logaddexp(p_b, p_nb)
                 for c in tried:
                     p = float(row[c])
                     if c == Charset.blank:
-                        entry = nxt[prefix]
-                        entry[0] = np.logaddexp(entry[0], total + p)
+                        entry = nxt.setdefault(prefix, [-math.inf, -math.inf])
+                        entry[0] = logaddexp(entry[0], total + p)
                         continue
                     char = charset.chars[c - 1]
                     extended = prefix + char
                     if extended not in lm_score:
-                        lm_score[extended] = (lm_score[prefix] + self.alpha * self.lm.logp(char, prefix)
-                                              + self.beta)
-                    entry = nxt[extended]
+                        lm_score[extended] = lm_score[prefix] + self.alpha * self.lm.logp(char, prefix) + self.beta
+                    entry = nxt.setdefault(extended, [-math.inf, -math.inf])
                     if prefix and prefix[-1] == char:
                         # A repeat needs a blank in between; without one the path stays on prefix.
-                        entry[1] = np.logaddexp(entry[1], p_b + p)
-                        same = nxt[prefix]
-                        same[1] = np.logaddexp(same[1], p_nb + p)
+                        entry[1] = logaddexp(entry[1], p_b + p)
+                        same = nxt.setdefault(prefix, [-math.inf, -math.inf])
+                        same[1] = logaddexp(same[1], p_nb + p)
                     else:
-                        entry[1] = np.logaddexp(entry[1], total + p)
-            ranked = sorted(nxt.items(), key=lambda kv: np.logaddexp(*kv[1]) + lm_score[kv[0]], reverse=True)
+                        entry[1] = logaddexp(entry[1], total + p)
+            ranked = sorted(nxt.items(), key=lambda kv: logaddexp(*kv[1]) + lm_score[kv[0]], reverse=True)
             beams = {prefix: tuple(ps) for prefix, ps in ranked[: self.beam]}
-        end = {prefix: np.logaddexp(*ps) + lm_score[prefix] + self.alpha * self.lm.logp(END, prefix)
+        end = {prefix: logaddexp(*ps) + lm_score[prefix] + self.alpha * self.lm.logp(END, prefix)
                for prefix, ps in beams.items()}
         return max(end, key=end.get)
