@@ -49,7 +49,6 @@ import argparse
 import contextlib
 import glob
 import json
-import platform
 import statistics
 import tempfile
 import time
@@ -63,11 +62,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from crnn_ocr.data import DataError, Skipped, evaluation_items
+from crnn_ocr.items import DataError, Skipped
+from crnn_ocr.sources import evaluation_items
 from crnn_ocr.export import export_onnx
 from crnn_ocr.images import BadImage, open_image
 from crnn_ocr.metrics import cer, word_accuracy
 from crnn_ocr.recognizer import Recognizer
+from machine import cpu_name
 
 torch.set_num_threads(1)
 torch.set_num_interop_threads(1)
@@ -303,14 +304,6 @@ def benchmark_dataset(name: str, path: str, ids: list[str] | None, checkpoint: s
               "alphabet": alphabet, "n": len(gold),
               "per_image": {"images": [it.path for it in items], "gold": gold}}
     return record, rows, skipped
-
-
-def cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def versions() -> dict:

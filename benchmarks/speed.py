@@ -28,7 +28,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -44,10 +43,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from crnn_ocr import checkpoint, metrics
 from crnn_ocr.charset import Charset
 from crnn_ocr.config import Config
-from crnn_ocr.data import CAPTCHA_ALPHABET, OCRDataset, Skipped, evaluation_items, width_bucketed
+from crnn_ocr.ctc import ctc_loss
+from crnn_ocr.dataset import OCRDataset, width_bucketed
 from crnn_ocr.export import export_onnx
+from crnn_ocr.items import Skipped
+from crnn_ocr.model import CRNN
 from crnn_ocr.recognizer import Recognizer
-from crnn_ocr.train import ctc_loss
+from crnn_ocr.sources import evaluation_items
+from crnn_ocr.synth_captcha import CAPTCHA_ALPHABET
+from machine import cpu_name, seconds
 
 BULK_BATCH, BULK_THREADS = 64, 2
 TRAIN_BATCH, TRAIN_THREADS, LABEL_LENGTH = 32, 2, 5
@@ -152,7 +156,7 @@ def score_backends(model, charset: Charset, config: Config, files: dict[str, Pat
     images/s through ``Recognizer.recognize`` at batch 64 on two threads (batched by width for
     a ``trim_padding`` model), and the median ms per image at batch 1 on one thread over the
     first ``latency_images`` images (each at its own width for a ``trim_padding`` model)."""
-    from crnn_ocr.recognizer import OnnxModel
+    from crnn_ocr.onnx_model import OnnxModel
 
     gold = [it.text for it in ds.items]
     rows = []
@@ -164,9 +168,9 @@ def score_backends(model, charset: Charset, config: Config, files: dict[str, Pat
 
         rec = backend(BULK_THREADS)
         rec.recognize(ds.images[:BULK_BATCH], BULK_BATCH)  # warm-up
-        t0 = time.perf_counter()
-        pred = [text for text, _ in rec.recognize(ds.images, BULK_BATCH)]
-        bulk = len(ds.images) / (time.perf_counter() - t0)
+        read = []
+        bulk = len(ds.images) / seconds(lambda: read.extend(rec.recognize(ds.images, BULK_BATCH)))
+        pred = [text for text, _ in read]
         rec = backend(1)
         single = ds.images[:latency_images]
         times = interleaved_times({i: (lambda i=i: rec.recognize(single[i : i + 1], 1)) for i in range(len(single))},
@@ -212,7 +216,7 @@ def training_batches(config: Config, charset: Charset, ds: OCRDataset | None) ->
     # model cannot fit, and knows the width each image needs, as in crnn-ocr train.
     sample = torch.randperm(len(ds.items), generator=g)[: TRAIN_BATCH * TRAIN_CYCLE].tolist()
     train_ds = OCRDataset([ds.items[i] for i in sample], d.height, d.width, d.channels, Skipped(), charset,
-                          checkpoint.build_model(config, charset).columns)
+                          CRNN.from_config(config, charset).columns)
     if not len(train_ds):
         raise SystemExit("speed: no --data image has a label the model's charset can encode")
 
@@ -230,7 +234,7 @@ def training_batches(config: Config, charset: Charset, ds: OCRDataset | None) ->
 def training_call(variant: str, config: Config, charset: Charset, batches: list):
     """A function doing one training step per batch of ``batches`` on a fresh model and optimizer."""
     torch.manual_seed(0)
-    model = checkpoint.build_model(config, charset).train()
+    model = CRNN.from_config(config, charset).train()
     layout = torch.channels_last if "channels_last" in variant else torch.contiguous_format
     model = model.to(memory_format=layout)
     batches = [(x.contiguous(memory_format=layout), t, n) for x, t, n in batches]
@@ -290,16 +294,6 @@ def time_training(config: Config, charset: Charset, steps: int, compile_too: boo
 # Report
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def markdown(results: dict) -> str:
     lines = [f"Model: {results['model']['backbone']} backbone, {results['model']['parameters'] / 1e6:.2f}M parameters, "
              f"{results['model']['height']}x{results['model']['width']} input. Machine: {results['machine']['cpu']}, "
@@ -339,7 +333,7 @@ def model_files(args, folder: Path) -> tuple[Path, Config]:
         return Path(args.checkpoint), Config.from_dict(checkpoint.load(args.checkpoint)["config"])
     config = Config()
     charset = Charset(CAPTCHA_ALPHABET)
-    model = checkpoint.build_model(config, charset)
+    model = CRNN.from_config(config, charset)
     path = folder / "untrained.pt"
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
                      "epoch": 0}, path)

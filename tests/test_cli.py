@@ -7,10 +7,11 @@ import sys
 
 import torch
 
-from crnn_ocr.charset import ctc_greedy
+from crnn_ocr.ctc import greedy as ctc_greedy
 from crnn_ocr.checkpoint import load, load_model
 from crnn_ocr.cli import build_parser, config_from_args, main
-from crnn_ocr.data import crop_width, synthetic_captchas
+from crnn_ocr.inference import crop_width
+from crnn_ocr.synth_captcha import synthetic_captchas
 from crnn_ocr.images import content_widths
 from crnn_ocr.recognizer import Recognizer
 

@@ -7,7 +7,8 @@ from PIL import Image
 
 from crnn_ocr.charset import Charset
 from crnn_ocr.config import DataConfig
-from crnn_ocr.data import (DataError, OCRDataset, Skipped, batches, collate, crop_width, detect_layout,
+from crnn_ocr.inference import batches, crop_width
+from crnn_ocr.data import (DataError, OCRDataset, Skipped, collate, detect_layout,
                            evaluation_items, load_folder, load_iam, load_tsv, read_ids, split, synthetic_captchas,
                            training_items, width_bucketed)
 from crnn_ocr.images import augment_batch, content_widths, resize_and_pad

@@ -8,7 +8,7 @@ import torch
 from crnn_ocr.checkpoint import load, load_model
 from crnn_ocr.cli import main
 from crnn_ocr.data import OCRDataset, Skipped, training_items
-from crnn_ocr.evaluate import recognize
+from crnn_ocr.inference import infer
 from crnn_ocr.metrics import cer, word_accuracy
 
 from conftest import write_tiny_config
@@ -39,7 +39,7 @@ def test_two_processes_write_one_checkpoint_with_metrics_of_a_single_process_eva
     model, charset, config = load_model(run / "best.pt")  # a DDP checkpoint loads in one process
     _, val_items = training_items(config.data, config.train.seed, Skipped())
     val = OCRDataset(val_items, config.data.height, config.data.width, config.data.channels, Skipped())
-    pred, _, _ = recognize(model, val.images, charset)
+    pred = infer(model, val.images, charset).texts
     gold = [it.text for it in val.items]
     row = ckpt["history"][-1]
     assert row["val_cer"] == pytest.approx(cer(gold, pred))

@@ -7,6 +7,7 @@ import torch
 from crnn_ocr import checkpoint
 from crnn_ocr.charset import Charset
 from crnn_ocr.cli import main
+from crnn_ocr.model import CRNN
 from crnn_ocr.config import Config
 from crnn_ocr.export import export_onnx
 from crnn_ocr.recognizer import Recognizer
@@ -24,7 +25,7 @@ def tiny_checkpoint(path, backbone: str = "simple", seed: int = 0):
     config.model.backbone = backbone
     config.data.height, config.data.width = 32, 128
     charset = Charset(CHARS)
-    model = checkpoint.build_model(config, charset)
+    model = CRNN.from_config(config, charset)
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
                      "epoch": 1}, path)
     return path
@@ -82,6 +83,16 @@ def test_predict_gives_the_same_text_and_confidence_for_both_backends(exported):
     assert onnx_rec.predict([]) == []
 
 
+def test_read_with_details_is_the_same_for_both_backends(exported):
+    torch_rec, onnx_rec = exported
+    images = [text_image("ab12"), b"not an image", text_image("xyz", (200, 50), "RGB")]
+    ours, theirs = torch_rec.read(images, details=True), onnx_rec.read(images, details=True)
+    assert [r.text for r in ours] == [r.text for r in theirs] and ours[1].error == theirs[1].error
+    for a, b in zip(ours, theirs):
+        assert [(c.char, c.columns, c.x) for c in a.chars or []] == [(c.char, c.columns, c.x) for c in b.chars or []]
+        assert a.confidence == pytest.approx(b.confidence, rel=1e-3)
+
+
 def test_onnx_file_carries_charset_and_preprocessing(tmp_path):
     pt = tiny_checkpoint(tmp_path / "tiny.pt")
     onnx_path = export_onnx(pt, tmp_path / "out" / "tiny.onnx")
@@ -133,7 +144,7 @@ def test_shortcut_head_is_left_out_of_loaded_models_and_the_onnx_graph(tmp_path)
     config.data.height, config.data.width = 32, 128
     config.model.column_pool, config.model.ctc_shortcut = "max", 0.1
     charset = Charset(CHARS)
-    model = checkpoint.build_model(config, charset, training=True)  # as training builds it
+    model = CRNN.from_config(config, charset, training=True)  # as training builds it
     assert model.shortcut is not None
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
                      "epoch": 1}, tmp_path / "short.pt")

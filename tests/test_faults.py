@@ -16,6 +16,7 @@ import torch
 from crnn_ocr import checkpoint
 from crnn_ocr.charset import Charset
 from crnn_ocr.cli import main
+from crnn_ocr.model import CRNN
 from crnn_ocr.config import Config
 from crnn_ocr.train import train
 
@@ -113,7 +114,7 @@ def test_with_ema_validation_and_best_pt_use_the_averaged_weights(tmp_path, tiny
         assert torch.equal(tensor, last["ema"]["module." + name]), name
     raw = last["model"]["fc.weight"]
     assert not torch.equal(best["model"]["fc.weight"], raw)  # 4 steps of averaging: not the raw weights
-    model = checkpoint.build_model(config, Charset(best["charset"]))
+    model = CRNN.from_config(config, Charset(best["charset"]))
     model.load_state_dict(best["model"])  # best.pt loads like any checkpoint
 
 
@@ -121,7 +122,7 @@ def test_resuming_a_checkpoint_without_training_state_is_refused(tmp_path, tiny_
     run = tmp_path / "run"
     run.mkdir()
     config = Config.from_toml(tiny_toml)
-    model = checkpoint.build_model(config, Charset("abc"))
+    model = CRNN.from_config(config, Charset("abc"))
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": "abc", "epoch": 1},
                     run / "last.pt")  # what best.pt holds: weights, no optimizer
     assert main(["train", "--out", str(run), "--resume"]) == 2

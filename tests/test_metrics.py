@@ -37,22 +37,3 @@ def test_confusions_count_matches_substitutions_insertions_and_deletions():
     assert counts[("b", EMPTY)] == 1  # deletion
     assert counts[("a", "a")] == 2 and counts[("b", "b")] == 2 and counts[("c", "c")] == 2
     assert sum(counts.values()) == 9
-
-
-def test_lexicon_decoding_picks_the_word_with_the_best_ctc_score():
-    import torch
-
-    from crnn_ocr.charset import Charset
-    from crnn_ocr.lexicon import Lexicon
-
-    cs = Charset("acehnt")
-    # Columns spell "tha" greedily; the last column gives "e" nearly as much weight as "a".
-    lp = torch.full((5, 1, len(cs)), -8.0)
-    for t, c in enumerate(["t", None, "h", None, "a"]):
-        lp[t, 0, cs.encode(c)[0] if c else 0] = 0.0
-    lp[4, 0, cs.encode("e")[0]] = -0.3
-    lp = lp.log_softmax(2)
-    lexicon = Lexicon(["the", "than", "cat", "tea", "thé"])
-    assert lexicon.decode(lp, ["tha"], cs) == ["the"]
-    # Without a candidate in reach of the charset, the greedy reading stays.
-    assert Lexicon(["ü"]).decode(lp, ["tha"], cs) == ["tha"]

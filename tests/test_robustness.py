@@ -23,6 +23,7 @@ from PIL import Image
 from crnn_ocr import checkpoint
 from crnn_ocr.charset import Charset
 from crnn_ocr.cli import main
+from crnn_ocr.model import CRNN
 from crnn_ocr.config import Config, DataConfig
 from crnn_ocr.data import (DataError, OCRDataset, Skipped, detect_layout, evaluation_items, load_folder, load_iam,
                            load_tsv, read_ids, training_items)
@@ -97,7 +98,7 @@ def model_checkpoint(tmp_path_factory) -> Path:
     cfg.model.rnn_hidden, cfg.model.rnn_layers = 16, 1
     charset = Charset("abcdefghijklmnopqrstuvwxyz0123456789<>|*")
     torch.manual_seed(0)
-    model = checkpoint.build_model(cfg, charset)
+    model = CRNN.from_config(cfg, charset)
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
     checkpoint.save({"model": model.state_dict(), "config": cfg.to_dict(), "charset": charset.chars, "epoch": 0}, path)
     return path
@@ -395,11 +396,11 @@ def test_a_pickle_that_would_run_code_is_refused_and_never_runs(tmp_path, capsys
 def test_pretrained_checkpoint_with_another_charset_loads_all_but_the_output_layer(tmp_path, capsys, tiny_config):
     cfg = Config.from_toml(tiny_config)
     torch.manual_seed(1)
-    source = checkpoint.build_model(cfg, Charset("xyz"))
+    source = CRNN.from_config(cfg, Charset("xyz"))
     path = tmp_path / "xyz.pt"
     checkpoint.save({"model": source.state_dict(), "config": cfg.to_dict(), "charset": "xyz"}, path)
 
-    target = checkpoint.build_model(cfg, Charset("2345678bcdefgmnpwxy"))
+    target = CRNN.from_config(cfg, Charset("2345678bcdefgmnpwxy"))
     fresh_fc = target.fc.weight.detach().clone()
     copied, total, rows = checkpoint.load_pretrained(target, path, Charset("2345678bcdefgmnpwxy"))
     assert total - copied == 2  # fc.weight and fc.bias are not copied whole

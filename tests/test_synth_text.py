@@ -8,7 +8,8 @@ import torch
 from safetensors import safe_open
 
 from crnn_ocr.charset import Charset
-from crnn_ocr.checkpoint import CheckpointError, build_model, load, load_pretrained
+from crnn_ocr.checkpoint import CheckpointError, load, load_pretrained
+from crnn_ocr.model import CRNN
 from crnn_ocr.cli import main
 from crnn_ocr.config import Config, DataConfig
 from crnn_ocr.data import Skipped, training_items
@@ -107,7 +108,7 @@ def test_pretrained_weights_load_into_a_model_for_another_charset(pretrained_run
     config = Config()
     config.model.backbone, config.model.rnn_hidden = "resnet18", 48
     config.data.height, config.data.width = 32, 128  # the size the pretrained run used
-    model = build_model(config, Charset("0123456789"))
+    model = CRNN.from_config(config, Charset("0123456789"))
     copied, total, rows = load_pretrained(model, pretrained_run / "backbone.safetensors", Charset("0123456789"))
     assert copied == total - 2  # all but the classifier's weight and bias, which are mapped by character
     assert rows == 11  # the blank and the ten digits, all printable ASCII
@@ -132,6 +133,6 @@ def test_a_damaged_weights_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not safetensors at all")
     with pytest.raises(CheckpointError, match="not a safetensors file"):
-        load_pretrained(build_model(Config(), Charset("ab")), bad)
+        load_pretrained(CRNN.from_config(Config(), Charset("ab")), bad)
     with pytest.raises(CheckpointError, match="not found"):
-        load_pretrained(build_model(Config(), Charset("ab")), tmp_path / "missing.safetensors")
+        load_pretrained(CRNN.from_config(Config(), Charset("ab")), tmp_path / "missing.safetensors")

@@ -1,4 +1,4 @@
-"""The alphabet a model reads, and the CTC decoding of its per-column outputs.
+"""The alphabet a model reads (CTC itself, decoding included, is ``crnn_ocr.ctc``).
 
 Index 0 is the CTC blank; character ``i`` of the charset string has index ``i + 1``.
 The charset is stored in every checkpoint as a plain string, so a model always travels with
@@ -7,8 +7,6 @@ the alphabet it was trained on.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import torch
 
 
 class Charset:
@@ -55,29 +53,5 @@ class Charset:
         return [self._index[c] for c in text]
 
     def decode(self, indices: Iterable[int]) -> str:
-        """Text of class indices, ignoring blanks (no CTC collapsing: see ``ctc_greedy``)."""
+        """Text of class indices, ignoring blanks (no CTC collapsing: see ``ctc.greedy``)."""
         return "".join(self.chars[i - 1] for i in indices if i != self.blank)
-
-
-def ctc_required_length(text: str) -> int:
-    """Fewest output columns CTC needs to emit ``text``.
-
-    Every character takes a column, and two equal neighbours need a blank between them.
-    """
-    repeats = sum(1 for a, b in zip(text, text[1:]) if a == b)
-    return len(text) + repeats
-
-
-def ctc_greedy(log_probs: torch.Tensor, charset: Charset) -> tuple[list[str], list[float]]:
-    """Best-path decoding of ``log_probs`` shaped (T, N, C).
-
-    Takes the most likely class per column, merges repeats, drops blanks. The confidence
-    is the probability of that best path (product of the per-column maxima).
-    """
-    best, idx = log_probs.max(dim=2)  # (T, N)
-    confidence = best.sum(dim=0).exp().tolist()
-    keep = torch.ones_like(idx, dtype=torch.bool)
-    keep[1:] = idx[1:] != idx[:-1]
-    keep &= idx != Charset.blank
-    texts = [charset.decode(idx[keep[:, n], n].tolist()) for n in range(idx.shape[1])]
-    return texts, confidence

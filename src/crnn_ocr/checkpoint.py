@@ -77,17 +77,6 @@ def load(path: str | Path) -> dict:
     return ckpt
 
 
-def build_model(config: Config, charset: Charset, max_label_length: int = 0, imagenet: bool = False,
-                training: bool = False) -> CRNN:
-    """A fresh CRNN for ``config`` and ``charset``; ``training`` adds the training-only heads."""
-    d, m = config.data, config.model
-    return CRNN(len(charset), backbone=m.backbone, imagenet=imagenet, height=d.height, width=d.width,
-                channels=d.channels, rnn_hidden=m.rnn_hidden, rnn_layers=m.rnn_layers, dropout=m.dropout,
-                max_label_length=max_label_length, cnn_channels=tuple(m.cnn_channels),
-                cnn_blocks=tuple(m.cnn_blocks), column_pool=m.column_pool,
-                shortcut=training and m.ctc_shortcut > 0)
-
-
 def inference_weights(state: dict) -> dict:
     """A model state dict without the training-only CTC shortcut head."""
     return {k: v for k, v in state.items() if not k.startswith("shortcut.")}
@@ -95,10 +84,14 @@ def inference_weights(state: dict) -> dict:
 
 def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
     """The trained model of a checkpoint, in eval mode, with its charset and config."""
-    ckpt = load(path)
+    return model_of(load(path), path)
+
+
+def model_of(ckpt: dict, path: str | Path) -> tuple[CRNN, Charset, Config]:
+    """The trained model of a checkpoint ``load`` read from ``path``, as ``load_model``."""
     try:
         config, charset = Config.from_dict(ckpt["config"]), Charset(ckpt["charset"])
-        model = build_model(config, charset)
+        model = CRNN.from_config(config, charset)
         model.load_state_dict(inference_weights(ckpt["model"]))
     except (ValueError, TypeError, AttributeError, RuntimeError) as e:
         raise CheckpointError(f"{path}: its weights, config and charset do not make a model "

@@ -1,70 +1,168 @@
 """Experiment configuration: three dataclasses, read from a TOML file, overridden by flags.
 
 A config file has up to three tables, ``[data]``, ``[model]`` and ``[train]``, whose keys are
-the fields below. Unknown keys are an error, so a typo never silently does nothing.
+the fields below. Unknown keys are an error, so a typo never silently does nothing. Every field
+carries its help text and allowed values (``option``): the command-line flags are generated
+from them (``crnn_ocr.options``), and every value is checked when a config is built — from a
+file, from a checkpoint's dict or from flags — with a one-line ``ConfigError`` naming the key,
+the value and what is allowed. Keys missing from a dict (an older checkpoint) take their
+defaults. Pretraining is a preset (``Config.preset("pretrain")``).
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from .model import SIMPLE_CHANNELS
+
+SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
+MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
+
+
+class ConfigError(ValueError):
+    """A config value of the wrong type or out of range; the message is one line."""
+
+
+def option(default, help: str, *, ge=None, gt=None, lt=None, choices=None, length=None, flag=None,
+           aliases=()):
+    """A config field: its default, help text and allowed values (``ge``: at least, ``gt``:
+    more than, ``lt``: less than, ``choices``, ``length`` of a list), and its flag if it is
+    not ``--`` + the name with dashes."""
+    meta = {"help": help, "ge": ge, "gt": gt, "lt": lt, "choices": choices, "length": length, "flag": flag,
+            "aliases": aliases}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class DataConfig:
     """Where the images come from and how they are turned into tensors."""
 
-    path: str = ""  # empty: synthetic captchas generated in memory; "synth:words": words rendered from fonts
-    height: int = 48  # images are resized to this height, keeping the aspect ratio
-    width: int = 192  # ... and left-aligned, padded (or shrunk) to this width
-    channels: int = 1  # 1 = grayscale, 3 = RGB
-    label_sep: str = ""  # captcha folders: the label is the file stem up to this separator
-    train_ids: list[str] = field(default_factory=list)  # IAM: id lists to train on
-    val_ids: list[str] = field(default_factory=list)  # IAM: id lists to validate on
-    train_limit: int = 0  # keep this many training items (seeded sample); 0 = all
-    val_limit: int = 0  # same for validation
-    keep_err: bool = False  # IAM: keep words whose segmentation is marked `err`
-    augment: bool = True  # random affine, blur and noise on training batches
-    elastic: float = 0.0  # augmentation: smooth random warp of about this many pixels (handwriting: 2.5); 0 = off
-    trim_padding: bool = False  # batch images of similar width and cut off the padding (train and inference)
-    synthetic_train: int = 3000  # synthetic default: number of training captchas
-    synthetic_val: int = 300  # ... and validation captchas
+    path: str = option("", "dataset folder (split folders, captcha images, IAM root or labels.tsv); "
+                       f"'' = synthetic captchas, '{SYNTHETIC_WORDS}' = words rendered from fonts", flag="--data")
+    height: int = option(48, "images are resized to this height, keeping the aspect ratio", ge=MIN_SIZE)
+    width: int = option(192, "... and left-aligned, padded (or shrunk) to this width", ge=MIN_SIZE)
+    channels: int = option(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
+    label_sep: str = option("", "captcha folders: the label is the file stem up to this separator")
+    train_ids: list[str] = option([], "IAM: word-id lists to train on")
+    val_ids: list[str] = option([], "IAM: word-id lists to validate on")
+    train_limit: int = option(0, "keep a seeded sample of this many training items; 0 = all", ge=0)
+    val_limit: int = option(0, "the same for validation", ge=0)
+    keep_err: bool = option(False, "IAM: keep words whose segmentation is marked err")
+    augment: bool = option(True, "random affine, blur and noise on training batches")
+    elastic: float = option(0.0, "augmentation: smooth random warp of about this many pixels "
+                            "(handwriting: 2.5); 0 = off", ge=0)
+    trim_padding: bool = option(False, "batch images of similar width and cut off the padding "
+                                "(training and reading)")
+    synthetic_train: int = option(3000, "synthetic data: number of training images", ge=1, aliases=("--images",))
+    synthetic_val: int = option(300, "synthetic data: number of validation images", ge=1,
+                                aliases=("--val-images",))
 
 
 @dataclass
 class ModelConfig:
     """The CRNN: a CNN backbone, a bidirectional GRU and a linear classifier."""
 
-    backbone: str = "simple"  # "simple" or "resnet18"
-    cnn_channels: list[int] = field(default_factory=lambda: [32, 64, 128, 128, 256])  # simple backbone widths
-    cnn_blocks: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0])  # simple backbone: residual blocks per stage
-    column_pool: str = "flatten"  # "flatten" the CNN's remaining height into each column's features, or "max" over it
-    ctc_shortcut: float = 0.0  # weight of the training-only CTC shortcut head's loss (e.g. 0.1); 0 = no head
-    pretrained: str = ""  # "", "imagenet", or the path of a crnn-ocr checkpoint
-    rnn_hidden: int = 128
-    rnn_layers: int = 2
-    dropout: float = 0.2
+    backbone: str = option("simple", "the CNN", choices=("simple", "resnet18"))
+    cnn_channels: list[int] = option(list(SIMPLE_CHANNELS), "simple backbone: its five channel widths", ge=1, length=5)
+    cnn_blocks: list[int] = option([0, 0, 0, 0, 0], "simple backbone: residual blocks after each of its "
+                                   "five conv blocks", ge=0, length=5)
+    column_pool: str = option("flatten", "CNN columns to GRU: flatten the remaining height, or max over it",
+                              choices=("flatten", "max"))
+    ctc_shortcut: float = option(0.0, "weight of the training-only CTC shortcut head's loss (e.g. 0.1); "
+                                 "0 = no head", ge=0)
+    pretrained: str = option("", "'imagenet' (torchvision weights), or a crnn-ocr checkpoint or "
+                             ".safetensors file to start from")
+    rnn_hidden: int = option(128, "GRU units per direction", ge=1)
+    rnn_layers: int = option(2, "GRU layers", ge=1)
+    dropout: float = option(0.2, "dropout before and after the GRU", ge=0, lt=1)
 
 
 @dataclass
 class TrainConfig:
     """The optimisation loop."""
 
-    epochs: int = 40
-    batch_size: int = 16
-    lr: float = 1e-3  # peak learning rate after warm-up
-    weight_decay: float = 1e-2
-    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to lr * min_lr_ratio
-    min_lr_ratio: float = 0.01
-    grad_clip: float = 5.0
-    ema: float = 0.0  # decay of a moving average of the weights (e.g. 0.999) that validation and best.pt use; 0 = off
-    patience: int = 0  # early stopping: epochs without a better val CER; 0 = never stop
-    seed: int = 0
-    amp: bool = True  # bfloat16 autocast for the training step (CTC stays in float32)
-    channels_last: bool = True  # NHWC memory layout for the convolutions
-    threads: int = 0  # torch threads; 0 = every core
-    device: str = "auto"  # auto (CUDA if present, else CPU), cpu, cuda or mps
-    tensorboard: bool = False  # also log scalars and samples to RUN/tensorboard
+    epochs: int = option(40, "passes over the training data", ge=1)
+    batch_size: int = option(16, "images per step", ge=1)
+    lr: float = option(1e-3, "peak learning rate after warm-up", gt=0)
+    weight_decay: float = option(1e-2, "AdamW weight decay", ge=0)
+    warmup_epochs: float = option(1.0, "linear warm-up, then cosine decay to lr * min_lr_ratio", ge=0)
+    min_lr_ratio: float = option(0.01, "the last learning rate as a fraction of lr", ge=0, lt=1)
+    grad_clip: float = option(5.0, "gradient norm clipping", gt=0)
+    ema: float = option(0.0, "decay of a moving average of the weights (e.g. 0.999) that validation "
+                        "and best.pt use; 0 = off", ge=0, lt=1)
+    patience: int = option(0, "early stopping after this many epochs without a better validation CER; "
+                           "0 = never", ge=0)
+    seed: int = option(0, "seeds the split, the sample, the order, the augmentation and the weights", ge=0)
+    amp: bool = option(True, "bfloat16 autocast for the training step (float16 with a loss scaler on "
+                       "older GPUs); CTC stays in float32")
+    channels_last: bool = option(True, "NHWC memory layout for the convolutions")
+    threads: int = option(0, "torch threads; 0 = every core", ge=0)
+    device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda or mps",
+                         choices=("auto", "cpu", "cuda", "mps"))
+    tensorboard: bool = option(False, "also log scalars and samples to RUN/tensorboard")
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+PRESETS = {
+    # Synthetic words rendered from the system's fonts (``crnn-ocr pretrain``); its warm-up is
+    # min(1, epochs / 10) unless given (few long epochs want less than a whole one).
+    "pretrain": {"data": {"path": SYNTHETIC_WORDS, "height": 32, "width": 128, "synthetic_train": 20000,
+                          "synthetic_val": 500},
+                 "model": {"backbone": "resnet18"},
+                 "train": {"epochs": 5, "batch_size": 32, "warmup_epochs": 0.5}},
+}
+
+
+def describe(f) -> str:
+    """What field ``f`` allows, in words."""
+    m, kind = f.metadata, str(f.type)
+    if m["choices"]:
+        return "one of " + ", ".join(str(c) for c in m["choices"])
+    if kind == "bool":
+        return "true or false"
+    if kind in ("str", "list[str]"):
+        return "text" if kind == "str" else "a list of texts"
+    bounds = [f">= {m['ge']}" if m["ge"] is not None else "", f"> {m['gt']}" if m["gt"] is not None else "",
+              f"< {m['lt']}" if m["lt"] is not None else ""]
+    number = "a whole number" if "int" in kind else "a finite number"
+    if kind.startswith("list"):
+        number = f"{m['length']} whole numbers" if m["length"] else "whole numbers"
+    return " ".join([number, " and ".join(b for b in bounds if b)]).strip()
+
+
+def _scalar_ok(value, kind: str, m: dict) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if kind == "int" and not isinstance(value, int):
+        return False
+    if not math.isfinite(value) or (m["choices"] and value not in m["choices"]):
+        return False
+    return not ((m["ge"] is not None and value < m["ge"]) or (m["gt"] is not None and value <= m["gt"])
+                or (m["lt"] is not None and value >= m["lt"]))
+
+
+def check(section: str, f, value):
+    """``value`` for field ``f`` of ``[section]``, ints made floats where a float is meant;
+    ``ConfigError`` if it is not allowed."""
+    kind, m = str(f.type), f.metadata
+    if kind.startswith("list["):
+        item = kind[5:-1]
+        ok = isinstance(value, list) and all(_scalar_ok(v, item, m) for v in value) \
+            and (m["length"] is None or len(value) == m["length"])
+    else:
+        ok = _scalar_ok(value, kind, m) and (not m["choices"] or value in m["choices"])
+    if not ok:
+        flag = m["flag"] or "--" + f.name.replace("_", "-")
+        raise ConfigError(f"[{section}] {f.name} = {value!r} ({flag}): must be {describe(f)}")
+    return float(value) if kind == "float" else value
 
 
 @dataclass
@@ -76,19 +174,34 @@ class Config:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def validate(self) -> Config:
+        """Check every value (see ``check``); returns the config, with ints made floats where
+        a float is meant."""
+        for section in SECTIONS:
+            target = getattr(self, section)
+            for f in fields(target):
+                setattr(target, f.name, check(section, f, getattr(target, f.name)))
+        return self
+
     @classmethod
     def from_dict(cls, d: dict) -> Config:
+        """A config from ``{"data": {...}, "model": {...}, "train": {...}}``: missing keys take
+        their defaults, unknown ones and bad values raise ``ConfigError``."""
         cfg = cls()
+        if not isinstance(d, dict):
+            raise ConfigError(f"a config is a table of [data], [model] and [train] tables, not {d!r}")
         for section, values in d.items():
-            if section not in ("data", "model", "train"):
-                raise ValueError(f"unknown config table [{section}] (expected data, model, train)")
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown config table [{section}] (expected data, model, train)")
+            if not isinstance(values, dict):
+                raise ConfigError(f"[{section}] must be a table of keys, not {values!r}")
             target = getattr(cfg, section)
             known = {f.name for f in fields(target)}
             for key, value in values.items():
                 if key not in known:
-                    raise ValueError(f"unknown key {key!r} in [{section}]; known: {', '.join(sorted(known))}")
+                    raise ConfigError(f"unknown key {key!r} in [{section}]; known: {', '.join(sorted(known))}")
                 setattr(target, key, value)
-        return cfg
+        return cfg.validate()
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:
@@ -97,7 +210,14 @@ class Config:
             with open(path, "rb") as f:
                 raw = tomllib.load(f)
         except FileNotFoundError:
-            raise ValueError(f"config file not found: {path}") from None
+            raise ConfigError(f"config file not found: {path}") from None
         except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"config file {path} is not valid TOML: {e}") from None
+            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
         return cls.from_dict(raw)
+
+    @classmethod
+    def preset(cls, name: str) -> Config:
+        """A named starting point (``"pretrain"``), to override like the defaults."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+        return cls.from_dict(PRESETS[name])

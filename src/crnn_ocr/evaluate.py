@@ -1,8 +1,8 @@
-"""Run a model over decoded images, score it, and write the evaluation report.
+"""Score a checkpoint on a dataset and write the evaluation report.
 
-``recognize`` is shared by validation during training and by ``crnn-ocr evaluate``; the
-report is ``metrics.json``, ``predictions.tsv``, ``samples.png``, ``confusion.png`` and
-``report.md`` showing them together.
+The images are read by ``inference.infer``, like everywhere else; the report is
+``metrics.json``, ``predictions.tsv``, ``samples.png``, ``confusion.png`` and ``report.md``
+showing them together.
 """
 from __future__ import annotations
 
@@ -11,41 +11,13 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from . import metrics, plots
-from .charset import Charset, ctc_greedy
-from .checkpoint import load, load_model
-from .data import DataError, OCRDataset, Skipped, batches, evaluation_items
+from .checkpoint import load, model_of
+from .dataset import OCRDataset
+from .inference import infer
+from .items import DataError, Skipped
 from .lexicon import Lexicon
-
-
-@torch.no_grad()
-def recognize(model, images: torch.Tensor, charset: Charset, batch_size: int = 256,
-              targets: list[list[int]] | None = None, lexicon: Lexicon | None = None, trim: bool = False,
-              ) -> tuple[list[str], list[float], float]:
-    """Greedy-decoded texts (or lexicon-decoded, given a ``lexicon``) and confidences of
-    uint8 ``images``; with ``targets``, also the mean CTC loss (else NaN). ``trim``: cut
-    the padding off, as a model trained with ``trim_padding`` expects."""
-    model.eval()
-    device = next(model.parameters()).device
-    texts, confidences, loss_sum = [""] * len(images), [0.0] * len(images), 0.0
-    for index, batch_images in batches(images, batch_size, trim):
-        x = batch_images.to(device).float().div_(255)
-        log_probs = model(x).float()
-        t, c = ctc_greedy(log_probs.cpu(), charset)
-        t = lexicon.decode(log_probs.cpu(), t, charset) if lexicon else t
-        for i, text, conf in zip(index.tolist(), t, c):
-            texts[i], confidences[i] = text, conf
-        if targets is not None:
-            batch = [targets[i] for i in index.tolist()]
-            flat = torch.tensor([i for tg in batch for i in tg], dtype=torch.long)
-            lengths = torch.tensor([len(tg) for tg in batch], dtype=torch.long)
-            inputs = torch.full((len(batch),), log_probs.shape[0], dtype=torch.long)
-            losses = torch.nn.functional.ctc_loss(log_probs.cpu(), flat, inputs, lengths,
-                                                  reduction="none", zero_infinity=True)
-            loss_sum += (losses / lengths.clamp(min=1)).sum().item()  # per character, as in training
-    return texts, confidences, (loss_sum / max(1, len(images)) if targets is not None else float("nan"))
+from .sources import evaluation_items
 
 
 def escape_md(text: str) -> str:
@@ -56,26 +28,32 @@ def escape_md(text: str) -> str:
     return text.replace("\n", " ")
 
 
-def evaluate(checkpoint: str, data: str, out: str, label_sep: str = "", split_ids: list[str] | None = None,
-             keep_err: bool = False, batch_size: int = 256, lexicon: list[str] | None = None, log=print) -> dict:
+def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_sep: str = "",
+             split_ids: list[str] | None = None, keep_err: bool = False, batch_size: int = 256,
+             lexicon: list[str] | None = None, log=print) -> dict:
     """Score ``checkpoint`` on every readable item of ``data`` and write the report to ``out``.
 
     With ``lexicon`` (word-list files), predictions are lexicon-decoded over those words plus
     the checkpoint's training labels; ``metrics.json`` then also holds the greedy scores."""
     t0 = time.time()
-    model, charset, config = load_model(checkpoint)
+    if batch_size < 1:
+        raise ValueError(f"--batch-size {batch_size}: must be a whole number >= 1")
+    ckpt = load(checkpoint)
+    model, charset, config = model_of(ckpt, checkpoint)
     d = config.data
     skipped = Skipped()
     items = evaluation_items(data, label_sep or d.label_sep, split_ids, keep_err, skipped)
     ds = OCRDataset(items, d.height, d.width, d.channels, skipped)
     if not len(ds):
         raise DataError(f"no readable images in {data} (skipped: {skipped})")
-    pred, confidence, _ = recognize(model, ds.images, charset, batch_size, trim=d.trim_padding)
+    read = infer(model, ds.images, charset, batch_size=batch_size, trim=d.trim_padding)
+    pred, confidence = read.texts, read.confidences
     gold = [it.text for it in ds.items]
     result = metrics.scores(gold, pred)
     if lexicon:
-        words = Lexicon.from_files(lexicon, extra=load(checkpoint).get("vocabulary", []))
-        pred, confidence, _ = recognize(model, ds.images, charset, batch_size, lexicon=words, trim=d.trim_padding)
+        words = Lexicon.from_files(lexicon, extra=ckpt.get("vocabulary", []))
+        read = infer(model, ds.images, charset, words, batch_size, trim=d.trim_padding)
+        pred, confidence = read.texts, read.confidences
         result = metrics.scores(gold, pred) | {"decoding": f"lexicon of {len(words)} words", "greedy": result}
     result["skipped"] = dict(skipped)
     result["unknown_characters"] = "".join(sorted(set().union(*(charset.unknown(g) for g in gold))))
@@ -101,7 +79,7 @@ def evaluate(checkpoint: str, data: str, out: str, label_sep: str = "", split_id
     return result
 
 
-def write_report(out_dir: Path, checkpoint: str, data: str, result: dict, errors: list[tuple]) -> None:
+def write_report(out_dir: Path, checkpoint: str | Path, data: str | Path, result: dict, errors: list[tuple]) -> None:
     lines = [
         "# crnn-ocr evaluation", "",
         f"- checkpoint: {escape_md(Path(checkpoint).name)}",  # no code span: it would show the escapes

@@ -5,6 +5,7 @@ reason, so loaders can skip and count an image instead of crashing on it.
 """
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from pathlib import Path
@@ -21,12 +22,17 @@ class BadImage(Exception):
     """An image that cannot be used; the message says why in a few words."""
 
 
-def open_image(source: str | Path | Image.Image | np.ndarray) -> Image.Image:
-    """Decode ``source`` into an ``L`` or ``RGB`` PIL image, white behind any transparency."""
+def open_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.Image:
+    """Decode ``source`` (a path, encoded file bytes, a PIL image or a uint8 array HxW, HxWx1
+    or HxWx3) into an ``L`` or ``RGB`` PIL image, white behind any transparency."""
     if isinstance(source, np.ndarray):
-        source = Image.fromarray(source)
+        source = Image.fromarray(source[:, :, 0] if source.ndim == 3 and source.shape[2] == 1 else source)
     if isinstance(source, Image.Image):
         return _normalise_mode(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if not len(source):
+            raise BadImage("empty file")
+        return _decode(io.BytesIO(source))
     path = Path(source)
     if path.is_dir():
         raise BadImage("is a directory")
@@ -34,11 +40,15 @@ def open_image(source: str | Path | Image.Image | np.ndarray) -> Image.Image:
         raise BadImage("file not found")
     if path.stat().st_size == 0:
         raise BadImage("empty file")
+    return _decode(path)
+
+
+def _decode(file: Path | io.BytesIO) -> Image.Image:
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its pixel limit; treat any bomb as bad input.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(file) as im:
                 im.load()
                 return _normalise_mode(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -65,17 +75,26 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
     return im
 
 
+def fitted_size(w: int, h: int, height: int, width: int) -> tuple[int, int]:
+    """The size a ``w`` x ``h`` image is resized to: aspect ratio kept, fitted into ``height``
+    x ``width`` (a too-wide image is shrunk to fit the width)."""
+    scale = min(height / h, width / w)
+    return max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+
+
+def upright(im: Image.Image) -> Image.Image:
+    """``im`` turned as its EXIF orientation says."""
+    return ImageOps.exif_transpose(im) if im.getexif() else im
+
+
 def resize_and_pad(im: Image.Image, height: int, width: int, channels: int) -> torch.Tensor:
     """The report's preprocessing: keep the aspect ratio, fit into ``height`` x ``width``,
     align left, centre vertically, pad with the image's own background colour.
 
     Returns a uint8 tensor (channels, height, width).
     """
-    im = ImageOps.exif_transpose(im) if im.getexif() else im
-    im = im.convert("L" if channels == 1 else "RGB")
-    w, h = im.size
-    scale = min(height / h, width / w)  # a too-wide image is shrunk to fit the width
-    nw, nh = max(1, min(width, round(w * scale))), max(1, min(height, round(h * scale)))
+    im = upright(im).convert("L" if channels == 1 else "RGB")
+    nw, nh = fitted_size(*im.size, height, width)
     im = im.resize((nw, nh), Image.Resampling.BILINEAR)
     a = np.asarray(im)
     if a.ndim == 2:
@@ -101,6 +120,14 @@ def content_widths(images: torch.Tensor) -> torch.Tensor:
 def load_tensor(source, height: int, width: int, channels: int) -> torch.Tensor:
     """``open_image`` then ``resize_and_pad``; raises ``BadImage``."""
     return resize_and_pad(open_image(source), height, width, channels)
+
+
+def load_tensor_and_scale(source, height: int, width: int, channels: int) -> tuple[torch.Tensor, float, int]:
+    """``load_tensor``, plus the source's pixels per input pixel along x and its width (as
+    shown upright), to map positions in the input back to the source; raises ``BadImage``."""
+    im = upright(open_image(source))
+    w, h = im.size
+    return resize_and_pad(im, height, width, channels), w / fitted_size(w, h, height, width)[0], w
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0) -> torch.Tensor:

@@ -5,6 +5,10 @@ distance, found by rapidfuzz) are scored exactly by their CTC likelihood under t
 log-probabilities (``nn.functional.ctc_loss``, one batched call per image); the most likely
 one wins. The greedy output itself is a candidate when it is in the lexicon. Candidates
 with characters the model cannot write are ignored.
+
+``Lexicon`` is a ``ctc.Decoder``, registered as ``"lexicon"``: its confidence is the greedy
+best path's, and with details a replaced word's characters get the columns of its most
+likely alignment (``ctc.align``).
 """
 from __future__ import annotations
 
@@ -16,10 +20,13 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from .charset import Charset
+from .ctc import Decoder, GreedyDecoder, Hypothesis, align, ctc_loss, pack_targets, register_decoder, spans_of
 
 
-class Lexicon:
+class Lexicon(Decoder):
     """A set of words to decode into."""
+
+    name = "lexicon"
 
     def __init__(self, words: Iterable[str], candidates: int = 20):
         self.words = sorted({w for w in words if w})
@@ -49,11 +56,21 @@ class Lexicon:
             if not words:
                 out.append(text)
                 continue
-            targets = [charset.encode(w) for w in words]
             lp = log_probs[:, n : n + 1].float().expand(T, len(words), -1)
-            nll = torch.nn.functional.ctc_loss(
-                lp, torch.tensor([i for t in targets for i in t]), torch.full((len(words),), T),
-                torch.tensor([len(t) for t in targets]), reduction="none", zero_infinity=True)
+            nll = ctc_loss(lp, *pack_targets([charset.encode(w) for w in words]), reduction="none")
             nll[nll == 0] = float("inf")  # zero_infinity marks impossible alignments as 0
             out.append(words[int(nll.argmin())] if torch.isfinite(nll).any() else text)
         return out
+
+    def __call__(self, log_probs: torch.Tensor, charset: Charset, details: bool = False) -> list[Hypothesis]:
+        """The ``ctc.Decoder`` interface: greedy hypotheses with their texts replaced."""
+        hypotheses = GreedyDecoder()(log_probs, charset, details)
+        words = self.decode(log_probs, [h.text for h in hypotheses], charset)
+        for n, (h, word) in enumerate(zip(hypotheses, words)):
+            if details and word != h.text:
+                h.spans = spans_of(log_probs[:, n], align(log_probs[:, n], charset.encode(word)), charset)
+            h.text = word
+        return hypotheses
+
+
+register_decoder("lexicon", Lexicon)

@@ -146,6 +146,16 @@ class CRNN(nn.Module):
         # Kernel 3: each column sees its neighbours, a little context where the GRU sees it all.
         self.shortcut = nn.Conv1d(features, num_classes, 3, padding=1) if shortcut else None
 
+    @classmethod
+    def from_config(cls, config, charset, imagenet: bool = False, training: bool = False) -> CRNN:
+        """A fresh CRNN for a ``Config`` and a ``Charset``; ``training`` adds the training-only
+        heads (the CTC shortcut, when ``config.model.ctc_shortcut`` is on)."""
+        d, m = config.data, config.model
+        return cls(len(charset), backbone=m.backbone, imagenet=imagenet, height=d.height, width=d.width,
+                   channels=d.channels, rnn_hidden=m.rnn_hidden, rnn_layers=m.rnn_layers, dropout=m.dropout,
+                   cnn_channels=tuple(m.cnn_channels), cnn_blocks=tuple(m.cnn_blocks), column_pool=m.column_pool,
+                   shortcut=training and m.ctc_shortcut > 0)
+
     def columns_of(self, images: torch.Tensor) -> torch.Tensor:
         """Float images (N, C, H, W) in [0, 1] -> one feature vector per column (N, F, T)."""
         x = self.cnn((images - self.mean) / self.std)  # (N, C, H', T)

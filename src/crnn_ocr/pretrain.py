@@ -1,7 +1,8 @@
 """Pretraining on synthetic words, for a backbone that needs no download.
 
 ``pretrain(config, out)`` is the ordinary trainer run on word images rendered from the
-system's fonts (``DataConfig.path = "synth:words"``, see ``synth_text``); afterwards it writes
+system's fonts (the ``"pretrain"`` config preset: ``DataConfig.path = "synth:words"``, see
+``synth_text``); afterwards it writes
 ``backbone.safetensors`` beside ``best.pt``: the best model's weights in float16, with its
 config, charset and validation scores as metadata. That file is a few MB, small enough to
 commit, and ``crnn-ocr train --pretrained FILE`` starts from it like from a checkpoint
@@ -11,29 +12,33 @@ starts fresh).
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from pathlib import Path
 
 from . import checkpoint
-from .config import Config
-from .data import SYNTHETIC_WORDS
+from .config import SECTIONS, Config
 
 WEIGHTS_FILE = "backbone.safetensors"
 
 
-def pretrain_config(backbone: str = "resnet18", images: int = 20000, val_images: int = 500, epochs: int = 5,
-                    batch_size: int = 32, lr: float = 1e-3, threads: int = 0, seed: int = 0,
-                    height: int = 32, width: int = 128, channels: int = 1, rnn_hidden: int = 128,
-                    trim_padding: bool = False) -> Config:
-    """The config of a pretraining run: ``images`` rendered training words, ``val_images``
-    validation words, and the project's defaults for everything else."""
-    cfg = Config()
-    d, t = cfg.data, cfg.train
-    d.path, d.synthetic_train, d.synthetic_val = SYNTHETIC_WORDS, images, val_images
-    d.height, d.width, d.channels, d.trim_padding = height, width, channels, trim_padding
-    cfg.model.backbone, cfg.model.rnn_hidden = backbone, rnn_hidden
-    t.epochs, t.batch_size, t.lr, t.threads, t.seed = epochs, batch_size, lr, threads, seed
-    t.warmup_epochs = min(1.0, 0.1 * epochs)  # with few long epochs, a whole epoch of warm-up is too much
-    return cfg
+ALIASES = {"images": "synthetic_train", "val_images": "synthetic_val"}
+
+
+def pretrain_config(**overrides) -> Config:
+    """The ``"pretrain"`` preset (``Config.preset``) with config fields overridden by name
+    (``images`` and ``val_images`` name ``synthetic_train`` and ``synthetic_val``). Unless
+    ``warmup_epochs`` is given, the warm-up is min(1, epochs / 10): with few long epochs, a
+    whole epoch of warm-up is too much."""
+    cfg = Config.preset("pretrain")
+    sections = {f.name: section for section in SECTIONS for f in fields(SECTIONS[section])}
+    for name, value in overrides.items():
+        name = ALIASES.get(name, name)
+        if name not in sections:
+            raise ValueError(f"pretrain_config: no config field {name!r}")
+        setattr(getattr(cfg, sections[name]), name, value)
+    if "warmup_epochs" not in overrides:
+        cfg.train.warmup_epochs = min(1.0, 0.1 * cfg.train.epochs)
+    return cfg.validate()
 
 
 def export_weights(checkpoint_path: str | Path, out_path: str | Path) -> Path:

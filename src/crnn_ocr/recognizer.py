@@ -1,116 +1,173 @@
-"""``Recognizer``: a trained model behind one call, for PIL images, arrays or paths.
+"""``Recognizer``: a trained model behind one call, for paths, bytes, PIL images or arrays.
 
 One class for both back ends: a PyTorch checkpoint (``.pt``) or an exported ONNX file
-(``.onnx``, run by ONNX Runtime). Both share the preprocessing (``crnn_ocr.images``) and the
-greedy CTC decoding (``crnn_ocr.charset.ctc_greedy``); only the step from float images to
-log-probabilities differs.
+(``.onnx``, run by ONNX Runtime, ``onnx_model``). Both read through ``inference.infer`` with
+the same preprocessing (``crnn_ocr.images``) and decoders (``crnn_ocr.ctc``); only the step
+from float images to log-probabilities differs.
 
 >>> rec = Recognizer.load("runs/captcha/best.pt")      # doctest: +SKIP
+>>> rec.read(["a.png", b"...not an image..."])         # doctest: +SKIP
+[Reading(text='2b827', confidence=0.98), Reading(text='', confidence=0.0, error='not an image')]
 >>> rec.predict(["a.png", "b.png"])                    # doctest: +SKIP
 [('2b827', 0.98), ('3bnyf', 0.91)]
->>> Recognizer.load("captcha.onnx", threads=1).predict(["a.png"])  # doctest: +SKIP
-[('2b827', 0.98)]
 """
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
-from .charset import Charset, ctc_greedy
-from .checkpoint import CheckpointError, load_model
+from .charset import Charset
+from .checkpoint import load, model_of
 from .config import Config
-from .data import batches
-from .images import load_tensor
+from .ctc import Decoder, GreedyDecoder, Hypothesis
+from .images import BadImage, load_tensor, load_tensor_and_scale
+from .inference import COLUMN_STRIDE, infer
+from .lexicon import Lexicon
+from .onnx_model import OnnxModel, load_onnx
+
+__all__ = ["CharInfo", "OnnxModel", "Reading", "Recognizer"]
+
+SINGLE_IMAGE = (str, Path, bytes, bytearray, memoryview, Image.Image, np.ndarray)
 
 
-class OnnxModel:
-    """An ONNX Runtime session that maps float images (N, C, H, W) to log-probabilities
-    (T, N, classes), like ``CRNN.forward``.
+@dataclass
+class CharInfo:
+    """One character of a reading: its confidence, the output columns ``[start, end)`` that
+    emit it, and the pixel range ``[x0, x1)`` they cover in the original image."""
 
-    Args:
-        path: a file written by ``crnn_ocr.export.export_onnx``.
-        threads: intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
-    """
+    char: str
+    confidence: float
+    columns: tuple[int, int]
+    x: tuple[int, int]
 
-    def __init__(self, path: str | Path, threads: int = 0):
-        import onnxruntime as ort  # imported here: the PyTorch back end does not need it
 
-        if not Path(path).is_file():
-            raise CheckpointError(f"ONNX model not found: {path}")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1  # the graph is a chain: nothing runs in parallel
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # ONNX Runtime raises its own exception types for unreadable models
-            raise CheckpointError(f"{path} is not a usable ONNX model ({str(e).splitlines()[0][:80]})") from None
-        self.metadata = self.session.get_modelmeta().custom_metadata_map
-        self.input_name = self.session.get_inputs()[0].name
+@dataclass
+class Reading:
+    """The text read from one image; ``chars`` when details were asked for, ``error`` (and
+    an empty text) when the image could not be read."""
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        (log_probs,) = self.session.run(None, {self.input_name: images.contiguous().numpy()})
-        return torch.from_numpy(log_probs)
+    text: str
+    confidence: float
+    chars: list[CharInfo] | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        """``{"text", "confidence"}``, plus ``"chars"`` and ``"error"`` when set (JSON-ready)."""
+        d: dict = {"text": self.text, "confidence": self.confidence}
+        if self.chars is not None:
+            d["chars"] = [{"char": c.char, "confidence": c.confidence, "columns": list(c.columns), "x": list(c.x)}
+                          for c in self.chars]
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+
+def as_list(images) -> list:
+    """One image (path, bytes, PIL image or array) or an iterable of them -> a list."""
+    return [images] if isinstance(images, SINGLE_IMAGE) else list(images)
+
+
+def reading_of(h: Hypothesis, scale: float, width: int) -> Reading:
+    """A hypothesis as a ``Reading``; column spans map to the original image's pixels through
+    the resize ``scale`` (original pixels per input pixel) and the column stride."""
+    if h.spans is None:
+        return Reading(h.text, h.confidence)
+    def pixel(column: int) -> int:
+        return min(width, round(column * COLUMN_STRIDE * scale))
+    chars = [CharInfo(s.char, s.confidence, (s.start, s.end), (pixel(s.start), pixel(s.end))) for s in h.spans]
+    return Reading(h.text, h.confidence, chars)
 
 
 class Recognizer:
-    """A model with its charset and preprocessing settings.
+    """A model with its charset, preprocessing settings and decoders.
 
     Args:
         model: float images (N, C, H, W) in [0, 1] -> log-probabilities (T, N, classes);
             a ``CRNN`` (put in eval mode here) or an ``OnnxModel``.
         charset, config: the alphabet and settings the model was trained with.
+        decoders: decoders by name besides ``"greedy"`` (e.g. ``{"lexicon": Lexicon(words)}``).
     """
 
-    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], charset: Charset, config: Config):
+    def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], charset: Charset, config: Config,
+                 decoders: dict[str, Decoder] | None = None):
         if isinstance(model, torch.nn.Module):
             model.eval()
         self.model, self.charset, self.config = model, charset, config
+        self.decoders: dict[str, Decoder] = {"greedy": GreedyDecoder(), **(decoders or {})}
 
     @classmethod
-    def load(cls, path: str | Path, threads: int = 0) -> Recognizer:
+    def load(cls, path: str | Path, threads: int = 0, lexicon: Iterable[str | Path] | None = None) -> Recognizer:
         """Load a checkpoint written by ``crnn-ocr train`` or a ``.onnx`` file written by
         ``crnn-ocr export``. ``threads`` is for ONNX Runtime; PyTorch's threads are set for
-        the whole process with ``torch.set_num_threads``."""
-        if Path(path).suffix.lower() != ".onnx":
-            return cls(*load_model(path))
-        model = OnnxModel(path, threads)
-        meta = model.metadata
-        if not {"charset", "height", "width", "channels"} <= meta.keys():
-            raise CheckpointError(f"{path} has no crnn-ocr metadata (charset, height, width, channels); "
-                                  "export it with `crnn-ocr export`")
-        try:
-            config = Config.from_dict(json.loads(meta.get("config", "{}")))
-        except ValueError:  # written by another version of crnn-ocr: the keys below suffice
-            config = Config()
-        d = config.data
-        d.height, d.width, d.channels = int(meta["height"]), int(meta["width"]), int(meta["channels"])
-        return cls(model, Charset(meta["charset"]), config)
+        the whole process with ``torch.set_num_threads``. ``lexicon``: word-list files for the
+        ``"lexicon"`` decoder (with a checkpoint's training labels added)."""
+        if Path(path).suffix.lower() == ".onnx":
+            model, charset, config = load_onnx(path, threads)
+            vocabulary = []
+        else:
+            ckpt = load(path)
+            (model, charset, config), vocabulary = model_of(ckpt, path), ckpt.get("vocabulary", [])
+        decoders = {"lexicon": Lexicon.from_files(lexicon, extra=vocabulary)} if lexicon is not None else {}
+        return cls(model, charset, config, decoders)
+
+    def decoder(self, name: str | Decoder) -> Decoder:
+        """A decoder object, or the one of that name."""
+        if isinstance(name, Decoder):
+            return name
+        if name not in self.decoders:
+            raise ValueError(f"no decoder {name!r} (this recognizer has: {', '.join(sorted(self.decoders))}; "
+                             "a lexicon comes with Recognizer.load(..., lexicon=FILES))")
+        return self.decoders[name]
 
     def load_image(self, image) -> torch.Tensor:
-        """One PIL image, array or path -> uint8 (C, H, W); raises ``BadImage``."""
+        """One path, bytes, PIL image or array -> uint8 (C, H, W); raises ``BadImage``."""
         d = self.config.data
         return load_tensor(image, d.height, d.width, d.channels)
 
     def preprocess(self, images) -> torch.Tensor:
-        """PIL images, arrays or paths -> uint8 (N, C, H, W); raises ``BadImage``."""
+        """Paths, bytes, PIL images or arrays -> uint8 (N, C, H, W); raises ``BadImage``."""
         return torch.stack([self.load_image(im) for im in images])
 
-    @torch.inference_mode()
-    def recognize(self, images: torch.Tensor, batch_size: int = 64) -> list[tuple[str, float]]:
-        """(text, confidence) for each image of a uint8 batch (N, C, H, W) as ``preprocess``
-        makes it; confidence is the probability of the best CTC path."""
-        results = [("", 0.0)] * len(images)
-        for index, batch in batches(images, batch_size, self.config.data.trim_padding):
-            texts, confidences = ctc_greedy(self.model(batch.float().div_(255)).float(), self.charset)
-            for i, text, confidence in zip(index.tolist(), texts, confidences):
-                results[i] = (text, confidence)
-        return results
+    def read(self, images, details: bool = False, decoder: str | Decoder = "greedy",
+             batch_size: int = 64) -> list[Reading]:
+        """A ``Reading`` for each image (a path, bytes, PIL image, uint8 array HxW / HxWx1 /
+        HxWx3, or a list of them); an image that cannot be read gets one with ``error`` set,
+        and never stops the others. ``details``: each character's confidence, columns and
+        pixel range in the original image."""
+        chosen, d = self.decoder(decoder), self.config.data
+        readings: list[Reading | None] = []
+        loaded, where = [], []
+        for image in as_list(images):
+            try:
+                loaded.append(load_tensor_and_scale(image, d.height, d.width, d.channels))
+                where.append(len(readings))
+                readings.append(None)
+            except Exception as e:  # one bad image never drops the others
+                readings.append(Reading("", 0.0, error=str(e) if isinstance(e, BadImage) else
+                                        f"unreadable ({type(e).__name__})"))
+        if loaded:
+            batch = torch.stack([tensor for tensor, _, _ in loaded])
+            result = infer(self.model, batch, self.charset, chosen, batch_size, d.trim_padding, details)
+            for i, h, (_, scale, width) in zip(where, result.hypotheses, loaded):
+                readings[i] = reading_of(h, scale, width)
+        return readings
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:
-        """(text, confidence) for each PIL image, array or path."""
-        images = list(images)
-        return self.recognize(self.preprocess(images), batch_size) if images else []
+        """(text, confidence) for each path, bytes, PIL image or array of ``images``; raises
+        ``BadImage`` for the first that cannot be read."""
+        readings = self.read(list(images), batch_size=batch_size)
+        for r in readings:
+            if r.error is not None:
+                raise BadImage(r.error)
+        return [(r.text, r.confidence) for r in readings]
+
+    def recognize(self, images: torch.Tensor, batch_size: int = 64) -> list[tuple[str, float]]:
+        """(text, confidence) for each image of a uint8 batch (N, C, H, W) as ``load_image``
+        makes them; confidence is the probability of the best CTC path."""
+        result = infer(self.model, images, self.charset, batch_size=batch_size, trim=self.config.data.trim_padding)
+        return list(zip(result.texts, result.confidences))

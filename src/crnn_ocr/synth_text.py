@@ -12,7 +12,7 @@ Fonts are found with matplotlib's font manager (fontconfig on Linux); on Debian,
 ones. Words come from ``/usr/share/dict/words`` (Debian's ``wamerican``) when it exists.
 
 This module only makes images; the training data hook is ``DataConfig.path = "synth:words"``
-(see ``data.training_items``), and ``crnn-ocr pretrain`` trains on it.
+(see ``sources.training_items``), and ``crnn-ocr pretrain`` trains on it.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import Item
+from .items import Item
 
 PRINTABLE = string.digits + string.ascii_letters + string.punctuation + " "  # the 95 printable ASCII characters
 PUNCTUATION_TOKENS = [".", ",", "'", '"', "-", "!", "?", ":", ";", "(", ")", "&", "#", "/", "*", "+",

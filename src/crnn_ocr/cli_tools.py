@@ -1,0 +1,90 @@
+"""The ``crnn-ocr prepare`` and ``crnn-ocr serve`` commands: dataset builders and the HTTP
+service, each a thin layer over its module (``lines``, ``synth_lines``, ``serve``)."""
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_prepare_iam_lines(args) -> int:
+    from .lines import build_iam_lines
+
+    report = build_iam_lines(args.iam, args.ids, args.out, margin=args.margin, keep_incomplete=args.keep_incomplete)
+    print(f"{args.out}: {report}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import torch
+
+    from .serve import Batching, Limits, load_recognizers, serve
+
+    if not args.checkpoint and not args.browse:
+        raise ValueError("give a model (--checkpoint) or an evaluation folder (--browse)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
+                    max_pixels=args.max_pixels)
+    batching = Batching(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue)
+    serve(load_recognizers(args.checkpoint or [], args.threads), args.host, args.port, limits, batching, args.browse)
+    return 0
+
+
+def cmd_prepare_synth_lines(args) -> int:
+    from .synth_lines import iter_synthetic_lines, write_lines_folder
+
+    lines = iter_synthetic_lines(args.n, args.seed, fonts=args.fonts, cover_charset=args.fonts == "train")
+    print(f"{args.out}: {write_lines_folder(lines, args.n, args.out)} lines written ({args.fonts} fonts)")
+    return 0
+
+
+def add_prepare_parser(sub: argparse._SubParsersAction) -> None:
+    """``crnn-ocr prepare iam-lines | synth-lines``."""
+    p = sub.add_parser("prepare", help="write a dataset folder (labels.tsv + images)")
+    prepare = p.add_subparsers(dest="dataset", required=True)
+    p = prepare.add_parser("iam-lines", help="rebuild IAM text lines from the word crops",
+                           description="Paste each line's word images at their words.txt boxes and write "
+                           "labels.tsv + lines/*.png. A line is built when all its words are in the id lists; "
+                           "lines with a missing word id, a word not marked ok or a missing image are dropped.")
+    p.add_argument("--iam", required=True, metavar="ROOT", help="IAM words root (words.txt and words/)")
+    p.add_argument("--ids", required=True, nargs="+", metavar="FILE", help="word-id lists (e.g. splits/train.txt)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--margin", type=int, default=12, help="white pixels around the words (default: %(default)s)")
+    p.add_argument("--keep-incomplete", action="store_true",
+                   help="training data only: keep lines with missing or err words, the gap read as one space")
+    p.set_defaults(func=cmd_prepare_iam_lines)
+
+    p = prepare.add_parser("synth-lines", help="render printed text lines from the system fonts",
+                           description="Lines of words, numbers and punctuation in the printed system fonts, "
+                           "written as labels.tsv + images/*.png (the font's name in each file name). A few "
+                           "fonts are held out of training: --fonts held-out renders validation lines in those.")
+    p.add_argument("--n", type=int, default=20000, help="number of lines (default: %(default)s)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--fonts", choices=("train", "held-out"), default="train",
+                   help="the training fonts or the held-out ones (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same lines (default: %(default)s)")
+    p.set_defaults(func=cmd_prepare_synth_lines)
+
+
+def add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    """``crnn-ocr serve``."""
+    p = sub.add_parser("serve", help="an HTTP API and web page for recognizers (Ctrl-C or SIGTERM stops it)",
+                       description="Serve POST /v1/recognize, GET /v1/models, GET /healthz, the page / and the "
+                       "API docs /docs; with --browse, the page /browse for an `evaluate` output folder.")
+    p.add_argument("--checkpoint", action="append", metavar="[NAME=]PATH",
+                   help="a .pt or .onnx model, repeatable; the first is the default (name: the file's stem, "
+                   "or its folder's name for best.pt / last.pt)")
+    p.add_argument("--browse", metavar="EVAL_DIR", help="an output folder of `crnn-ocr evaluate` to browse")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    g = p.add_argument_group("micro-batching")
+    g.add_argument("--max-batch", type=int, default=32, help="images per forward pass; 1 = one request at a time "
+                   "(default: %(default)s)")
+    g.add_argument("--max-wait-ms", type=float, default=2.0,
+                   help="how long a request waits for others to join its batch (default: %(default)s)")
+    g.add_argument("--max-queue", type=int, default=256, help="images waiting; beyond, 503 (default: %(default)s)")
+    g = p.add_argument_group("request limits (beyond: 413)")
+    g.add_argument("--max-images", type=int, default=64, help="per request (default: %(default)s)")
+    g.add_argument("--max-pixels", type=int, default=16_000_000, help="per image (default: %(default)s)")
+    g.add_argument("--max-body-mb", type=float, default=8.0, help="per request (default: %(default)s)")
+    p.set_defaults(func=cmd_serve)

@@ -1,0 +1,102 @@
+"""The one inference function: uint8 images -> batches -> model -> decoder -> results in input order.
+
+``infer`` serves validation during training, ``crnn-ocr evaluate``, the ``Recognizer`` (PyTorch
+and ONNX) and anything built on it. The model is any callable from float images (N, C, H, W)
+in [0, 1] to log-probabilities (T, N, C): a ``CRNN`` or an ``OnnxModel``. For a model trained
+with ``trim_padding``, every image is read at its own width (``batches``), so an answer never
+depends on the batch size or on the image's neighbours.
+
+This module reads no files and knows no datasets.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from .charset import Charset
+from .ctc import Decoder, GreedyDecoder, Hypothesis, ctc_loss, pack_targets
+from .images import content_widths
+
+COLUMN_STRIDE = 4  # input pixels per output column: both backbones divide the width by 4
+MIN_WIDTH = 16  # the narrowest batch a trimmed run cuts to
+TRIM_MARGIN = 8  # padding kept after the widest image: room for augmentation's shift and zoom
+
+
+def crop_width(content: int, full: int) -> int:
+    """The width to cut a batch to: its widest content plus ``TRIM_MARGIN``, rounded up to a
+    multiple of ``COLUMN_STRIDE``, at least ``MIN_WIDTH``, at most the full width."""
+    stride = COLUMN_STRIDE
+    return min(full, max(MIN_WIDTH, -(-(int(content) + TRIM_MARGIN) // stride) * stride))
+
+
+def batches(images: torch.Tensor, batch_size: int, trim: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (indices, uint8 batch) covering ``images`` in batches for inference.
+
+    With ``trim``, every image is cut to its own ``crop_width``: images with the same cut
+    width are batched together, so little compute goes to padding and an image's answer does
+    not depend on the batch size or on its neighbours. The caller puts the results back in
+    place with the indices.
+    """
+    n = len(images)
+    if not trim:
+        for start in range(0, n, batch_size):
+            yield torch.arange(start, min(n, start + batch_size)), images[start : start + batch_size]
+        return
+    cut = torch.tensor([crop_width(w, images.shape[3]) for w in content_widths(images).tolist()], dtype=torch.long)
+    for width in cut.unique().tolist():
+        same = torch.nonzero(cut == width).flatten()
+        for start in range(0, len(same), batch_size):
+            index = same[start : start + batch_size]
+            yield index, images[index, :, :, :width]
+
+
+@dataclass
+class Inference:
+    """What ``infer`` returns: one hypothesis per image, in input order, and the mean CTC
+    loss per character (NaN without targets)."""
+
+    hypotheses: list[Hypothesis]
+    loss: float = float("nan")
+
+    @property
+    def texts(self) -> list[str]:
+        return [h.text for h in self.hypotheses]
+
+    @property
+    def confidences(self) -> list[float]:
+        return [h.confidence for h in self.hypotheses]
+
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def infer(model: Model, images: torch.Tensor, charset: Charset, decoder: Decoder | None = None,
+          batch_size: int = 256, trim: bool = False, details: bool = False,
+          targets: Sequence[Sequence[int]] | None = None) -> Inference:
+    """Read uint8 ``images`` (N, C, H, W) with ``model`` and ``decoder`` (greedy by default).
+
+    Args:
+        trim: cut the padding off, as a model trained with ``trim_padding`` expects.
+        details: ask the decoder for each character's columns and confidence.
+        targets: the class-index labels; then ``loss`` is the mean CTC loss per character.
+    """
+    decoder = decoder or GreedyDecoder()
+    device = torch.device("cpu")
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+        device = next(model.parameters()).device
+    hypotheses: list[Hypothesis | None] = [None] * len(images)
+    loss_sum = 0.0
+    for index, batch in batches(images, batch_size, trim):
+        log_probs = model(batch.to(device).float().div_(255)).float().cpu()
+        for i, h in zip(index.tolist(), decoder(log_probs, charset, details)):
+            hypotheses[i] = h
+        if targets is not None:
+            flat, lengths = pack_targets([targets[i] for i in index.tolist()])
+            losses = ctc_loss(log_probs, flat, lengths, reduction="none")
+            loss_sum += (losses / lengths.clamp(min=1)).sum().item()  # per character, as in training
+    loss = loss_sum / max(1, len(images)) if targets is not None else float("nan")
+    return Inference(hypotheses, loss)

@@ -1,0 +1,28 @@
+"""The units of every dataset: a labelled ``Item``, the ``Skipped`` tally of bad items, and
+``DataError`` for input that cannot be used at all. Imported by every data source."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from PIL import Image
+
+
+class DataError(Exception):
+    """Input that cannot be used at all (missing path, empty dataset, ...)."""
+
+
+@dataclass
+class Item:
+    """One labelled image: a file path, or an in-memory image with a display name."""
+
+    text: str
+    path: str
+    image: Image.Image | None = None
+
+
+class Skipped(Counter):
+    """Reasons items were skipped, with counts; ``str()`` gives a one-line summary."""
+
+    def __str__(self) -> str:
+        return ", ".join(f"{n} {reason}" for reason, n in self.most_common())

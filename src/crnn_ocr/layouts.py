@@ -1,0 +1,155 @@
+"""Dataset layouts on disk: find the labelled images of a folder.
+
+Four layouts are recognised by their content (``detect_layout``): split folders (``train/``,
+``val/``, ``test/``), a folder of images labelled by their file names (the captcha set), an
+IAM root (``words.txt`` + ``words/``) and a folder with ``labels.tsv``. Bad items are skipped
+and counted in a ``Skipped`` tally; unusable input raises ``DataError``. Nothing here decodes
+an image (``dataset``) or chooses the splits of a run (``sources``).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from .images import IMAGE_SUFFIXES
+from .items import DataError, Item, Skipped
+
+
+def detect_layout(path: str | Path) -> str:
+    """``"splits"``, ``"iam"``, ``"tsv"`` or ``"folder"``, by what ``path`` contains."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"dataset path does not exist: {path}")
+    if not p.is_dir():
+        raise DataError(f"dataset path is not a folder: {path}")
+    if (p / "train").is_dir() and (p / "val").is_dir():
+        return "splits"
+    if (p / "words.txt").is_file() and (p / "words").is_dir():
+        return "iam"
+    if (p / "labels.tsv").is_file():
+        return "tsv"
+    return "folder"
+
+
+def index_file(folder: Path, name: str) -> Path:
+    """The index file ``name`` of a dataset folder; ``DataError`` for a missing path, a file,
+    or a folder without it."""
+    detect_layout(folder)
+    if not (folder / name).is_file():
+        raise DataError(f"no {name} in {folder}")
+    return folder / name
+
+
+def load_folder(folder: str | Path, label_sep: str = "", skipped: Skipped | None = None) -> list[Item]:
+    """Every image file of ``folder`` (not recursive); the label is the file name stem,
+    cut at the first ``label_sep`` if one is given (``1234-7.jpg`` -> ``1234``)."""
+    skipped = Skipped() if skipped is None else skipped
+    detect_layout(folder)  # DataError for a missing path or a file
+    items = []
+    for p in sorted(Path(folder).iterdir()):
+        if p.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if not p.is_file():
+            skipped["not a file"] += 1
+            continue
+        text = p.stem.split(label_sep)[0] if label_sep else p.stem
+        if not text:
+            skipped["empty label"] += 1
+            continue
+        items.append(Item(text, str(p)))
+    return items
+
+
+def load_tsv(folder: str | Path, skipped: Skipped | None = None) -> list[Item]:
+    """``labels.tsv`` lines ``relative/path<TAB>text`` (UTF-8, any line ending)."""
+    skipped = Skipped() if skipped is None else skipped
+    folder = Path(folder)
+    items = []
+    for raw in index_file(folder, "labels.tsv").read_bytes().splitlines():
+        try:
+            line = raw.decode("utf-8").rstrip("\r").lstrip("\ufeff")  # a BOM from Windows editors
+        except UnicodeDecodeError:
+            skipped["labels.tsv line not UTF-8"] += 1
+            continue
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            skipped["labels.tsv line without a tab"] += 1
+            continue
+        rel, text = line.split("\t", 1)
+        if not text:
+            skipped["empty label"] += 1
+            continue
+        items.append(Item(text, str(folder / rel)))
+    return items
+
+
+def read_ids(files: list[str]) -> set[str]:
+    """Word ids from one or more files, one id per line."""
+    ids: set[str] = set()
+    for f in files:
+        try:
+            ids.update(line.strip() for line in Path(f).read_text().splitlines() if line.strip())
+        except OSError as e:
+            raise DataError(f"cannot read id list {f}: {e.strerror}") from None
+    return ids
+
+
+def load_iam(root: str | Path, ids: set[str] | None = None, keep_err: bool = False,
+             skipped: Skipped | None = None) -> list[Item]:
+    """IAM words from the official ``words.txt``; ``ids`` restricts to those word ids.
+
+    The transcription is every field from index 8 on, joined by one space. Lines marked
+    ``err`` are skipped unless ``keep_err``; missing images are skipped and counted.
+    """
+    skipped = Skipped() if skipped is None else skipped
+    root = Path(root)
+    items = []
+    with open(index_file(root, "words.txt"), encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) < 9 or parts[1] not in ("ok", "err") or parts[0].count("-") < 3:
+                skipped["malformed words.txt line"] += 1
+                continue
+            word_id = parts[0]
+            if ids is not None and word_id not in ids:
+                continue
+            if parts[1] == "err" and not keep_err:
+                skipped["segmentation marked err"] += 1
+                continue
+            a, b = word_id.split("-")[:2]
+            path = root / "words" / a / f"{a}-{b}" / f"{word_id}.png"
+            if not path.is_file():
+                skipped["image missing"] += 1
+                continue
+            items.append(Item(" ".join(parts[8:]), str(path)))
+    return items
+
+
+def split(items: list[Item], seed: int = 0, fractions=(0.7, 0.2, 0.1)) -> tuple[list[Item], ...]:
+    """Deterministic seeded train/val/test split (70/20/10 by default, as in the report)."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_train = round(fractions[0] * len(items))
+    n_val = round(fractions[1] * len(items))
+    cut = [order[:n_train], order[n_train : n_train + n_val], order[n_train + n_val :]]
+    return tuple([items[i] for i in part] for part in cut)
+
+
+def sample(items: list[Item], n: int, seed: int) -> list[Item]:
+    """A seeded sample of ``n`` items (all of them if ``n`` is 0 or too large)."""
+    if not n or n >= len(items):
+        return items
+    return random.Random(seed).sample(items, n)
+
+
+def items_of(path: Path, label_sep: str, skipped: Skipped) -> list[Item]:
+    """The items of a folder in whichever layout it has but split folders."""
+    layout = detect_layout(path)
+    if layout == "tsv":
+        return load_tsv(path, skipped)
+    if layout == "iam":
+        return load_iam(path, skipped=skipped)
+    return load_folder(path, label_sep, skipped)

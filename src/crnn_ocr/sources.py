@@ -1,0 +1,60 @@
+"""Which items a run trains, validates or is evaluated on, for a ``DataConfig`` or a path.
+
+Without a path, synthetic captchas (``synth_captcha``); with the path ``synth:words``, word
+images rendered from the system's fonts (``synth_text``); otherwise a dataset folder in any
+layout of ``layouts``, split 70/20/10 (seeded) when it has no split folders.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import SYNTHETIC_WORDS, DataConfig
+from .items import DataError, Item, Skipped
+from .layouts import detect_layout, items_of, load_iam, read_ids, sample, split
+from .synth_captcha import synthetic_captchas
+from .synth_text import synthetic_words
+
+
+def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[list[Item], list[Item]]:
+    """Training and validation items for a ``DataConfig``."""
+    if not data.path:
+        return synthetic_captchas(data.synthetic_train, seed), synthetic_captchas(data.synthetic_val, seed + 1)
+    if data.path == SYNTHETIC_WORDS:
+        val = synthetic_words(data.synthetic_val, seed + 1, cover_charset=False)
+        return synthetic_words(data.synthetic_train, seed), val
+    root = Path(data.path)
+    layout = detect_layout(root)
+    if layout == "splits":
+        train, val = items_of(root / "train", data.label_sep, skipped), items_of(root / "val", data.label_sep, skipped)
+    elif layout == "iam" and (data.train_ids or data.val_ids):
+        if not (data.train_ids and data.val_ids):
+            raise DataError("an IAM root needs both --train-ids and --val-ids (or neither, for a 70/20/10 split)")
+        train = load_iam(root, read_ids(data.train_ids), data.keep_err, skipped)
+        val = load_iam(root, read_ids(data.val_ids), data.keep_err, skipped)
+    else:
+        items = load_iam(root, None, data.keep_err, skipped) if layout == "iam" else items_of(root, data.label_sep, skipped)
+        train, val, _ = split(items, seed)
+    train, val = sample(train, data.train_limit, seed), sample(val, data.val_limit, seed + 1)
+    if not train:
+        raise DataError(f"no usable training images in {data.path}" + (f" (skipped: {skipped})" if skipped else ""))
+    if not val:
+        raise DataError(f"no usable validation images in {data.path}")
+    return train, val
+
+
+def evaluation_items(path: str, label_sep: str = "", split_ids: list[str] | None = None,
+                     keep_err: bool = False, skipped: Skipped | None = None) -> list[Item]:
+    """Every readable item of ``path`` (its ``test/`` folder for a split layout)."""
+    skipped = Skipped() if skipped is None else skipped
+    root = Path(path)
+    layout = detect_layout(root)
+    if layout == "splits":
+        root = root / "test" if (root / "test").is_dir() else root / "val"
+        layout = detect_layout(root)
+    if layout == "iam":
+        items = load_iam(root, read_ids(split_ids) if split_ids else None, keep_err, skipped)
+    else:
+        items = items_of(root, label_sep, skipped)
+    if not items:
+        raise DataError(f"no labelled images found in {path}")
+    return items

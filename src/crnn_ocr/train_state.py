@@ -1,0 +1,110 @@
+"""Training state as plain data: one object that becomes a checkpoint dict and is restored
+from one (nanoGPT's checkpoint dict, torchvision's ``{model, optimizer, lr_scheduler, epoch,
+args}``).
+
+``last.pt`` is ``TrainState.state_dict()``: weights, config, charset and every counter and
+random state needed to continue exactly (``--resume``). ``best.pt`` is ``best_dict()``: the
+same without what only resuming needs, with the weights that were validated.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .charset import Charset
+from .checkpoint import CheckpointError, inference_weights, load
+from .config import Config
+
+RESUME_KEYS = ("optimizer", "scheduler", "aug_rng", "torch_rng", "epoch", "step", "history")
+"""What ``last.pt`` holds beyond a ``best.pt``: without these a checkpoint cannot be resumed."""
+RESUME_ONLY = ("optimizer", "scheduler", "aug_rng", "torch_rng", "ema")
+"""Left out of ``best.pt``, which is for using the model."""
+
+
+@dataclass
+class Progress:
+    """The counters of a run: where it is, what it has seen, when to stop."""
+
+    epoch: int = 0
+    step: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_cer: float = math.inf
+    bad_epochs: int = 0
+    skipped_steps: int = 0
+
+    def record(self, row: dict) -> bool:
+        """Add an epoch's row; True if its validation CER is the best so far."""
+        self.history.append(row)
+        improved = row["val_cer"] < self.best_cer
+        self.best_cer = min(self.best_cer, row["val_cer"])
+        self.bad_epochs = 0 if improved else self.bad_epochs + 1
+        return improved
+
+
+@dataclass
+class TrainState:
+    """The model, optimizer, scheduler, moving average, augmentation RNG and ``Progress``."""
+
+    config: Config
+    charset: Charset
+    vocabulary: list[str]
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    aug_rng: torch.Generator
+    ema: torch.optim.swa_utils.AveragedModel | None = None
+    progress: Progress = field(default_factory=Progress)
+
+    @property
+    def scored(self) -> torch.nn.Module:
+        """The weights that are validated and saved as ``best.pt``: the average, if kept."""
+        return self.ema.module if self.ema else self.model
+
+    def state_dict(self) -> dict:
+        """Everything to continue the run (``last.pt``), as plain data and tensors."""
+        p = self.progress
+        return {"model": self.model.state_dict(), "config": self.config.to_dict(), "charset": self.charset.chars,
+                "epoch": p.epoch, "step": p.step, "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "aug_rng": self.aug_rng.get_state(),
+                "torch_rng": torch.get_rng_state(), "history": p.history, "best_cer": p.best_cer,
+                "bad_epochs": p.bad_epochs, "skipped_steps": p.skipped_steps, "vocabulary": self.vocabulary,
+                **({"ema": self.ema.state_dict()} if self.ema else {})}
+
+    def best_dict(self) -> dict:
+        """``best.pt``: the validated weights (without training-only heads), config, charset,
+        counters and history, but nothing that only resuming needs."""
+        best = {k: v for k, v in self.state_dict().items() if k not in RESUME_ONLY}
+        best["model"] = inference_weights(self.scored.state_dict())
+        return best
+
+    def load_state_dict(self, ckpt: dict, path: str | Path) -> None:
+        """Restore a ``state_dict()`` read from ``path``; ``CheckpointError`` if it does not fit."""
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            if self.ema and "ema" in ckpt:  # else (averaging turned on at resume) it starts afresh
+                self.ema.load_state_dict(ckpt["ema"])
+        except (RuntimeError, ValueError) as e:
+            raise CheckpointError(f"{path} does not fit this model (changed model flags?): "
+                                  f"{str(e).splitlines()[0][:80]}") from None
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.aug_rng.set_state(ckpt["aug_rng"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.progress = Progress(ckpt["epoch"], ckpt["step"], ckpt["history"], ckpt["best_cer"],
+                                 ckpt["bad_epochs"], ckpt["skipped_steps"])
+
+
+def load_for_resume(path: Path) -> dict:
+    """A ``last.pt`` to continue from; ``CheckpointError`` if it is missing or holds no
+    training state (a ``best.pt``, say)."""
+    if not path.is_file():
+        raise CheckpointError(f"--resume: no last.pt in {path.parent}")
+    ckpt = load(path)
+    missing = set(RESUME_KEYS) - ckpt.keys()
+    if missing:
+        raise CheckpointError(f"{path} holds no training state ({', '.join(sorted(missing))} "
+                              "missing) and cannot be resumed; use it with --pretrained instead")
+    return ckpt
