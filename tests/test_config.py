@@ -1,0 +1,95 @@
+"""Config: every field carries its type, range and help; values are checked whenever a config
+is built (TOML file, checkpoint dict, flags), with one line naming key, value and what is allowed."""
+from dataclasses import fields
+
+import pytest
+
+from crnn_ocr.cli import build_parser, config_from_args, main
+from crnn_ocr.config import SECTIONS, Config, ConfigError
+from crnn_ocr.pretrain import pretrain_config
+
+from conftest import write_tiny_config
+
+
+@pytest.mark.parametrize("flags, key", [
+    (["--batch-size", "0"], "batch_size = 0"), (["--batch-size", "-3"], "batch_size = -3"),
+    (["--threads", "-1"], "threads = -1"), (["--width", "0"], "width = 0"), (["--height", "8"], "height = 8"),
+    (["--epochs", "0"], "epochs = 0"), (["--train-limit", "-5"], "train_limit = -5"), (["--lr", "inf"], "lr = inf"),
+    (["--lr", "nan"], "lr = nan"), (["--epochs", "ten"], "epochs = 'ten'"), (["--dropout", "1"], "dropout = 1.0"),
+    (["--channels", "2"], "channels = 2"), (["--backbone", "vgg"], "backbone = 'vgg'"),
+    (["--cnn-channels", "8", "16", "0", "32", "64"], "cnn_channels = [8, 16, 0, 32, 64]"),
+])
+def test_bad_flags_are_refused_with_one_line_and_exit_2(tmp_path, capsys, flags, key):
+    assert main(["train", "--out", str(tmp_path / "run"), *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("crnn-ocr: error: [") and key in err and "must be" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("line, key", [
+    ("[data]\nheight = 48.5", "height = 48.5"), ('[train]\nlr = "fast"', "lr = 'fast'"),
+    ('[train]\nepochs = "ten"', "epochs = 'ten'"), ("[data]\npath = 5", "path = 5"),
+    ('[data]\naugment = "false"', "augment = 'false'"), ("[train]\nlr = inf", "lr = inf"),
+    ('[data]\ntrain_ids = "a.txt"', "train_ids = 'a.txt'"), ("[train]\nbatch_size = true", "batch_size = True"),
+])
+def test_bad_values_in_a_config_file_are_refused_with_one_line(tmp_path, capsys, line, key):
+    (tmp_path / "bad.toml").write_text(line + "\n")
+    with pytest.raises(ConfigError, match="must be"):
+        Config.from_toml(tmp_path / "bad.toml")
+    assert main(["train", "--config", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and key in err
+
+
+def test_other_commands_check_their_numbers(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", "x.pt", "--data", str(tmp_path), "--out", str(tmp_path / "e"),
+                 "--batch-size", "-1"]) == 2
+    assert "--batch-size -1" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(tmp_path / "p"), "--images", "0"]) == 2
+    assert "synthetic_train = 0" in capsys.readouterr().err
+    assert main(["predict", "--checkpoint", "x.pt", "--threads", "-1", "a.png"]) == 2
+    assert "--threads -1" in capsys.readouterr().err
+
+
+def test_unknown_keys_are_an_error_and_missing_ones_take_defaults():
+    with pytest.raises(ConfigError, match="unknown key 'epoch' in \\[train\\]"):
+        Config.from_dict({"train": {"epoch": 3}})
+    old = Config().to_dict()
+    del old["model"]["cnn_blocks"], old["data"]["elastic"], old["train"]["ema"]  # a checkpoint older than them
+    cfg = Config.from_dict(old)
+    assert cfg.model.cnn_blocks == [0, 0, 0, 0, 0] and cfg.data.elastic == 0.0 and cfg.train.ema == 0.0
+
+
+def test_whole_numbers_are_taken_where_a_number_is_meant():
+    cfg = Config.from_dict({"train": {"lr": 1, "warmup_epochs": 0}})
+    assert cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+
+
+def test_every_field_is_a_flag_with_help_under_its_own_name():
+    parser = build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    by_dest = {a.dest: a for a in train._actions}
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            action = by_dest[f"{section}.{f.name}"]
+            assert action.help and f.metadata["help"] in action.help
+            assert (f.metadata["flag"] or "--" + f.name.replace("_", "-")) in action.option_strings
+
+
+def test_flags_land_in_their_fields_and_old_spellings_still_work(tmp_path):
+    config = write_tiny_config(tmp_path / "tiny.toml")
+    args = build_parser().parse_args(["train", "--config", str(config), "--no-augment", "--no-amp", "--keep-err",
+                                      "--data", "d", "--train-ids", "a", "b", "--lr", "2e-3", "--images", "7"])
+    cfg = config_from_args(args)
+    assert (cfg.data.augment, cfg.train.amp, cfg.data.keep_err) == (False, False, True)
+    assert cfg.data.path == "d" and cfg.data.train_ids == ["a", "b"] and cfg.train.lr == 2e-3
+    assert cfg.data.synthetic_train == 7 and cfg.data.height == 32  # the file's value where no flag is given
+
+
+def test_pretraining_is_a_preset_with_its_own_warm_up():
+    cfg = pretrain_config()
+    assert cfg == Config.preset("pretrain") and cfg.data.path == "synth:words" and cfg.model.backbone == "resnet18"
+    assert pretrain_config(epochs=3, images=100).train.warmup_epochs == pytest.approx(0.3)
+    assert pretrain_config(epochs=3, warmup_epochs=2).train.warmup_epochs == 2
+    with pytest.raises(ConfigError, match="synthetic_train = 0"):
+        pretrain_config(images=0)
