@@ -57,3 +57,25 @@ def test_repeated_letters_need_a_blank_between_them():
     cs = Charset("lo")
     lp = columns(cs, [{"l": 0.9}, {"l": 0.9}, {"o": 0.9}])  # no blank between the l's: one l
     assert LMDecoder.from_texts(["lo"], alpha=0.0, beta=0.0).decode(lp, cs) == ["lo"]
+
+
+def test_lm_decoder_is_a_ctc_decoder_with_details_for_its_own_text():
+    from crnn_ocr.ctc import make_decoder
+
+    cs = Charset("aehnt")
+    lp = columns(cs, [{"t": 0.9}, {"h": 0.9}, {"a": 0.46, "e": 0.44}, {"n": 0.9}])
+    decoder = make_decoder("lm", lm=CharNgram.from_texts(["then", "the", "hen", "ten"]), alpha=1.0, beta=0.0)
+    (h,) = decoder(lp, cs, details=True)
+    assert h.text == "then" and "".join(s.char for s in h.spans) == "then"
+    assert [(s.start, s.end) for s in h.spans] == [(0, 1), (1, 2), (2, 3), (3, 4)]
+
+
+def test_word_lists_are_read_with_a_bound(tmp_path):
+    from crnn_ocr.lexicon import read_word_lists
+
+    (tmp_path / "w.txt").write_text(" the \n\nthen\n")
+    assert read_word_lists([tmp_path / "w.txt"]) == ["the", "then"]
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_word_lists(["/dev/zero"])
+    with pytest.raises(ValueError, match="no such file"):
+        read_word_lists([tmp_path / "missing.txt"])

@@ -23,6 +23,29 @@ from .charset import Charset
 from .ctc import Decoder, GreedyDecoder, Hypothesis, align, ctc_loss, pack_targets, register_decoder, spans_of
 
 
+MAX_WORD_LIST_BYTES = 64 * 2**20  # a word list larger than this is a mistake (or /dev/zero)
+
+
+def read_word_lists(paths: Iterable[str | Path]) -> list[str]:
+    """The words of text files, one per line (surrounding spaces stripped, empty lines
+    dropped); ``ValueError`` naming the file if one is missing, not a regular file or larger
+    than ``MAX_WORD_LIST_BYTES``."""
+    words = []
+    for p in paths:
+        try:
+            if not Path(p).is_file():
+                raise ValueError(f"cannot read word list {p}: " + ("not a regular file" if Path(p).exists()
+                                                                     else "no such file"))
+            with open(p, "rb") as f:
+                data = f.read(MAX_WORD_LIST_BYTES + 1)
+        except OSError as e:
+            raise ValueError(f"cannot read word list {p}: {e.strerror}") from None
+        if len(data) > MAX_WORD_LIST_BYTES:
+            raise ValueError(f"word list {p} is larger than {MAX_WORD_LIST_BYTES // 2**20} MB")
+        words += [w for w in (line.strip() for line in data.decode("utf-8", errors="replace").splitlines()) if w]
+    return words
+
+
 class Lexicon(Decoder):
     """A set of words to decode into."""
 
@@ -35,13 +58,7 @@ class Lexicon(Decoder):
     @classmethod
     def from_files(cls, paths: Iterable[str | Path], extra: Iterable[str] = (), candidates: int = 20) -> Lexicon:
         """Words from text files (one per line, surrounding spaces stripped) plus ``extra``."""
-        words = set(extra)
-        for p in paths:
-            try:
-                words.update(line.strip() for line in Path(p).read_text(encoding="utf-8", errors="replace").splitlines())
-            except OSError as e:
-                raise ValueError(f"cannot read lexicon {p}: {e.strerror}") from None
-        return cls(words, candidates)
+        return cls(set(read_word_lists(paths)) | set(extra), candidates)
 
     def __len__(self) -> int:
         return len(self.words)

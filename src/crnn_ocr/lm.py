@@ -20,11 +20,14 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from .charset import Charset
+from .ctc import Decoder, GreedyDecoder, Hypothesis, align, register_decoder, spans_of
+from .lexicon import read_word_lists
 
 START, END = "\x02", "\x03"  # text boundaries inside the n-gram histories (never in a label)
 DISCOUNT = 0.75
@@ -79,8 +82,8 @@ def logaddexp(a: float, b: float) -> float:
     return a if b == -math.inf else a + math.log1p(math.exp(b - a))
 
 
-class LMDecoder:
-    """CTC prefix beam search scored by a ``CharNgram``.
+class LMDecoder(Decoder):
+    """CTC prefix beam search scored by a ``CharNgram``; a ``ctc.Decoder`` registered as ``"lm"``.
 
     Args:
         lm: the language model; characters the model writes but the LM never saw get its
@@ -96,14 +99,32 @@ class LMDecoder:
         self.lm, self.alpha, self.beta, self.beam = lm, alpha, beta, beam
         self.log_prune, self.top = math.log(prune), top
 
+    name = "lm"
+
     @classmethod
     def from_texts(cls, texts: Iterable[str], order: int = 6, **kwargs) -> LMDecoder:
         return cls(CharNgram.from_texts(texts, order), **kwargs)
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | Path], extra: Iterable[str] = (), order: int = 6, **kwargs) -> LMDecoder:
+        """A language model of word lists (one word per line) plus ``extra`` texts (a model's
+        training labels)."""
+        return cls.from_texts(list(read_word_lists(paths)) + list(extra), order, **kwargs)
 
     def decode(self, log_probs: torch.Tensor, charset: Charset) -> list[str]:
         """The best text for each item of ``log_probs`` (T, N, classes)."""
         lp = log_probs.float().cpu().numpy()
         return [self.decode_one(lp[:, n], charset) for n in range(lp.shape[1])]
+
+    def __call__(self, log_probs: torch.Tensor, charset: Charset, details: bool = False) -> list[Hypothesis]:
+        """The ``ctc.Decoder`` interface: greedy hypotheses (their confidence) with the beam
+        search's texts, and with details, the columns of the best alignment of those texts."""
+        hypotheses = GreedyDecoder()(log_probs, charset, details)
+        for n, (h, text) in enumerate(zip(hypotheses, self.decode(log_probs, charset))):
+            if details and text != h.text:
+                h.spans = spans_of(log_probs[:, n], align(log_probs[:, n], charset.encode(text)), charset)
+            h.text = text
+        return hypotheses
 
     def decode_one(self, lp: np.ndarray, charset: Charset) -> str:
         """Prefix beam search over one image's (T, classes) log-probabilities."""
@@ -140,3 +161,6 @@ class LMDecoder:
         end = {prefix: logaddexp(*ps) + lm_score[prefix] + self.alpha * self.lm.logp(END, prefix)
                for prefix, ps in beams.items()}
         return max(end, key=end.get)
+
+
+register_decoder("lm", LMDecoder)

@@ -1,0 +1,125 @@
+"""Bundled, ready-to-use models: found by name, shipped inside the package.
+
+Every bundled model is a float16 ``.safetensors`` file in ``crnn_ocr/models/`` (package data,
+so a plain ``pip install .`` carries it) whose metadata holds its config and charset, plus an
+entry in ``crnn_ocr/models/models.json``: what it reads, its training data and licence, the
+config and commit that made it, its validation metrics and speed. ``crnn-ocr models`` lists
+them; ``--model NAME`` (``predict``, ``evaluate``, ``export``, ``serve``) and
+``Recognizer.load(NAME)`` load one. A name that is not bundled is taken as a file path.
+
+``release()`` writes a trained checkpoint into that folder (``crnn-ocr release``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+MODELS_DIR = Path(str(resources.files("crnn_ocr") / "models"))
+INDEX = MODELS_DIR / "models.json"
+
+
+class UnknownModel(ValueError):
+    """A model name that is not bundled (and not an existing file)."""
+
+
+@dataclass
+class ModelInfo:
+    """One bundled model's card: what ``crnn-ocr models`` shows and docs/models.md details."""
+
+    name: str
+    file: str  # in crnn_ocr/models/
+    reads: str  # e.g. "handwritten English words (IAM style)"
+    charset: str
+    height: int
+    width: int
+    data: str  # the training data
+    licence: str  # the training data's licence
+    config: str = ""
+    commit: str = ""
+    metrics: dict = field(default_factory=dict)  # validation scores, as fractions
+    speed: dict = field(default_factory=dict)  # ms per image
+    recreate: str = ""  # the commands that make the file again
+
+    @property
+    def path(self) -> Path:
+        return MODELS_DIR / self.file
+
+    def charset_summary(self) -> str:
+        """``'19: 2345678bcdefgmnpwxy'`` or, for a long charset, its size and classes."""
+        chars = self.charset
+        if len(chars) <= 24:
+            return f"{len(chars)}: {chars}"
+        kinds = [name for name, test in (("digits", str.isdigit), ("lower", str.islower), ("upper", str.isupper))
+                 if any(test(c) for c in chars)]
+        other = sum(1 for c in chars if not (c.isdigit() or c.isalpha()))
+        return f"{len(chars)}: " + ", ".join(kinds + ([f"{other} other"] if other else []))
+
+
+def models() -> dict[str, ModelInfo]:
+    """Every bundled model by name (none if the index is missing)."""
+    if not INDEX.is_file():
+        return {}
+    return {m["name"]: ModelInfo(**m) for m in json.loads(INDEX.read_text(encoding="utf-8"))}
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """The file of a bundled model's name, or ``name_or_path`` itself when it names no bundled
+    model; ``UnknownModel`` when it is neither a bundled name nor an existing path."""
+    bundled = models()
+    if str(name_or_path) in bundled:
+        return bundled[str(name_or_path)].path
+    path = Path(name_or_path)
+    if path.exists() or path.suffix:
+        return path  # a path: its loader reports a missing or bad file
+    known = ", ".join(sorted(bundled)) or "none"
+    raise UnknownModel(f"unknown model {str(name_or_path)!r} (bundled models: {known}; or give a file path)")
+
+
+def table() -> str:
+    """The bundled models as an aligned text table."""
+    rows = [("name", "reads", "charset", "input", "size", "validation", "data licence")]
+    for m in models().values():
+        scores = ", ".join(f"{k} {100 * v:.1f}%" for k, v in m.metrics.items() if isinstance(v, float))
+        size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
+        rows.append((m.name, m.reads, m.charset_summary(), f"{m.height}x{m.width}", size, scores, m.licence))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def release(checkpoint_path: str | Path, info: ModelInfo) -> Path:
+    """Write ``checkpoint_path``'s model as ``crnn_ocr/models/<info.file>`` (float16, config
+    and charset in its metadata) and record ``info`` in the index; returns the file."""
+    from .pretrain import export_weights
+
+    out = export_weights(checkpoint_path, MODELS_DIR / info.file)
+    entries = models() | {info.name: info}
+    INDEX.write_text(json.dumps([asdict(m) for m in entries.values()], indent=2, ensure_ascii=False) + "\n",
+                     encoding="utf-8")
+    return out
+
+
+def cards_markdown() -> str:
+    """docs/models.md: one model card per bundled model."""
+    parts = ["# Bundled models", "",
+             "Written by `python -m crnn_ocr.registry` from `src/crnn_ocr/models/models.json`. "
+             "Metrics are on validation data; speed is ms per image at batch 1 on one CPU thread.", ""]
+    for m in models().values():
+        size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
+        parts += [f"## `{m.name}`", "", f"Reads {m.reads}.", "",
+                  f"- File: `crnn_ocr/models/{m.file}` ({size}, float16 safetensors; config and charset in its metadata)",
+                  f"- Input: {m.height}x{m.width}; charset {m.charset_summary()}",
+                  f"- Training data: {m.data}", f"- Data licence: {m.licence}",
+                  f"- Config: `{m.config}`; commit `{m.commit}`"]
+        parts += [f"- Validation {k}: " + (f"{100 * v:.2f}%" if isinstance(v, float) else str(v))
+                  for k, v in m.metrics.items()]
+        parts += [f"- Speed, {k}: {v}" for k, v in m.speed.items()]
+        parts += ["", "Recreate it:", "", "```sh", m.recreate, "```", ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    Path("docs").mkdir(exist_ok=True)
+    Path("docs/models.md").write_text(cards_markdown(), encoding="utf-8")
+    print(table())
