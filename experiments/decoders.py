@@ -1,0 +1,108 @@
+"""Measure what each decoder gains and costs on an IAM model: greedy, lexicon, language model.
+
+    python experiments/decoders.py --checkpoint runs/experiments/iam_full_shortcut/best.pt \
+        --iam ../shared/data/iam_words --tune-ids ../shared/data/iam_words/splits/val1.txt \
+        --eval-ids ../shared/data/iam_words/splits/val1.txt ../shared/data/iam_words/splits/val2.txt \
+        --words /usr/share/dict/american-english --out results/decoders.json
+
+The model reads every image once; each decoder then decodes the same log-probabilities, so the
+times are the decoders' own (ms per word, one thread). The language model's weights (alpha,
+beta) are chosen on the first ``--tune-n`` words of ``--tune-ids`` (validation data, never test
+data); the word list and the checkpoint's training labels are the only text the lexicon and
+the language model see.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from crnn_ocr.dataset import decode_images
+from crnn_ocr.inference import batches
+from crnn_ocr.items import Skipped
+from crnn_ocr.layouts import load_iam, read_ids
+from crnn_ocr.lexicon import Lexicon, read_word_lists
+from crnn_ocr.lm import CharNgram, LMDecoder
+from crnn_ocr.metrics import cer, word_accuracy
+from crnn_ocr.recognizer import Recognizer
+
+
+@torch.no_grad()
+def log_probs_of(rec: Recognizer, images: torch.Tensor) -> list[torch.Tensor]:
+    """Each image's (T, 1, classes) log-probabilities, read at its own width if the model was
+    trained that way."""
+    out: list[torch.Tensor | None] = [None] * len(images)
+    for index, batch in batches(images, 128, rec.config.data.trim_padding):
+        lp = rec.model(batch.float().div_(255)).float()
+        for j, i in enumerate(index.tolist()):
+            out[i] = lp[:, j : j + 1]
+    return out
+
+
+def score(decoder, log_probs: list[torch.Tensor], gold: list[str], charset) -> dict:
+    t0 = time.perf_counter()
+    pred = [decoder(lp, charset)[0].text for lp in log_probs]
+    ms = 1000 * (time.perf_counter() - t0) / len(log_probs)
+    return {"word_accuracy": word_accuracy(gold, pred), "cer": cer(gold, pred), "ms_per_word": ms}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--iam", required=True, help="IAM words root")
+    p.add_argument("--tune-ids", nargs="+", required=True, help="validation id lists to choose alpha, beta on")
+    p.add_argument("--tune-n", type=int, default=600, help="words of --tune-ids used for the choice")
+    p.add_argument("--eval-ids", nargs="+", required=True, help="validation id lists to report on")
+    p.add_argument("--words", nargs="+", required=True, help="word lists (e.g. /usr/share/dict/american-english)")
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.6, 1.0])
+    p.add_argument("--betas", type=float, nargs="+", default=[0.0, 1.0, 2.0])
+    p.add_argument("--out", default="results/decoders.json")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+
+    rec = Recognizer.load(args.checkpoint)
+    d, charset = rec.config.data, rec.charset
+    vocabulary = torch.load(args.checkpoint, weights_only=True).get("vocabulary", [])
+    words = read_word_lists(args.words)
+    t0 = time.perf_counter()
+    lm = CharNgram.from_texts(words + list(vocabulary))
+    lm_build = time.perf_counter() - t0
+    lexicon = Lexicon(set(words) | set(vocabulary))
+
+    def load(ids: list[str], n: int = 0):
+        items = load_iam(args.iam, read_ids(ids), skipped=Skipped())
+        items = items[:n] if n else items
+        images, items = decode_images(items, d.height, d.width, d.channels, Skipped())
+        return log_probs_of(rec, images), [it.text for it in items]
+
+    tune_lp, tune_gold = load(args.tune_ids, args.tune_n)
+    grid = {}
+    for alpha, beta in itertools.product(args.alphas, args.betas):
+        grid[(alpha, beta)] = score(LMDecoder(lm, alpha, beta), tune_lp, tune_gold, charset)
+        print(f"tune alpha {alpha} beta {beta}: CER {100 * grid[(alpha, beta)]['cer']:.2f}%", flush=True)
+    alpha, beta = min(grid, key=lambda k: grid[k]["cer"])
+
+    eval_lp, eval_gold = load(args.eval_ids)
+    results = {"checkpoint": Path(args.checkpoint).name, "n": len(eval_gold),
+               "eval_ids": [Path(i).name for i in args.eval_ids],
+               "tuned_on": f"first {len(tune_gold)} words of " + ", ".join(Path(i).name for i in args.tune_ids),
+               "lm": {"order": lm.order, "alpha": alpha, "beta": beta, "build_seconds": round(lm_build, 1),
+                      "texts": f"{len(words)} word-list words + {len(vocabulary)} training labels"},
+               "tuning": [{"alpha": a, "beta": b, **s} for (a, b), s in grid.items()], "decoders": {}}
+    from crnn_ocr.ctc import GreedyDecoder
+
+    for name, decoder in [("greedy", GreedyDecoder()), ("lexicon", lexicon), ("lm", LMDecoder(lm, alpha, beta))]:
+        results["decoders"][name] = score(decoder, eval_lp, eval_gold, charset)
+        s = results["decoders"][name]
+        print(f"{name}: word accuracy {100 * s['word_accuracy']:.2f}%, CER {100 * s['cer']:.2f}%, "
+              f"{s['ms_per_word']:.2f} ms/word", flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
