@@ -23,20 +23,30 @@ function percent(p) {
   return `${(100 * p).toFixed(1)}%`;
 }
 
-// One coloured cell per character, placed at the character's x-range in the original image.
+// One cell per character under the image: the dark bar is the x-range whose output columns
+// emitted the character (CTC emits most characters from one or two columns); the cell reaches
+// halfway to its neighbours so that the character can be read.
 function drawStrip(strip, chars, imageWidth) {
   strip.replaceChildren();
-  for (const [i, c] of chars.entries()) {
-    if (!c.x) continue;
+  chars = chars.filter((c) => c.x);
+  const between = chars.slice(1).map((c, i) => (chars[i].x[1] + c.x[0]) / 2);
+  const pct = (x) => `${(100 * x) / imageWidth}%`;
+  chars.forEach((c, i) => {
+    const left = i ? between[i - 1] : Math.max(0, c.x[0] - (chars.length > 1 ? between[0] - c.x[1] : 8));
+    const right = i < between.length ? between[i] : Math.min(imageWidth, c.x[1] + (i ? c.x[0] - between[i - 1] : 8));
     const cell = document.createElement("span");
     cell.className = "char" + (i % 2 ? " odd" : "");
-    cell.style.left = `${(100 * c.x[0]) / imageWidth}%`;
-    cell.style.width = `${(100 * Math.max(c.x[1] - c.x[0], 1)) / imageWidth}%`;
+    cell.style.left = pct(left);
+    cell.style.width = pct(Math.max(right - left, 1));
     cell.style.setProperty("--hue", `${Math.round(120 * c.confidence)}`);
     cell.textContent = c.char;
-    cell.title = `'${c.char}' ${percent(c.confidence)}, x ${Math.round(c.x[0])}-${Math.round(c.x[1])}`;
+    cell.title = `'${c.char}' ${percent(c.confidence)}, from x ${c.x[0]} to ${c.x[1]}`;
+    const bar = document.createElement("i");
+    bar.style.left = `${(100 * (c.x[0] - left)) / Math.max(right - left, 1)}%`;
+    bar.style.width = `${(100 * Math.max(c.x[1] - c.x[0], 1)) / Math.max(right - left, 1)}%`;
+    cell.append(bar);
     strip.append(cell);
-  }
+  });
 }
 
 function addCard(file, group) {
