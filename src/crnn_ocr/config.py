@@ -97,8 +97,8 @@ class TrainConfig:
     patience: int = option(0, "early stopping after this many epochs without a better validation CER; "
                            "0 = never", ge=0)
     seed: int = option(0, "seeds the split, the sample, the order, the augmentation and the weights", ge=0)
-    amp: bool = option(True, "bfloat16 autocast for the training step (float16 with a loss scaler on "
-                       "older GPUs); CTC stays in float32")
+    amp: bool = option(True, "mixed precision where the hardware has it: bfloat16 autocast (float16 with a "
+                       "loss scaler on older GPUs; float32 on CPUs without native bfloat16); CTC stays in float32")
     channels_last: bool = option(True, "NHWC memory layout for the convolutions")
     threads: int = option(0, "torch threads; 0 = every core", ge=0)
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda or mps",

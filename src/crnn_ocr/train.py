@@ -32,7 +32,7 @@ from .dataset import width_bucketed
 from .images import augment_batch
 from .inference import infer
 from .metrics import cer, word_accuracy
-from .runtime import StopRequest, any_rank, select_device, world_size
+from .runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
 from .train_data import TrainingData, load_training_data
 from .train_report import epoch_line, log_tensorboard, open_tensorboard, write_history
 from .train_state import Progress, TrainState, load_for_resume
@@ -95,7 +95,7 @@ class Loop:
     sampler: DistributedSampler
     steps_per_epoch: int
     scaler: torch.amp.GradScaler
-    amp_dtype: torch.dtype
+    amp_dtype: torch.dtype | None  # None: float32
     memory_format: torch.memory_format
     writer: object = None
 
@@ -131,9 +131,10 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     state = new_state(config, data, model, steps_per_epoch, rank)
     if ckpt:
         state.load_state_dict(ckpt, out / "last.pt")
-    # bf16 where the hardware has it (CPUs, recent GPUs); fp16 needs a loss scaler.
-    amp_dtype = torch.bfloat16 if device.type != "cuda" or torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler(enabled=t.amp and amp_dtype == torch.float16)
+    amp_dtype = autocast_dtype(device, t.amp)  # None: float32
+    if t.amp and amp_dtype is None:
+        log("mixed precision off: this CPU has no native bfloat16 (emulated, it is several times slower)")
+    scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)  # fp16 needs a loss scaler
     writer = open_tensorboard(out) if t.tensorboard and rank == 0 else None
     (out / "samples").mkdir(exist_ok=True)
     return Loop(config, out, log, device, rank, world, data, state, net, sampler, steps_per_epoch, scaler,
@@ -237,7 +238,7 @@ def train_step(loop: Loop, images: torch.Tensor, targets: torch.Tensor, lengths:
     x = x.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else x.to(device)
     x = x.contiguous(memory_format=loop.memory_format)
     shortcut = loop.config.model.ctc_shortcut
-    with torch.autocast(device.type, dtype=loop.amp_dtype, enabled=t.amp):
+    with torch.autocast(device.type, dtype=loop.amp_dtype or torch.bfloat16, enabled=loop.amp_dtype is not None):
         outputs = loop.net(x, shortcut=True) if shortcut else (loop.net(x),)
     # The shortcut head's CTC loss trains the CNN directly (training only).
     losses = [ctc_loss(lp.cpu() if device.type == "mps" else lp, targets.to(lp.device), lengths.to(lp.device))
