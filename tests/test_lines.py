@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from crnn_ocr.cli import main
-from crnn_ocr.data import DataError, load_tsv
+from crnn_ocr.items import DataError
+from crnn_ocr.layouts import load_tsv
 from crnn_ocr.lines import MARGIN, build_iam_lines, line_label, read_lines
 
 

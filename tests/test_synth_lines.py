@@ -11,7 +11,8 @@ from PIL import Image
 
 from crnn_ocr import synth_lines
 from crnn_ocr.cli import main
-from crnn_ocr.data import DataError, load_tsv
+from crnn_ocr.items import DataError
+from crnn_ocr.layouts import load_tsv
 from crnn_ocr.synth_lines import (HELD_OUT_FONT_FILES, MAX_CHARS, held_out_fonts, random_line, synthetic_lines,
                                   training_fonts)
 

@@ -17,7 +17,7 @@ conventions, fixed so that results on lines built here are comparable:
 
 A line belongs to a split when its words' ids are in the split's id lists; a line with only
 some of its words in the lists is dropped. This module writes line images; reading them is
-``data.load_tsv``'s job (``labels.tsv``: ``relative/path<TAB>text``).
+``layouts.load_tsv``'s job (``labels.tsv``: ``relative/path<TAB>text``).
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-from .data import DataError, Skipped, read_ids
+from .items import DataError, Skipped
+from .layouts import read_ids
 
 MARGIN = 12  # white pixels around the line's words, each side
 

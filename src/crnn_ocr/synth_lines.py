@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tqdm import tqdm
 
-from .data import DataError, Item
+from .items import DataError, Item
 from .synth_text import COMMON_WORDS, PRINTABLE, Font, system_fonts, word_list
 
 # Faces kept out of training (sans, serif and mono; regular, bold and italic) from Debian's
