@@ -1,0 +1,55 @@
+"""Image in, tensor out: every image mode decodes to one size, resize and pad, augmentation."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from crnn_ocr.data import OCRDataset, Skipped, load_folder
+from crnn_ocr.images import augment_batch, resize_and_pad
+
+from conftest import text_image
+
+
+def test_every_image_mode_decodes_to_the_same_fixed_size(captcha_folder):
+    skipped = Skipped()
+    ds = OCRDataset(load_folder(captcha_folder), 32, 128, 1, skipped)
+    assert ds.images.shape == (6, 1, 32, 128) and ds.images.dtype == torch.uint8
+    assert not skipped
+    rgb = OCRDataset(load_folder(captcha_folder), 32, 100, 3, skipped)
+    assert rgb.images.shape == (6, 3, 32, 100)
+
+
+def test_resize_keeps_aspect_ratio_left_aligned_and_pads_with_background():
+    im = Image.fromarray(np.full((20, 40), 200, dtype=np.uint8))
+    im.paste(0, (0, 0, 4, 20))  # a dark bar at the left edge
+    t = resize_and_pad(im, 32, 128, 1)[0]
+    assert t.shape == (32, 128)
+    assert t[:, :5].float().mean() < 50  # the bar stays at the left
+    assert (t[:, 70:] == 200).all()  # padding takes the background colour
+    wide = resize_and_pad(Image.new("L", (1000, 10), 255), 32, 128, 1)  # too wide: shrunk to fit
+    assert wide.shape == (1, 32, 128)
+
+
+@pytest.mark.parametrize("width", [192, 40])  # a full-width and a trimmed batch
+def test_augmentation_is_seeded_keeps_shape_and_range_and_keeps_the_word(width):
+    words = ["hello", "MOVE", "to", "Gaitskell"]
+    # Large, bold letters: thin strokes could vanish under the stroke-thinning.
+    x = torch.stack([resize_and_pad(text_image(w, (30 * len(w) + 10, 48), font_size=36, stroke=2, at=(5, 4)),
+                                    48, width, 1) for w in words]).float() / 255
+
+    def augment(seed, elastic):
+        return augment_batch(x.clone(), torch.Generator().manual_seed(seed), elastic)
+
+    plain, warped = augment(0, 0.0), augment(0, 3.0)
+    assert torch.equal(warped, augment(0, 3.0)) and not torch.equal(warped, augment(1, 3.0))
+    assert not torch.equal(plain, warped)
+    def ink_centre(images):  # (N, 2): the mean column and row of the ink, in pixels
+        ink = (images[:, 0] < 0.6).float()  # the noise stays far above this
+        ink = ink / ink.sum((1, 2), keepdim=True)
+        rows, cols = torch.meshgrid(torch.arange(48.0), torch.arange(float(width)), indexing="ij")
+        return torch.stack([(ink * cols).sum((1, 2)), (ink * rows).sum((1, 2))], 1)
+
+    for out in (plain, warped):
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+        shift = (ink_centre(out) - ink_centre(x)).abs()  # a small warp: the word stays where it was
+        assert (shift[:, 0] < 10).all() and (shift[:, 1] < 6).all(), shift

@@ -1,0 +1,35 @@
+"""Reading each image at its own width: content widths, crop widths, trimmed inference batches."""
+import torch
+from PIL import Image
+
+from crnn_ocr.images import content_widths, resize_and_pad
+from crnn_ocr.inference import batches, crop_width
+
+
+def word_images(widths: list[int], height: int = 32, width: int = 128) -> torch.Tensor:
+    """White images with a dark bar over the first ``w`` pixels, padded like real ones."""
+    out = []
+    for w in widths:
+        im = Image.new("L", (width, height), 255)
+        im.paste(0, (0, 8, w, 24))
+        out.append(resize_and_pad(im.crop((0, 0, w + 2, height)), height, width, 1))
+    return torch.stack(out)
+
+
+def test_content_width_is_where_the_padding_starts():
+    images = word_images([10, 50, 120])
+    assert content_widths(images).tolist() == [10, 50, 120]
+    assert crop_width(2, 128) == 16 and crop_width(10, 128) == 20 and crop_width(50, 128) == 60
+    assert crop_width(121, 128) == 128  # never wider than the images
+
+
+def test_trimmed_batches_cut_every_image_to_its_own_width_and_cover_each_once():
+    images = word_images([90, 12, 60, 20, 100, 14, 59, 89])
+    seen = []
+    for index, batch in batches(images, 2, trim=True):
+        seen += index.tolist()
+        assert all(crop_width(w, 128) == batch.shape[3] for w in content_widths(images[index]).tolist())
+        assert torch.equal(batch, images[index, :, :, : batch.shape[3]])
+    assert sorted(seen) == list(range(8))
+    assert seen[:2] == [1, 5] and seen[-1] == 4  # narrowest first, widest last
+    assert [b.shape[3] for _, b in batches(images, 4)] == [128, 128]  # untrimmed: as they are
