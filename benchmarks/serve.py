@@ -1,0 +1,274 @@
+r"""``crnn-ocr serve`` under load: a script, not a test (CI never runs it).
+
+1, 8 and 32 clients on localhost, each sending one real captcha image per request and the
+next as soon as the answer is in, against
+
+- ``crnn-ocr serve`` with micro-batching (the default: up to 32 images per forward pass),
+- ``crnn-ocr serve --max-batch 1`` (one request at a time),
+- ddddocr behind the same kind of minimal FastAPI + uvicorn handler (``--ddddocr-server``
+  below), run by the Python of the peers' environment (``benchmarks/setup_peers.sh``, or just
+  ``pip install ddddocr fastapi uvicorn[standard] python-multipart`` into ``.venv-peers``).
+
+    .venv/bin/python benchmarks/serve.py --checkpoint runs/captcha/best.pt \
+        --data ../shared/data/captcha_v2/val [--seconds 10] [--threads 1]
+
+Each server is its own process, started by this script, with ``--threads`` CPU threads for its
+model; the clients are one asyncio process speaking plain HTTP/1.1 with keep-alive (light, so
+that the measurement is the server's work and not the client's). Every level is run for
+``--seconds`` after a warm-up. The images are read from ``--data`` at run time; the labels
+(file stems) give each system's word accuracy on the answers, as a check that the answers are
+real. Writes ``serve.json`` and ``serve.md`` to ``--out-dir`` and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOUNDARY = "crnn-ocr-benchmark"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def multipart_request(image: bytes, port: int) -> bytes:
+    """One complete HTTP/1.1 request uploading ``image`` as the field ``images``."""
+    body = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="images"; filename="x.png"\r\n'
+            "Content-Type: image/png\r\n\r\n").encode() + image + f"\r\n--{BOUNDARY}--\r\n".encode()
+    head = (f"POST /v1/recognize HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+async def client(port: int, requests: list[bytes], labels: list[str], first: int, stop_at: float,
+                 measure_from: float, out: dict) -> None:
+    """Send requests back to back on one connection until ``stop_at``; record the latency and
+    answer of those sent after ``measure_from``."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = first
+    try:
+        while (start := time.perf_counter()) < stop_at:
+            k = i % len(requests)
+            i += 1
+            try:
+                writer.write(requests[k])
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                status = int(lines[0].split()[1])
+                length = next(int(v) for h in lines[1:] if h for n, v in [h.split(":", 1)]
+                              if n.lower() == "content-length")
+                body = await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, ValueError, StopIteration) as e:
+                out["errors"] += start >= measure_from
+                out["first_error"] = out["first_error"] or f"{type(e).__name__}: {e}"[:200]
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                continue
+            if start < measure_from:
+                continue
+            out["latencies"].append(time.perf_counter() - start)
+            if status != 200:
+                out["errors"] += 1
+                out["first_error"] = out["first_error"] or f"HTTP {status}: {body[:150].decode(errors='replace')}"
+                continue
+            text = json.loads(body)["results"][0]["text"]
+            out["correct"] += text == labels[k]
+    finally:
+        writer.close()
+
+
+async def load(port: int, requests: list[bytes], labels: list[str], clients: int, seconds: float,
+               warmup: float) -> dict:
+    out = {"latencies": [], "errors": 0, "correct": 0, "first_error": None}
+    now = time.perf_counter()
+    measure_from, stop_at = now + warmup, now + warmup + seconds
+    spread = len(requests) // clients
+    await asyncio.gather(*(client(port, requests, labels, c * spread, stop_at, measure_from, out)
+                           for c in range(clients)))
+    lat = sorted(out["latencies"])
+    n = len(lat)
+    return {"clients": clients, "requests": n + out["errors"], "errors": out["errors"],
+            "images_per_s": round(n / seconds, 1),
+            "p50_ms": round(1000 * statistics.median(lat), 2) if lat else None,
+            "p99_ms": round(1000 * lat[min(n - 1, int(0.99 * n))], 2) if lat else None,
+            "word_accuracy": round(out["correct"] / n, 4) if n else None, "first_error": out["first_error"]}
+
+
+def wait_until_up(port: int, server: subprocess.Popen, timeout: float = 600) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not start (exit code {server.poll()})") from None
+            time.sleep(0.3)
+
+
+def run_system(name: str, command: list[str], port: int, requests: list[bytes], labels: list[str],
+               args, env: dict) -> dict:
+    print(f"{name}: starting", flush=True)
+    log = tempfile.TemporaryFile("w+")  # the servers' logs (uvicorn's access log: one line per request)
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        try:
+            wait_until_up(port, server)
+        except RuntimeError as e:
+            server.kill()
+            log.seek(0)
+            return {"system": name, "skipped": f"{e}: {log.read()[-300:]}"}
+        levels = []
+        for clients in args.clients:
+            level = asyncio.run(load(port, requests, labels, clients, args.seconds, args.warmup))
+            print(f"  {clients:>3} clients: {level['images_per_s']:8.1f} images/s, p50 {level['p50_ms']} ms, "
+                  f"p99 {level['p99_ms']} ms, errors {level['errors']}, word accuracy {level['word_accuracy']}",
+                  flush=True)
+            levels.append(level)
+        return {"system": name, "command": " ".join(Path(c).name if "/" in c else c for c in command),
+                "levels": levels}
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def ddddocr_server(port: int, threads: int, alphabet: str) -> None:
+    """ddddocr behind a minimal FastAPI handler answering like ``crnn-ocr serve``, limited to
+    the captchas' alphabet as ``benchmarks/peers.py`` runs it."""
+    import ddddocr
+    import onnxruntime as ort
+    import uvicorn
+    from fastapi import FastAPI, File, UploadFile
+
+    original = ort.InferenceSession
+
+    def session(path, sess_options=None, *a, **kw):  # ddddocr does not let its caller pick the threads
+        sess_options = sess_options or ort.SessionOptions()
+        sess_options.intra_op_num_threads, sess_options.inter_op_num_threads = threads, 1
+        return original(path, sess_options, *a, **kw)
+
+    ort.InferenceSession = session
+    ocr = ddddocr.DdddOcr(show_ad=False)
+    ort.InferenceSession = original
+    ocr.set_ranges(alphabet)
+    app = FastAPI()
+
+    @app.post("/v1/recognize")
+    def recognize(images: list[UploadFile] = File(...)):  # a plain def: FastAPI runs it in its thread pool
+        return {"results": [{"text": ocr.classification(f.file.read())} for f in images]}
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")  # as crnn-ocr serve logs
+
+
+def table(runs: list[dict]) -> str:
+    lines = ["| system | clients | images/s | p50 ms | p99 ms | errors | word acc % |",
+             "|---|---|---|---|---|---|---|"]
+    for run in runs:
+        if "skipped" in run:
+            lines.append(f"| {run['system']} | - | skipped: {run['skipped'][:80]} | | | | |")
+            continue
+        for lv in run["levels"]:
+            acc = "-" if lv["word_accuracy"] is None else f"{100 * lv['word_accuracy']:.1f}"
+            lines.append(f"| {run['system']} | {lv['clients']} | {lv['images_per_s']:.0f} | {lv['p50_ms']} | "
+                         f"{lv['p99_ms']} | {lv['errors']} | {acc} |")
+    return "\n".join(lines)
+
+
+def targets(runs: list[dict]) -> dict:
+    """The issue's targets, checked on the micro-batching run at the most clients."""
+    by_name = {r["system"]: r for r in runs if "levels" in r}
+    batched = by_name.get("crnn-ocr serve")
+    if not batched:
+        return {}
+    one, top = batched["levels"][0], batched["levels"][-1]
+    result = {f"speed-up at {top['clients']} clients over 1 (>= 3)": round(top["images_per_s"] / one["images_per_s"], 2),
+              f"p99 at {top['clients']} clients, ms (<= 100)": top["p99_ms"],
+              "errors (0)": sum(lv["errors"] for lv in batched["levels"])}
+    if (peer := by_name.get("ddddocr")) is not None:
+        best_peer = max(lv["images_per_s"] for lv in peer["levels"])
+        result["throughput over ddddocr's best (>= 5)"] = round(top["images_per_s"] / best_peer, 2)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default="runs/experiments/captcha_simple/best.pt", help="a .pt or .onnx model")
+    p.add_argument("--data", help="folder of captcha images labelled by file name")
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--seconds", type=float, default=10.0, help="measured time per level (default: %(default)s)")
+    p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for each server's model")
+    p.add_argument("--max-wait-ms", type=float, default=2.0, help="crnn-ocr serve --max-wait-ms")
+    p.add_argument("--peers-python", default=".venv-peers/bin/python", help="the Python that has ddddocr")
+    p.add_argument("--out-dir", default="results")
+    p.add_argument("--ddddocr-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    p.add_argument("--alphabet", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.ddddocr_server:
+        return ddddocr_server(args.ddddocr_server, args.threads, args.alphabet)
+    if not args.data:
+        p.error("--data is required")
+
+    files = sorted(f for f in Path(args.data).iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    labels = [f.stem.split("-")[0] for f in files]
+    images = [f.read_bytes() for f in files]
+    env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+    serve = [sys.executable, "-m", "crnn_ocr", "serve", "--checkpoint", args.checkpoint,
+             "--threads", str(args.threads), "--max-wait-ms", str(args.max_wait_ms)]
+    systems = [("crnn-ocr serve", serve + ["--max-batch", "32"]),
+               ("crnn-ocr serve --max-batch 1", serve + ["--max-batch", "1"])]
+    if Path(args.peers_python).exists():
+        alphabet = "".join(sorted(set("".join(labels))))
+        systems.append(("ddddocr", [args.peers_python, str(Path(__file__).resolve()), "--alphabet", alphabet,
+                                    "--threads", str(args.threads), "--ddddocr-server"]))
+    runs = []
+    for name, command in systems:
+        port = free_port()
+        command = command + [str(port)] if command[-1] == "--ddddocr-server" else command + ["--port", str(port)]
+        requests = [multipart_request(im, port) for im in images]
+        runs.append(run_system(name, command, port, requests, labels, args, env))
+    if not Path(args.peers_python).exists():
+        runs.append({"system": "ddddocr", "skipped": f"no {args.peers_python} (run benchmarks/setup_peers.sh)"})
+
+    result = {"images": len(images), "seconds_per_level": args.seconds, "threads": args.threads,
+              "max_wait_ms": args.max_wait_ms, "checkpoint": Path(args.checkpoint).name,
+              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_average": os.getloadavg(),
+              "runs": runs, "targets": targets(runs)}
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = [f"# crnn-ocr serve under load\n",
+          f"{len(images)} captcha images, one per request, {args.seconds:g} s per level after a warm-up; "
+          f"{args.threads} model thread(s) per server; {result['machine']}; load average before: "
+          f"{', '.join(f'{x:.2f}' for x in result['load_average'])}.\n", table(runs), "",
+          "Targets: " + "; ".join(f"{k}: {v}" for k, v in result["targets"].items()), ""]
+    (out / "serve.md").write_text("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
