@@ -7,22 +7,24 @@ showing them together.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from pathlib import Path
 
 from . import metrics, plots
-from .checkpoint import load, model_of
 from .dataset import OCRDataset
-from .inference import infer
+from .files import shown, write_atomic
+from .inference import infer, take
 from .items import DataError, Skipped
 from .lexicon import Lexicon
-from .sources import evaluation_items
+from .recognizer import Recognizer
+from .sources import evaluation_items, evaluation_root
 
 
 def escape_md(text: str) -> str:
     """Text safe inside a Markdown table cell: HTML and Markdown specials escaped."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = shown(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for c in "\\`*_[]|#!":
         text = text.replace(c, "\\" + c)
     return text.replace("\n", " ")
@@ -30,52 +32,71 @@ def escape_md(text: str) -> str:
 
 def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_sep: str = "",
              split_ids: list[str] | None = None, keep_err: bool = False, batch_size: int = 256,
-             lexicon: list[str] | None = None, log=print) -> dict:
-    """Score ``checkpoint`` on every readable item of ``data`` and write the report to ``out``.
+             lexicon: list[str] | None = None, log=print, decoder: str | None = None,
+             words: list[str] | None = None, threads: int = 0, device: str = "cpu") -> dict:
+    """Score ``checkpoint`` (a bundled model's name, a ``.pt``, ``.safetensors`` or ``.onnx``
+    file) on every readable item of ``data`` and write the report to ``out``.
 
-    With ``lexicon`` (word-list files), predictions are lexicon-decoded over those words plus
-    the checkpoint's training labels; ``metrics.json`` then also holds the greedy scores."""
+    ``decoder``: ``"greedy"``, ``"lexicon"`` (over the words of the ``lexicon`` files) or
+    ``"lm"`` (a language model of the ``words`` files), each with the model's training labels
+    added; by default lexicon with ``lexicon``, lm with ``words``, else greedy. With another
+    decoder than greedy, ``metrics.json`` also holds the greedy scores.
+
+    Every report file is written to a temporary file and renamed into place, so a failure
+    leaves the previous report as it was. File names that are not UTF-8 are written with
+    their odd bytes as ``\\xNN``."""
     t0 = time.time()
     if batch_size < 1:
         raise ValueError(f"--batch-size {batch_size}: must be a whole number >= 1")
-    ckpt = load(checkpoint)
-    model, charset, config = model_of(ckpt, checkpoint)
-    d = config.data
+    decoder = decoder or ("lexicon" if lexicon else "lm" if words else "greedy")
+    rec = Recognizer.load(checkpoint, threads, lexicon=(lexicon or []) if decoder == "lexicon" else None,
+                          lm=(words or []) if decoder == "lm" else None, device=device)
+    model, charset, d = rec.model, rec.charset, rec.config.data
     skipped = Skipped()
+    _, note = evaluation_root(data)
+    if note:
+        log(f"note: {note}")
     items = evaluation_items(data, label_sep or d.label_sep, split_ids, keep_err, skipped)
-    ds = OCRDataset(items, d.height, d.width, d.channels, skipped)
+    ds = OCRDataset(items, d.height, d.width, d.channels, skipped, max_width=d.max_width)
     if not len(ds):
-        raise DataError(f"no readable images in {data} (skipped: {skipped})")
+        raise DataError(f"no readable images in {shown(data)} (skipped: {skipped.detail()})")
     read = infer(model, ds.images, charset, batch_size=batch_size, trim=d.trim_padding)
     pred, confidence = read.texts, read.confidences
     gold = [it.text for it in ds.items]
     result = metrics.scores(gold, pred)
-    if lexicon:
-        words = Lexicon.from_files(lexicon, extra=ckpt.get("vocabulary", []))
-        read = infer(model, ds.images, charset, words, batch_size, trim=d.trim_padding)
+    if decoder != "greedy":
+        chosen = rec.decoder(decoder)
+        read = infer(model, ds.images, charset, chosen, batch_size, trim=d.trim_padding)
         pred, confidence = read.texts, read.confidences
-        result = metrics.scores(gold, pred) | {"decoding": f"lexicon of {len(words)} words", "greedy": result}
+        how = f"lexicon of {len(chosen)} words" if isinstance(chosen, Lexicon) else "character language model"
+        result = metrics.scores(gold, pred) | {"decoding": how, "greedy": result}
+    if note:
+        result["note"] = note
     result["skipped"] = dict(skipped)
+    if ds.scaled_down:
+        result["scaled_down_to_max_width"] = len(ds.scaled_down)
     result["unknown_characters"] = "".join(sorted(set().union(*(charset.unknown(g) for g in gold))))
     result["seconds"] = round(time.time() - t0, 2)
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    with open(out_dir / "predictions.tsv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-        w.writerow(["path", "gold", "prediction", "correct", "confidence"])
-        for it, p, c in zip(ds.items, pred, confidence):
-            w.writerow([it.path, it.text, p, int(it.text == p), f"{c:.4f}"])
+    table = io.StringIO()
+    w = csv.writer(table, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    w.writerow(["path", "gold", "prediction", "correct", "confidence"])
+    for it, p, c in zip(ds.items, pred, confidence):
+        w.writerow([shown(it.path), shown(it.text), shown(p), int(it.text == p), f"{c:.4f}"])
+    write_atomic(out_dir / "predictions.tsv", table.getvalue())
     errors = [i for i, (g, p) in enumerate(zip(gold, pred)) if g != p]
-    shown = (errors[:8] + [i for i in range(len(gold)) if gold[i] == pred[i]][:8])[:16]
-    plots.sample_grid(ds.images[shown], [gold[i] for i in shown], [pred[i] for i in shown],
+    grid = (errors[:8] + [i for i in range(len(gold)) if gold[i] == pred[i]][:8])[:16]
+    plots.sample_grid(take(ds.images, grid), [gold[i] for i in grid], [pred[i] for i in grid],
                       out_dir / "samples.png", title="errors first (red), then correct")
     plots.confusion_matrix(metrics.confusions(gold, pred), out_dir / "confusion.png")
     write_report(out_dir, checkpoint, data, result, [(ds.items[i].path, gold[i], pred[i]) for i in errors[:20]])
+    # metrics.json last: its presence says the whole report is there
+    write_atomic(out_dir / "metrics.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     log(f"evaluated {result['n']} images: word accuracy {100 * result['word_accuracy']:.2f}%, "
         f"CER {100 * result['cer']:.2f}%, WER {100 * result['wer']:.2f}%, char BLEU {result['bleu']:.2f}"
-        + (f"; skipped {skipped}" if skipped else ""))
+        + (f"; skipped {skipped}" if skipped else "") + (f" ({note})" if note else ""))
     return result
 
 
@@ -85,7 +106,7 @@ def write_report(out_dir: Path, checkpoint: str | Path, data: str | Path, result
         f"- checkpoint: {escape_md(Path(checkpoint).name)}",  # no code span: it would show the escapes
         f"- data: {escape_md(Path(data).name)} ({result['n']} images"
         + (f"; skipped: {escape_md(', '.join(f'{n} {r}' for r, n in result['skipped'].items()))}" if result["skipped"] else "")
-        + ")", "",
+        + ")", *([f"- note: {escape_md(result['note'])}"] if result.get("note") else []), "",
         "| word accuracy | CER | WER | char BLEU |", "|---|---|---|---|",
         f"| {100 * result['word_accuracy']:.2f}% | {100 * result['cer']:.2f}% | {100 * result['wer']:.2f}% "
         f"| {result['bleu']:.2f} |", "",
@@ -95,4 +116,4 @@ def write_report(out_dir: Path, checkpoint: str | Path, data: str | Path, result
     if errors:
         lines += ["## First errors", "", "| image | gold | prediction |", "|---|---|---|"]
         lines += [f"| {escape_md(Path(p).name)} | {escape_md(g)} | {escape_md(q)} |" for p, g, q in errors]
-    (out_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_atomic(out_dir / "report.md", "\n".join(lines) + "\n")

@@ -1,4 +1,8 @@
-"""Image in, fixed-size tensor out: safe decoding, resize + left-aligned pad, augmentation.
+"""Image in, tensor out: safe decoding, resize + left-aligned pad, augmentation.
+
+Two ways to make a model's input: a fixed canvas (``[data] width``, the default: every image
+fits into height x width) or, with ``width = 0``, any width: each image keeps its own width
+at the model's height (plus a small margin), up to ``max_width``.
 
 Everything that touches pixels lives here. Decoding failures raise ``BadImage`` with a short
 reason, so loaders can skip and count an image instead of crashing on it.
@@ -7,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import stat
 import warnings
 from pathlib import Path
 
@@ -16,6 +21,10 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+COLUMN_STRIDE = 4  # input pixels per output column: both backbones divide the width by 4
+MIN_WIDTH = 16  # the narrowest input: a trimmed batch or an any-width image is never cut narrower
+TRIM_MARGIN = 8  # padding kept after an image's content: room for augmentation's shift and zoom
+MAX_WIDTH = 2048  # any-width mode: the default widest input (``[data] max_width``)
 
 
 class BadImage(Exception):
@@ -34,10 +43,15 @@ def open_image(source: str | Path | bytes | Image.Image | np.ndarray) -> Image.I
             raise BadImage("empty file")
         return _decode(io.BytesIO(source))
     path = Path(source)
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode  # follows links; a loop or an over-long name is an OSError
+    except OSError as e:
+        raise BadImage("file not found" if isinstance(e, FileNotFoundError) else
+                       f"unreadable ({e.strerror or type(e).__name__})") from None
+    if stat.S_ISDIR(mode):
         raise BadImage("is a directory")
-    if not path.exists():
-        raise BadImage("file not found")
+    if not stat.S_ISREG(mode):
+        raise BadImage("not a regular file")  # a fifo or device would block or never end
     if path.stat().st_size == 0:
         raise BadImage("empty file")
     return _decode(path)
@@ -55,8 +69,16 @@ def _decode(file: Path | io.BytesIO) -> Image.Image:
         raise BadImage("too many pixels (decompression-bomb limit)") from None
     except UnidentifiedImageError:
         raise BadImage("not an image") from None
-    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
-        raise BadImage(f"unreadable ({str(e).splitlines()[0][:60]})") from None
+    except Exception as e:  # truncated or corrupt data; Pillow's plugins raise any type (TypeError, ...)
+        raise BadImage(unreadable(e)) from None
+
+
+def unreadable(e: BaseException) -> str:
+    """The reason for an image that failed to decode with exception ``e``."""
+    if isinstance(e, OSError) and e.strerror:
+        return f"unreadable ({e.strerror})"
+    detail = str(e).splitlines()[0][:60] if str(e) else type(e).__name__
+    return f"unreadable ({detail})"
 
 
 def _normalise_mode(im: Image.Image) -> Image.Image:
@@ -117,17 +139,60 @@ def content_widths(images: torch.Tensor) -> torch.Tensor:
     return last.max(dim=1).values
 
 
-def load_tensor(source, height: int, width: int, channels: int) -> torch.Tensor:
-    """``open_image`` then ``resize_and_pad``; raises ``BadImage``."""
-    return resize_and_pad(open_image(source), height, width, channels)
+def crop_width(content: int, full: int) -> int:
+    """The width to cut an image (or a batch) to: its (widest) content plus ``TRIM_MARGIN``,
+    rounded up to a multiple of ``COLUMN_STRIDE``, at least ``MIN_WIDTH``, at most ``full``."""
+    stride = COLUMN_STRIDE
+    return min(full, max(MIN_WIDTH, -(-(int(content) + TRIM_MARGIN) // stride) * stride))
 
 
-def load_tensor_and_scale(source, height: int, width: int, channels: int) -> tuple[torch.Tensor, float, int]:
+class ImageTooWide(UserWarning):
+    """Any-width mode: an image wider than ``max_width`` at the model's height, scaled down."""
+
+
+def own_width(w: int, h: int, height: int, max_width: int, name: str = "an image") -> int:
+    """Any-width mode: the input width of a ``w`` x ``h`` image resized to ``height`` keeping its
+    aspect ratio: its width then, plus the margin a trimmed image keeps (``crop_width``), at
+    most ``max_width``. A wider image is scaled down to ``max_width`` (and so comes out less
+    high, centred), with an ``ImageTooWide`` warning naming it (once per name)."""
+    natural = round(w * height / h)
+    if natural > max_width:
+        warnings.warn(ImageTooWide(f"{name}: {natural} pixels wide at height {height}, scaled down to "
+                                   f"max_width {max_width}"), stacklevel=3)
+    return crop_width(fitted_size(w, h, height, max_width)[0], max_width)
+
+
+def load_tensor(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
+                name: str | None = None) -> torch.Tensor:
+    """``open_image`` then ``resize_and_pad`` (``width`` 0: to the image's ``own_width``);
+    raises ``BadImage``."""
+    return load_tensor_and_scale(source, height, width, channels, max_width, name)[0]
+
+
+def load_tensor_and_scale(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
+                          name: str | None = None) -> tuple[torch.Tensor, float, int]:
     """``load_tensor``, plus the source's pixels per input pixel along x and its width (as
-    shown upright), to map positions in the input back to the source; raises ``BadImage``."""
-    im = upright(open_image(source))
-    w, h = im.size
-    return resize_and_pad(im, height, width, channels), w / fitted_size(w, h, height, width)[0], w
+    shown upright), to map positions in the input back to the source; raises ``BadImage``.
+    ``name``: how an ``ImageTooWide`` warning names the image (default: its path).
+
+    This is the one boundary where a single image is decoded: any failure (whatever
+    exception Pillow, numpy or the resize raise) becomes ``BadImage``, so a caller skips and
+    counts that image and goes on with the others."""
+    try:
+        im = upright(open_image(source))
+        w, h = im.size
+        if not (w and h):
+            raise BadImage("empty image (0 pixels)")
+        if not width:
+            width = own_width(w, h, height, max_width, name or (str(source) if isinstance(source, (str, Path))
+                                                                  else "an image"))
+        return resize_and_pad(im, height, width, channels), w / fitted_size(w, h, height, width)[0], w
+    except BadImage:
+        raise
+    except MemoryError:
+        raise BadImage("too large to decode") from None
+    except Exception as e:
+        raise BadImage(unreadable(e)) from None
 
 
 def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0) -> torch.Tensor:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from .files import read_text_file, shown
 from .images import IMAGE_SUFFIXES
 from .items import DataError, Item, Skipped
+
+VAL_NAMES = ("val", "valid", "validation")  # the validation folder of a split layout, by any of its usual names
 
 
 def detect_layout(path: str | Path) -> str:
@@ -22,13 +25,21 @@ def detect_layout(path: str | Path) -> str:
         raise DataError(f"dataset path does not exist: {path}")
     if not p.is_dir():
         raise DataError(f"dataset path is not a folder: {path}")
-    if (p / "train").is_dir() and (p / "val").is_dir():
+    if (p / "train").is_dir() and split_folder(p, "val"):
         return "splits"
     if (p / "words.txt").is_file() and (p / "words").is_dir():
         return "iam"
     if (p / "labels.tsv").is_file():
         return "tsv"
     return "folder"
+
+
+def split_folder(root: Path, name: str) -> Path | None:
+    """The ``name`` folder (``"val"``: also ``valid/`` or ``validation/``) of a split layout, if any."""
+    for candidate in VAL_NAMES if name == "val" else (name,):
+        if (root / candidate).is_dir():
+            return root / candidate
+    return None
 
 
 def index_file(folder: Path, name: str) -> Path:
@@ -46,15 +57,22 @@ def load_folder(folder: str | Path, label_sep: str = "", skipped: Skipped | None
     skipped = Skipped() if skipped is None else skipped
     detect_layout(folder)  # DataError for a missing path or a file
     items = []
-    for p in sorted(Path(folder).iterdir()):
+    try:
+        names = sorted(Path(folder).iterdir())
+    except OSError as e:
+        raise DataError(f"cannot list {shown(folder)}: {e.strerror}") from None
+    for p in names:
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         if not p.is_file():
-            skipped["not a file"] += 1
+            skipped.add("not a file", shown(p.name))
             continue
         text = p.stem.split(label_sep)[0] if label_sep else p.stem
         if not text:
-            skipped["empty label"] += 1
+            skipped.add("empty label", shown(p.name))
+            continue
+        if shown(text) != text:  # bytes that are not UTF-8: the label cannot be known
+            skipped.add("file name not UTF-8 (no label)", shown(p.name))
             continue
         items.append(Item(text, str(p)))
     return items
@@ -65,20 +83,21 @@ def load_tsv(folder: str | Path, skipped: Skipped | None = None) -> list[Item]:
     skipped = Skipped() if skipped is None else skipped
     folder = Path(folder)
     items = []
-    for raw in index_file(folder, "labels.tsv").read_bytes().splitlines():
+    index = index_file(folder, "labels.tsv")
+    for number, raw in enumerate(read_text_file(index, "labels.tsv").splitlines(), 1):
         try:
             line = raw.decode("utf-8").rstrip("\r").lstrip("\ufeff")  # a BOM from Windows editors
         except UnicodeDecodeError:
-            skipped["labels.tsv line not UTF-8"] += 1
+            skipped.add("labels.tsv line not UTF-8", f"labels.tsv line {number}")
             continue
         if not line.strip():
             continue
         if "\t" not in line:
-            skipped["labels.tsv line without a tab"] += 1
+            skipped.add("labels.tsv line without a tab", f"labels.tsv line {number}")
             continue
         rel, text = line.split("\t", 1)
         if not text:
-            skipped["empty label"] += 1
+            skipped.add("empty label", f"labels.tsv line {number}")
             continue
         items.append(Item(text, str(folder / rel)))
     return items
@@ -89,9 +108,10 @@ def read_ids(files: list[str]) -> set[str]:
     ids: set[str] = set()
     for f in files:
         try:
-            ids.update(line.strip() for line in Path(f).read_text().splitlines() if line.strip())
+            text = read_text_file(f, "id list").decode("utf-8", errors="replace")
         except OSError as e:
-            raise DataError(f"cannot read id list {f}: {e.strerror}") from None
+            raise DataError(str(e)) from None
+        ids.update(line.strip() for line in text.splitlines() if line.strip())
     return ids
 
 
@@ -105,26 +125,30 @@ def load_iam(root: str | Path, ids: set[str] | None = None, keep_err: bool = Fal
     skipped = Skipped() if skipped is None else skipped
     root = Path(root)
     items = []
-    with open(index_file(root, "words.txt"), encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.startswith("#") or not line.strip():
-                continue
-            parts = line.split()
-            if len(parts) < 9 or parts[1] not in ("ok", "err") or parts[0].count("-") < 3:
-                skipped["malformed words.txt line"] += 1
-                continue
-            word_id = parts[0]
-            if ids is not None and word_id not in ids:
-                continue
-            if parts[1] == "err" and not keep_err:
-                skipped["segmentation marked err"] += 1
-                continue
-            a, b = word_id.split("-")[:2]
-            path = root / "words" / a / f"{a}-{b}" / f"{word_id}.png"
-            if not path.is_file():
-                skipped["image missing"] += 1
-                continue
-            items.append(Item(" ".join(parts[8:]), str(path)))
+    text = read_text_file(index_file(root, "words.txt"), "words.txt").decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) < 9 or parts[1] not in ("ok", "err") or parts[0].count("-") < 3:
+            skipped.add("malformed words.txt line", f"words.txt line {number}")
+            continue
+        word_id = parts[0]
+        if ids is not None and word_id not in ids:
+            continue
+        if parts[1] == "err" and not keep_err:
+            skipped["segmentation marked err"] += 1
+            continue
+        a, b = word_id.split("-")[:2]
+        path = root / "words" / a / f"{a}-{b}" / f"{word_id}.png"
+        try:
+            found = path.is_file()
+        except OSError:  # a name too long for the file system, say
+            found = False
+        if not found:
+            skipped.add("image missing", word_id)
+            continue
+        items.append(Item(" ".join(parts[8:]), str(path)))
     return items
 
 

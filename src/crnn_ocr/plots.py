@@ -6,6 +6,7 @@ no screen. Text from the data is drawn with ``usetex`` and mathtext off: a label
 """
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -15,11 +16,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from .files import atomic_target, shown  # noqa: E402
 from .metrics import EMPTY  # noqa: E402
 
 
 def _literal(text: str) -> str:
-    return text.replace("$", r"\$")
+    return shown(text).replace("$", r"\$")
+
+
+def _save(fig, path: str | Path) -> None:
+    """Save and close ``fig``, atomically (a temporary file renamed into place)."""
+    tmp, path = atomic_target(path)
+    try:
+        fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)
 
 
 def loss_curve(history: list[dict], path: str | Path) -> None:
@@ -39,8 +52,7 @@ def loss_curve(history: list[dict], path: str | Path) -> None:
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def sample_grid(images: torch.Tensor, gold: list[str], pred: list[str], path: str | Path,
@@ -58,10 +70,9 @@ def sample_grid(images: torch.Tensor, gold: list[str], pred: list[str], path: st
         ax.set_title(f"gold: {_literal(g)}\npred: {_literal(p)}", fontsize=9,
                      color="black" if ok else "red", loc="left")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(_literal(title))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def confusion_matrix(counts: Counter, path: str | Path, max_chars: int = 60) -> None:
@@ -89,5 +100,4 @@ def confusion_matrix(counts: Counter, path: str | Path, max_chars: int = 60) -> 
     ax.set_ylabel("gold")
     ax.set_title("character confusions (row-normalised)")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    _save(fig, path)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .config import SYNTHETIC_WORDS, DataConfig
 from .items import DataError, Item, Skipped
-from .layouts import detect_layout, items_of, load_iam, read_ids, sample, split
+from .files import shown
+from .layouts import detect_layout, items_of, load_iam, read_ids, sample, split, split_folder
 from .synth_captcha import synthetic_captchas
 from .synth_text import synthetic_words
 
@@ -25,7 +26,8 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[list[
     root = Path(data.path)
     layout = detect_layout(root)
     if layout == "splits":
-        train, val = items_of(root / "train", data.label_sep, skipped), items_of(root / "val", data.label_sep, skipped)
+        train, val = items_of(root / "train", data.label_sep, skipped), items_of(split_folder(root, "val"),
+                                                                                 data.label_sep, skipped)
     elif layout == "iam" and (data.train_ids or data.val_ids):
         if not (data.train_ids and data.val_ids):
             raise DataError("an IAM root needs both --train-ids and --val-ids (or neither, for a 70/20/10 split)")
@@ -36,25 +38,37 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[list[
         train, val, _ = split(items, seed)
     train, val = sample(train, data.train_limit, seed), sample(val, data.val_limit, seed + 1)
     if not train:
-        raise DataError(f"no usable training images in {data.path}" + (f" (skipped: {skipped})" if skipped else ""))
+        raise DataError(f"no usable training images in {shown(data.path)}"
+                        + (f" (skipped: {skipped.detail()})" if skipped else ""))
     if not val:
-        raise DataError(f"no usable validation images in {data.path}")
+        raise DataError(f"no usable validation images in {shown(data.path)}"
+                        + (f" (skipped: {skipped.detail()})" if skipped else ""))
     return train, val
+
+
+def evaluation_root(path: str | Path) -> tuple[Path, str]:
+    """The folder ``evaluation_items`` reads for ``path``, and a note when it is not the one
+    asked for (a split layout is scored on its ``test/`` folder, else on its validation one)."""
+    root = Path(path)
+    if detect_layout(root) != "splits":
+        return root, ""
+    if (root / "test").is_dir():
+        return root / "test", ""
+    val = split_folder(root, "val")
+    return val, f"{shown(root)} has no test/ folder: scored its {val.name}/ split"
 
 
 def evaluation_items(path: str, label_sep: str = "", split_ids: list[str] | None = None,
                      keep_err: bool = False, skipped: Skipped | None = None) -> list[Item]:
-    """Every readable item of ``path`` (its ``test/`` folder for a split layout)."""
+    """Every readable item of ``path`` (its ``test/`` folder for a split layout, or its
+    validation folder when there is none: see ``evaluation_root``)."""
     skipped = Skipped() if skipped is None else skipped
-    root = Path(path)
+    root, _ = evaluation_root(path)
     layout = detect_layout(root)
-    if layout == "splits":
-        root = root / "test" if (root / "test").is_dir() else root / "val"
-        layout = detect_layout(root)
     if layout == "iam":
         items = load_iam(root, read_ids(split_ids) if split_ids else None, keep_err, skipped)
     else:
         items = items_of(root, label_sep, skipped)
     if not items:
-        raise DataError(f"no labelled images found in {path}")
+        raise DataError(f"no labelled images found in {shown(path)}" + (f" (skipped: {skipped.detail()})" if skipped else ""))
     return items

@@ -1,0 +1,79 @@
+"""Files read and written safely: bounded reads of text files, atomic writes of reports, and
+file names shown as text.
+
+- ``read_text_file``: every text file the project reads (labels.tsv, words.txt, id lists,
+  config files) goes through it: regular files only (a fifo or ``/dev/zero`` would hang or
+  never end) and at most ``MAX_TEXT_BYTES``.
+- ``write_atomic``: a report file is written to a temporary file beside it and renamed into
+  place, so a failure never leaves a 0-byte or half-written file (the previous one survives).
+- ``shown``: a path or text as printable, valid Unicode. On Linux a file name is bytes; one
+  that is not valid UTF-8 reaches Python with "surrogate escapes", which no UTF-8 file can
+  hold. ``shown`` writes those bytes as ``\\xe9`` (files, plots, JSON); standard output gets
+  the original bytes back (``cli``).
+- ``tsv_field``: a value for one field of a tab-separated line, tab, newline, carriage return
+  and backslash escaped as ``\\t``, ``\\n``, ``\\r`` and ``\\\\``.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+MAX_TEXT_BYTES = 256 * 2**20  # a labels.tsv, words.txt, id list or config larger than this is a mistake
+
+
+def read_text_file(path: str | Path, what: str, limit: int = MAX_TEXT_BYTES) -> bytes:
+    """The bytes of text file ``path``; ``OSError`` with a one-line message naming ``what``
+    (e.g. "id list") if it is missing, not a regular file, unreadable or over ``limit`` bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a fifo must not wait
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise OSError(0, "not a regular file")
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise OSError(f"cannot read {what} {shown(path)}: {e.strerror or e}") from None
+    if len(data) > limit:
+        raise OSError(f"{what} {shown(path)} is larger than {limit // 2**20} MB")
+    return data
+
+
+def write_atomic(path: str | Path, data: str | bytes, encoding: str = "utf-8") -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's file is owner-only; give it a normal file's mode
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode(encoding) if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_target(path: str | Path) -> tuple[Path, Path]:
+    """(temporary path beside ``path``, ``path``) for writers that need a file name (matplotlib):
+    write the first, then ``os.replace`` it onto the second."""
+    path = Path(path)
+    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"), path
+
+
+def shown(text: str | Path) -> str:
+    """``text`` (a path or a string) as valid Unicode: bytes of a non-UTF-8 file name (kept
+    by Python as surrogate escapes) become ``\\xNN``."""
+    text = str(text)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def tsv_field(text: str) -> str:
+    """``text`` for one field of a tab-separated line: ``\\``, tab, newline and carriage return
+    escaped, so every line has its fields and nothing else."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
