@@ -37,7 +37,8 @@ from PIL import Image
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from .recognizer import OnnxModel, Recognizer
+from .onnx_model import OnnxModel
+from .recognizer import Recognizer
 
 WEB = Path(__file__).parent / "web"
 # Formats a client may upload; Pillow's others (EPS through Ghostscript, ...) are not opened.
