@@ -7,6 +7,7 @@ reads it; anything that would need arbitrary unpickling is refused.
 """
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import re
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from . import registry
 from .charset import Charset
 from .config import Config
 from .model import CRNN
@@ -47,8 +49,12 @@ def save(obj: dict, path: str | Path) -> None:
 
 
 def load(path: str | Path) -> dict:
-    """Read a checkpoint safely; ``CheckpointError`` with a one-line reason if it is not one."""
+    """Read a checkpoint safely; ``CheckpointError`` with a one-line reason if it is not one.
+
+    A ``.safetensors`` model file (``load_safetensors``) reads as a checkpoint too."""
     path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_safetensors(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
@@ -77,13 +83,40 @@ def load(path: str | Path) -> dict:
     return ckpt
 
 
+def load_safetensors(path: str | Path) -> dict:
+    """A float16 ``.safetensors`` model file (``crnn-ocr release``, ``crnn-ocr pretrain``) as a
+    checkpoint dict: float32 ``model`` weights, ``config`` and ``charset`` from its metadata,
+    and ``vocabulary`` (the training labels) when it has one."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        ckpt = {"model": {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                "config": json.loads(meta["config"]), "charset": meta["charset"],
+                "vocabulary": json.loads(meta.get("vocabulary", "[]"))}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is not a safetensors file ({str(e).splitlines()[0][:80]})") from None
+    except (KeyError, ValueError):
+        raise CheckpointError(f"{path} is not a crnn-ocr model file (no config and charset in its metadata)") from None
+    if not isinstance(ckpt["config"], dict) or not isinstance(ckpt["vocabulary"], list):
+        raise CheckpointError(f"{path} is not a crnn-ocr model file (config or vocabulary of the wrong type)")
+    return ckpt
+
+
 def inference_weights(state: dict) -> dict:
     """A model state dict without the training-only CTC shortcut head."""
     return {k: v for k, v in state.items() if not k.startswith("shortcut.")}
 
 
 def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
-    """The trained model of a checkpoint, in eval mode, with its charset and config."""
+    """The trained model of a checkpoint, a ``.safetensors`` model file or a bundled model's
+    name (``registry``), in eval mode, with its charset and config."""
+    path = registry.resolve(path)
     return model_of(load(path), path)
 
 

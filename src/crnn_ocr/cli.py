@@ -1,18 +1,21 @@
 """The ``crnn-ocr`` command: a thin layer of argparse over the Python API.
 
 Exit codes: 0 on success (warnings included), 2 for unusable input (with a one-line
-message, never a traceback), 130 when interrupted.
+message, never a traceback), 130 when interrupted; 0 too when the reader of the output
+goes away (`crnn-ocr predict ... | head`).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
+from .cli_models import add_model_arg, add_model_parsers, add_reading_args, reading_options
 from .cli_tools import add_prepare_parser, add_serve_parser
 from .config import Config
-from .images import IMAGE_SUFFIXES, BadImage
+from .images import BadImage
 from .items import DataError
 from .options import add_config_flags, apply_flags, given_flags
 
@@ -48,19 +51,6 @@ def at_least(flag: str, value: int, low: int) -> int:
     return value
 
 
-def image_paths(inputs: list[str]) -> list[str]:
-    """Files as given; folders expanded to their image files, sorted."""
-    paths = []
-    for s in inputs:
-        p = Path(s)
-        if p.is_dir():
-            # a folder named like an image is kept, to be reported and counted as a bad input
-            paths += sorted(str(q) for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            paths.append(s)
-    return paths
-
-
 def cmd_train(args) -> int:
     from .train import train
 
@@ -71,49 +61,19 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluate import evaluate
 
-    evaluate(args.checkpoint, args.data, args.out, label_sep=args.label_sep or "", split_ids=args.split_ids,
-             keep_err=args.keep_err, batch_size=args.batch_size, lexicon=args.lexicon)
+    reading_options(args)  # checks the values, sets the threads and the decoder
+    evaluate(args.model, args.data, args.out, label_sep=args.label_sep or "", split_ids=args.split_ids,
+             keep_err=args.keep_err, batch_size=args.batch_size, decoder=args.decoder, lexicon=args.lexicon,
+             words=args.words, threads=args.threads, device=args.device)
+
     print(f"report written to {Path(args.out) / 'report.md'}")
-    return 0
-
-
-def cmd_predict(args) -> int:
-    import torch
-
-    from .recognizer import Recognizer
-
-    at_least("--batch-size", args.batch_size, 1)
-    if at_least("--threads", args.threads, 0):
-        torch.set_num_threads(args.threads)
-    rec = Recognizer.load(args.checkpoint, threads=args.threads)
-    paths = image_paths(args.paths)
-    done = bad = 0
-    for start in range(0, len(paths), args.batch_size):
-        good, tensors = [], []
-        for p in paths[start : start + args.batch_size]:
-            try:
-                tensors.append(rec.load_image(p))
-                good.append(p)
-            except BadImage as e:
-                print(f"crnn-ocr: skipping {p}: {e}", file=sys.stderr)
-                bad += 1
-        if not good:
-            continue
-        for p, (t, c) in zip(good, rec.recognize(torch.stack(tensors), args.batch_size)):
-            print(f"{p}\t{t}\t{c:.4f}")
-        done += len(good)
-    if bad:
-        print(f"crnn-ocr: {bad} of {len(paths)} inputs skipped", file=sys.stderr)
-    if not done:
-        print("crnn-ocr: error: no readable image among the inputs", file=sys.stderr)
-        return 2
     return 0
 
 
 def cmd_export(args) -> int:
     from .export import export_onnx
 
-    print(f"wrote {export_onnx(args.checkpoint, args.onnx)}")
+    print(f"wrote {export_onnx(args.model, args.onnx)}")
     return 0
 
 
@@ -162,16 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, Config.preset("pretrain"), only=PRETRAIN_FLAGS)
     p.set_defaults(func=cmd_pretrain)
 
-    p = sub.add_parser("evaluate", help="score a checkpoint on a dataset and write a report")
-    p.add_argument("--checkpoint", required=True)
+    p = sub.add_parser("evaluate", help="score a model on a dataset and write a report")
+    add_model_arg(p)
     p.add_argument("--data", required=True, help="dataset folder; every readable item is used")
     p.add_argument("--out", required=True, help="folder for metrics.json, predictions.tsv, PNGs and report.md")
     p.add_argument("--label-sep", help="captcha folders: label = file stem up to this separator")
     p.add_argument("--split-ids", nargs="+", metavar="FILE", help="IAM: evaluate only these word ids")
     p.add_argument("--keep-err", action="store_true", help="IAM: keep words marked err")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lexicon", nargs="+", metavar="FILE",
-                   help="word lists (one word per line) to decode into, with the training labels")
+    add_reading_args(p, batch_size=256)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("demo", help="train on synthetic captchas, evaluate, write a report (offline)")
@@ -180,20 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-images", type=int, default=200)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("predict", help="print path<TAB>text<TAB>confidence for images")
-    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint or a .onnx file from `crnn-ocr export`")
-    p.add_argument("paths", nargs="+", help="image files or folders of images")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
-    p.set_defaults(func=cmd_predict)
-
     p = sub.add_parser("export", help="write a checkpoint as a self-contained ONNX file",
                        description="Export to ONNX (dynamic batch and width) with the charset and "
                        "preprocessing settings stored in the file's metadata.")
-    p.add_argument("--checkpoint", required=True)
+    add_model_arg(p, "a .pt or .safetensors file")
     p.add_argument("--onnx", required=True, help="output file, e.g. model.onnx")
     p.set_defaults(func=cmd_export)
 
+    add_model_parsers(sub)
     add_prepare_parser(sub)
     add_serve_parser(sub)
     return parser
@@ -202,7 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below and not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (`crnn-ocr predict ... | head`): end quietly, as Python's docs
+        # recommend: point stdout at devnull so the flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (DataError, CheckpointError, BadImage, ValueError, OSError) as e:  # OSError: unreadable or unwritable paths
         print(f"crnn-ocr: error: {e}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ def cmd_serve(args) -> int:
     from .serve import Batching, Limits, load_recognizers, serve
 
     if not args.checkpoint and not args.browse:
-        raise ValueError("give a model (--checkpoint) or an evaluation folder (--browse)")
+        raise ValueError("give a model (--model) or an evaluation folder (--browse)")
     if args.threads:
         torch.set_num_threads(args.threads)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
@@ -70,9 +70,10 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="an HTTP API and web page for recognizers (Ctrl-C or SIGTERM stops it)",
                        description="Serve POST /v1/recognize, GET /v1/models, GET /healthz, the page / and the "
                        "API docs /docs; with --browse, the page /browse for an `evaluate` output folder.")
-    p.add_argument("--checkpoint", action="append", metavar="[NAME=]PATH",
-                   help="a .pt or .onnx model, repeatable; the first is the default (name: the file's stem, "
-                   "or its folder's name for best.pt / last.pt)")
+    p.add_argument("--model", "--checkpoint", dest="checkpoint", action="append", metavar="[NAME=]MODEL",
+                   help="a bundled model's name (`crnn-ocr models`) or a .pt, .safetensors or .onnx file, "
+                   "repeatable; the first is the default (name: the bundled name, the file's stem, or its "
+                   "folder's name for best.pt / last.pt)")
     p.add_argument("--browse", metavar="EVAL_DIR", help="an output folder of `crnn-ocr evaluate` to browse")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000)

@@ -41,17 +41,22 @@ def pretrain_config(**overrides) -> Config:
     return cfg.validate()
 
 
-def export_weights(checkpoint_path: str | Path, out_path: str | Path) -> Path:
+def export_weights(checkpoint_path: str | Path, out_path: str | Path, inference: bool = False) -> Path:
     """Write the model of a checkpoint as float16 safetensors, with its config, charset and
-    best validation scores as string metadata."""
+    best validation scores as string metadata. ``inference``: for reading only (a bundled
+    model): without the training-only shortcut head, with the training labels as a JSON
+    ``vocabulary`` (the lexicon and language-model decoders use them)."""
     from safetensors.torch import save_file
 
     ckpt = checkpoint.load(checkpoint_path)
-    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in ckpt["model"].items()}
+    state = checkpoint.inference_weights(ckpt["model"]) if inference else ckpt["model"]
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
     best = (ckpt.get("history") or [{}])[-1]  # best.pt's history ends at the epoch it was saved
     metadata = {"format": "crnn-ocr weights", "config": json.dumps(ckpt["config"]), "charset": ckpt["charset"],
                 "epoch": str(ckpt.get("epoch", "")), "val_cer": str(best.get("val_cer", "")),
                 "val_word_accuracy": str(best.get("val_word_accuracy", ""))}
+    if inference:
+        metadata["vocabulary"] = json.dumps(list(ckpt.get("vocabulary", [])), ensure_ascii=False)
     save_file(tensors, str(out_path), metadata=metadata)
     return Path(out_path)
 

@@ -1,11 +1,12 @@
 """``Recognizer``: a trained model behind one call, for paths, bytes, PIL images or arrays.
 
-One class for both back ends: a PyTorch checkpoint (``.pt``) or an exported ONNX file
-(``.onnx``, run by ONNX Runtime, ``onnx_model``). Both read through ``inference.infer`` with
+One class for both back ends: a PyTorch model (a ``.pt`` checkpoint, a float16
+``.safetensors`` model file, or a bundled model by name, ``registry``) or an exported ONNX
+file (``.onnx``, run by ONNX Runtime, ``onnx_model``). Both read through ``inference.infer`` with
 the same preprocessing (``crnn_ocr.images``) and decoders (``crnn_ocr.ctc``); only the step
 from float images to log-probabilities differs.
 
->>> rec = Recognizer.load("runs/captcha/best.pt")      # doctest: +SKIP
+>>> rec = Recognizer.load("captcha-v2")                # doctest: +SKIP
 >>> rec.read(["a.png", b"...not an image..."])         # doctest: +SKIP
 [Reading(text='2b827', confidence=0.98), Reading(text='', confidence=0.0, error='not an image')]
 >>> rec.predict(["a.png", "b.png"])                    # doctest: +SKIP
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import registry
 from .charset import Charset
 from .checkpoint import load, model_of
 from .config import Config
@@ -28,6 +30,7 @@ from .ctc import Decoder, GreedyDecoder, Hypothesis
 from .images import BadImage, load_tensor, load_tensor_and_scale
 from .inference import COLUMN_STRIDE, infer
 from .lexicon import Lexicon
+from .lm import LMDecoder
 from .onnx_model import OnnxModel, load_onnx
 
 __all__ = ["CharInfo", "OnnxModel", "Reading", "Recognizer"]
@@ -67,6 +70,22 @@ class Reading:
         return d
 
 
+def usable_device(name: str) -> torch.device:
+    """The torch device ``name``; ``ValueError`` if it is malformed or not available here."""
+    try:
+        device = torch.device(name)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as e:
+        raise ValueError(f"device {name!r} is not usable here ({str(e).splitlines()[0][:80]})") from None
+    return device
+
+
+def shipped_word_list(path: str | Path) -> list[Path]:
+    """The word list shipped beside a bundled model file, as a list of at most one file."""
+    info = registry.info_of(path)
+    return [info.word_list_path] if info is not None and info.word_list_path is not None else []
+
+
 def as_list(images) -> list:
     """One image (path, bytes, PIL image or array) or an iterable of them -> a list."""
     return [images] if isinstance(images, SINGLE_IMAGE) else list(images)
@@ -101,18 +120,39 @@ class Recognizer:
         self.decoders: dict[str, Decoder] = {"greedy": GreedyDecoder(), **(decoders or {})}
 
     @classmethod
-    def load(cls, path: str | Path, threads: int = 0, lexicon: Iterable[str | Path] | None = None) -> Recognizer:
-        """Load a checkpoint written by ``crnn-ocr train`` or a ``.onnx`` file written by
-        ``crnn-ocr export``. ``threads`` is for ONNX Runtime; PyTorch's threads are set for
-        the whole process with ``torch.set_num_threads``. ``lexicon``: word-list files for the
-        ``"lexicon"`` decoder (with a checkpoint's training labels added)."""
+    def load(cls, path: str | Path, threads: int = 0, lexicon: Iterable[str | Path] | None = None,
+             lm: Iterable[str | Path] | None = None, device: str = "cpu") -> Recognizer:
+        """Load a bundled model by name (``crnn-ocr models``), a checkpoint written by
+        ``crnn-ocr train``, a ``.safetensors`` model file (``crnn-ocr release``) or a ``.onnx``
+        file written by ``crnn-ocr export``.
+
+        Args:
+            threads: for ONNX Runtime; PyTorch's threads are set for the whole process with
+                ``torch.set_num_threads``.
+            lexicon, lm: word-list files (one word per line) for the ``"lexicon"`` and ``"lm"``
+                decoders, with the model's training labels added; an empty list means the
+                word list shipped with a bundled model (if any) and the training labels.
+            device: where a PyTorch model runs (``"cpu"``, ``"cuda"``, ...); ONNX runs on the CPU.
+        """
+        path = registry.resolve(path)
         if Path(path).suffix.lower() == ".onnx":
+            if usable_device(device).type != "cpu":
+                raise ValueError(f"--device {device}: ONNX models run on the CPU here")
             model, charset, config = load_onnx(path, threads)
             vocabulary = []
         else:
             ckpt = load(path)
             (model, charset, config), vocabulary = model_of(ckpt, path), ckpt.get("vocabulary", [])
-        decoders = {"lexicon": Lexicon.from_files(lexicon, extra=vocabulary)} if lexicon is not None else {}
+            model.to(usable_device(device))
+        decoders: dict[str, Decoder] = {}
+        for name, files, make in (("lexicon", lexicon, Lexicon.from_files), ("lm", lm, LMDecoder.from_files)):
+            if files is None:
+                continue
+            files = list(files) or shipped_word_list(path)
+            if not files and not vocabulary:
+                raise ValueError(f"the {name} decoder needs words: give word lists (one word per line, e.g. "
+                                 "/usr/share/dict/words); this model has no training labels or word list of its own")
+            decoders[name] = make(files, extra=vocabulary)
         return cls(model, charset, config, decoders)
 
     def decoder(self, name: str | Decoder) -> Decoder:
@@ -121,7 +161,7 @@ class Recognizer:
             return name
         if name not in self.decoders:
             raise ValueError(f"no decoder {name!r} (this recognizer has: {', '.join(sorted(self.decoders))}; "
-                             "a lexicon comes with Recognizer.load(..., lexicon=FILES))")
+                             "word lists come with Recognizer.load(..., lexicon=FILES, lm=FILES))")
         return self.decoders[name]
 
     def load_image(self, image) -> torch.Tensor:

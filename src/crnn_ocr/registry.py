@@ -7,17 +7,22 @@ config and commit that made it, its validation metrics and speed. ``crnn-ocr mod
 them; ``--model NAME`` (``predict``, ``evaluate``, ``export``, ``serve``) and
 ``Recognizer.load(NAME)`` load one. A name that is not bundled is taken as a file path.
 
-``release()`` writes a trained checkpoint into that folder (``crnn-ocr release``).
+``release()`` writes a trained checkpoint into that folder (``crnn-ocr release``), with its
+training labels in the metadata and, optionally, a word list beside it for the lexicon and
+language-model decoders.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
 MODELS_DIR = Path(str(resources.files("crnn_ocr") / "models"))
 INDEX = MODELS_DIR / "models.json"
+MAX_TOTAL_BYTES = 40_000_000  # every bundled model together: the package stays a small download
 
 
 class UnknownModel(ValueError):
@@ -41,10 +46,15 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)  # validation scores, as fractions
     speed: dict = field(default_factory=dict)  # ms per image
     recreate: str = ""  # the commands that make the file again
+    word_list: str = ""  # in crnn_ocr/models/: words for --decoder lexicon / lm when none are given
 
     @property
     def path(self) -> Path:
         return MODELS_DIR / self.file
+
+    @property
+    def word_list_path(self) -> Path | None:
+        return MODELS_DIR / self.word_list if self.word_list else None
 
     def charset_summary(self) -> str:
         """``'19: 2345678bcdefgmnpwxy'`` or, for a long charset, its size and classes."""
@@ -61,7 +71,17 @@ def models() -> dict[str, ModelInfo]:
     """Every bundled model by name (none if the index is missing)."""
     if not INDEX.is_file():
         return {}
-    return {m["name"]: ModelInfo(**m) for m in json.loads(INDEX.read_text(encoding="utf-8"))}
+    known = {f.name for f in fields(ModelInfo)}  # an index written by a newer version may have more keys
+    return {m["name"]: ModelInfo(**{k: v for k, v in m.items() if k in known})
+            for m in json.loads(INDEX.read_text(encoding="utf-8"))}
+
+
+def info_of(name_or_path: str | Path) -> ModelInfo | None:
+    """The card of a bundled model, given its name or its file; None for any other model."""
+    for m in models().values():
+        if str(name_or_path) == m.name or Path(name_or_path).resolve() == m.path.resolve():
+            return m
+    return None
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -88,22 +108,37 @@ def table() -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def release(checkpoint_path: str | Path, info: ModelInfo) -> Path:
-    """Write ``checkpoint_path``'s model as ``crnn_ocr/models/<info.file>`` (float16, config
-    and charset in its metadata) and record ``info`` in the index; returns the file."""
+def release(checkpoint_path: str | Path, info: ModelInfo, word_list: str | Path | None = None) -> Path:
+    """Write ``checkpoint_path``'s model as ``crnn_ocr/models/<info.file>`` (float16, config,
+    charset and training labels in its metadata), copy ``word_list`` beside it as
+    ``<name>.words.txt``, and record ``info`` in the index; returns the model file."""
+    from .checkpoint import load_model
     from .pretrain import export_weights
 
-    out = export_weights(checkpoint_path, MODELS_DIR / info.file)
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    out = export_weights(checkpoint_path, MODELS_DIR / info.file, inference=True)
+    load_model(out)  # the file must load as a model before it is listed
+    others = sum(m.path.stat().st_size for m in models().values() if m.name != info.name and m.path.is_file())
+    total = others + out.stat().st_size
+    if total > MAX_TOTAL_BYTES:
+        out.unlink()
+        raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, more than {MAX_TOTAL_BYTES / 1e6:.0f} MB")
+    if word_list is not None:
+        info.word_list = f"{info.name}.words.txt"
+        shutil.copyfile(word_list, MODELS_DIR / info.word_list)
     entries = models() | {info.name: info}
-    INDEX.write_text(json.dumps([asdict(m) for m in entries.values()], indent=2, ensure_ascii=False) + "\n",
-                     encoding="utf-8")
+    tmp = INDEX.with_name(f".{INDEX.name}.tmp")
+    tmp.write_text(json.dumps([asdict(m) for m in entries.values()], indent=2, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, INDEX)
     return out
 
 
 def cards_markdown() -> str:
     """docs/models.md: one model card per bundled model."""
     parts = ["# Bundled models", "",
-             "Written by `python -m crnn_ocr.registry` from `src/crnn_ocr/models/models.json`. "
+             "Written by `crnn-ocr release` (or `python -m crnn_ocr.registry`) from "
+             "`src/crnn_ocr/models/models.json`. "
              "Metrics are on validation data; speed is ms per image at batch 1 on one CPU thread.", ""]
     for m in models().values():
         size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
@@ -111,11 +146,13 @@ def cards_markdown() -> str:
                   f"- File: `crnn_ocr/models/{m.file}` ({size}, float16 safetensors; config and charset in its metadata)",
                   f"- Input: {m.height}x{m.width}; charset {m.charset_summary()}",
                   f"- Training data: {m.data}", f"- Data licence: {m.licence}",
-                  f"- Config: `{m.config}`; commit `{m.commit}`"]
+                  f"- Config: `{m.config}`; commit `{m.commit or 'unknown'}`"]
+        if m.word_list:
+            parts.append(f"- Word list for `--decoder lexicon` / `lm`: `crnn_ocr/models/{m.word_list}`")
         parts += [f"- Validation {k}: " + (f"{100 * v:.2f}%" if isinstance(v, float) else str(v))
                   for k, v in m.metrics.items()]
         parts += [f"- Speed, {k}: {v}" for k, v in m.speed.items()]
-        parts += ["", "Recreate it:", "", "```sh", m.recreate, "```", ""]
+        parts += ["", "Recreate it:", "", "```sh", m.recreate, "```", ""] if m.recreate else [""]
     return "\n".join(parts)
 
 

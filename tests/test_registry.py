@@ -1,0 +1,169 @@
+"""Bundled models: released from a checkpoint as float16 safetensors with an index entry,
+found by name (``--model NAME``, ``Recognizer.load(NAME)``), read like the checkpoint they
+came from; unknown names are a one-line error listing the bundled ones."""
+import json
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from crnn_ocr import checkpoint, registry
+from crnn_ocr.cli import main
+from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.serve import load_recognizers
+
+from conftest import text_image
+from test_export import tiny_checkpoint
+
+LABELS = ["abc", "hello", "world"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_pt(tmp_path):
+    """An untrained model saved as training saves one, with its training labels."""
+    path = tiny_checkpoint(tmp_path / "tiny.pt")
+    ckpt = checkpoint.load(path)
+    checkpoint.save(ckpt | {"vocabulary": LABELS}, path)
+    return path
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    """An empty bundled-models folder in place of the package's."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setattr(registry, "MODELS_DIR", folder)
+    monkeypatch.setattr(registry, "INDEX", folder / "models.json")
+    return folder
+
+
+def info(name="tiny-v1", **kw):
+    return registry.ModelInfo(name=name, file=f"{name}.safetensors", reads="test words", charset="abc",
+                              height=32, width=128, data="none", licence="MIT", **kw)
+
+
+@pytest.fixture
+def released(models_dir, tiny_pt, tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("zebra\nquartz\n")
+    registry.release(tiny_pt, info(metrics={"word_accuracy": 0.5, "cer": 0.25}), word_list=words)
+    return tiny_pt
+
+
+def test_release_writes_a_float16_file_with_config_charset_and_labels_and_an_index_entry(released, models_dir):
+    path = models_dir / "tiny-v1.safetensors"
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        assert {f.get_tensor(k).dtype for k in f.keys() if f.get_tensor(k).is_floating_point()} == {torch.float16}
+    assert meta["charset"] == checkpoint.load(released)["charset"]
+    assert json.loads(meta["config"])["data"]["height"] == 32
+    assert json.loads(meta["vocabulary"]) == LABELS
+    [entry] = json.loads((models_dir / "models.json").read_text())
+    assert entry["name"] == "tiny-v1" and entry["word_list"] == "tiny-v1.words.txt"
+    assert (models_dir / "tiny-v1.words.txt").read_text() == "zebra\nquartz\n"
+    cards = registry.cards_markdown()
+    assert "## `tiny-v1`" in cards and "word_accuracy: 50.00%" in cards
+
+
+def test_a_released_model_loads_by_name_and_reads_like_its_checkpoint(released):
+    by_name, original = Recognizer.load("tiny-v1"), Recognizer.load(released)
+    for (k, a), b in zip(by_name.model.state_dict().items(), original.model.state_dict().values()):
+        assert a.dtype == b.dtype and torch.equal(a, b.half().to(b.dtype)), k
+    images = torch.randint(0, 256, (3, 1, 32, 128), dtype=torch.uint8)
+    with torch.inference_mode():
+        x = images.float() / 255
+        assert torch.allclose(by_name.model(x), original.model(x), atol=2e-2)
+    assert by_name.charset.chars == original.charset.chars
+    assert checkpoint.load_model("tiny-v1")[2].data.width == 128
+
+
+def test_resolve_names_paths_and_unknown_names(released, tmp_path):
+    assert registry.resolve("tiny-v1") == registry.MODELS_DIR / "tiny-v1.safetensors"
+    assert registry.resolve(released) == released
+    assert registry.resolve(tmp_path / "missing.pt") == tmp_path / "missing.pt"  # its loader says "not found"
+    with pytest.raises(registry.UnknownModel, match="tiny-v1"):
+        registry.resolve("captcha-v9")
+    assert list(registry.models()) == ["tiny-v1"]
+
+
+def test_an_unknown_model_name_is_a_one_line_error_listing_the_names(released, tmp_path, capsys):
+    text_image("abc").save(tmp_path / "a.png")
+    for command in (["predict", "--model", "nope", str(tmp_path / "a.png")],
+                    ["evaluate", "--model", "nope", "--data", str(tmp_path), "--out", str(tmp_path / "e")],
+                    ["export", "--model", "nope", "--onnx", str(tmp_path / "m.onnx")]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "unknown model 'nope'" in err and "tiny-v1" in err
+
+
+def test_the_lexicon_and_lm_decoders_use_the_shipped_word_list_and_the_training_labels(released):
+    rec = Recognizer.load("tiny-v1", lexicon=[], lm=[])
+    assert set(rec.decoders) == {"greedy", "lexicon", "lm"}
+    assert set(rec.decoders["lexicon"].words) == set(LABELS) | {"zebra", "quartz"}
+    assert rec.read([text_image("abc", (128, 32))], decoder="lexicon")[0].text in set(LABELS) | {"zebra", "quartz"}
+    assert rec.read([text_image("abc", (128, 32))], decoder="lm")[0].error is None
+
+
+def test_lm_without_any_words_says_what_to_pass(tmp_path):
+    with pytest.raises(ValueError, match="needs words"):
+        Recognizer.load(tiny_checkpoint(tmp_path / "bare.pt"), lm=[])
+
+
+def test_a_safetensors_file_without_crnn_metadata_is_refused(tmp_path):
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(checkpoint.CheckpointError, match="not a crnn-ocr model file"):
+        Recognizer.load(tmp_path / "other.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"junk")
+    with pytest.raises(checkpoint.CheckpointError, match="not a safetensors file"):
+        checkpoint.load_model(tmp_path / "junk.safetensors")
+
+
+def test_models_command_lists_name_input_size_metrics_and_licence(released, capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "tiny-v1" in out and "32x128" in out and "word_accuracy 50.0%" in out and "MIT" in out
+
+
+def test_model_flag_on_predict_evaluate_export_and_serve(released, tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    text_image("abc").save(folder / "abc.png")
+    assert main(["predict", "--model", "tiny-v1", str(folder / "abc.png")]) == 0
+    assert capsys.readouterr().out.startswith(f"{folder / 'abc.png'}\t")
+    assert main(["evaluate", "--model", "tiny-v1", "--data", str(folder), "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n"] == 1
+    assert main(["export", "--model", "tiny-v1", "--onnx", str(tmp_path / "m.onnx")]) == 0
+    assert main(["evaluate", "--model", str(tmp_path / "m.onnx"), "--data", str(folder),
+                 "--out", str(tmp_path / "ev2")]) == 0  # evaluate reads ONNX files too
+    assert list(load_recognizers(["tiny-v1"])) == ["tiny-v1"]
+
+
+def test_release_command_writes_the_model_index_and_cards(models_dir, tiny_pt, tmp_path, capsys):
+    scores = tmp_path / "metrics.json"
+    scores.write_text(json.dumps({"n": 10, "word_accuracy": 0.9, "cer": 0.02, "wer": 0.1, "bleu": 95.0,
+                                  "skipped": {}}))
+    docs = tmp_path / "docs" / "models.md"
+    assert main(["release", "--checkpoint", str(tiny_pt), "--name", "tiny-v2", "--reads", "test words",
+                 "--data", "none", "--licence", "CC0", "--config", "configs/x.toml", "--metrics-from", str(scores),
+                 "--speed", "PyTorch=2.0 ms", "--docs", str(docs)]) == 0
+    entry = registry.models()["tiny-v2"]
+    assert entry.metrics == {"n": 10, "word_accuracy": 0.9, "cer": 0.02, "wer": 0.1, "bleu": 95.0}
+    assert entry.speed == {"PyTorch": "2.0 ms"} and (entry.height, entry.width) == (32, 128)
+    assert "## `tiny-v2`" in docs.read_text() and "CC0" in docs.read_text()
+
+
+def test_the_bundled_models_load_and_fit_the_size_budget():
+    bundled = registry.models()
+    assert sum(m.path.stat().st_size for m in bundled.values()) <= registry.MAX_TOTAL_BYTES
+    for name, m in bundled.items():
+        rec = Recognizer.load(name)
+        assert rec.charset.chars == m.charset and (rec.config.data.height, rec.config.data.width) == (m.height, m.width)
