@@ -27,6 +27,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/train", help="run folder for checkpoints and plots (default: %(default)s)")
     p.add_argument("--config", help="TOML file with [data], [model] and [train] tables; flags override it")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out that holds a run (its checkpoints, history and figures are removed)")
     add_config_flags(p)
 
 
@@ -54,7 +56,7 @@ def at_least(flag: str, value: int, low: int) -> int:
 def cmd_train(args) -> int:
     from .train import train
 
-    result = train(config_from_args(args), args.out, resume=args.resume)
+    result = train(config_from_args(args), args.out, resume=args.resume, overwrite=args.overwrite)
     return 130 if result.get("interrupted") else 0
 
 
@@ -65,7 +67,6 @@ def cmd_evaluate(args) -> int:
     evaluate(args.model, args.data, args.out, label_sep=args.label_sep or "", split_ids=args.split_ids,
              keep_err=args.keep_err, batch_size=args.batch_size, decoder=args.decoder, lexicon=args.lexicon,
              words=args.words, threads=args.threads, device=args.device)
-
     print(f"report written to {Path(args.out) / 'report.md'}")
     return 0
 
@@ -82,7 +83,7 @@ def cmd_pretrain(args) -> int:
 
     given = {name: value for values in given_flags(args).values() for name, value in values.items()}
     cfg = pretrain_config(**given)
-    result = pretrain(cfg, args.out)
+    result = pretrain(cfg, args.out, overwrite=args.overwrite)
     return 130 if result.get("interrupted") else 0
 
 
@@ -99,7 +100,8 @@ def cmd_demo(args) -> int:
         item.image.save(test_dir / f"{item.text}-{Path(item.path).stem.split('-')[0]}.png")
     cfg = Config()
     cfg.train.epochs = args.epochs
-    train(cfg, out / "run")
+    if train(cfg, out / "run", overwrite=True).get("interrupted"):  # the demo's own run folder: always afresh
+        return 130  # stopped: last.pt is saved, nothing is evaluated
     evaluate(str(out / "run" / "best.pt"), str(test_dir), str(out / "eval"), label_sep="-")
     print(f"demo done: report {out / 'eval' / 'report.md'}, training curve {out / 'run' / 'loss.png'}")
     return 0
@@ -119,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "best.pt and a small float16 backbone.safetensors to --out; start from either with "
                        "`crnn-ocr train --pretrained`.")
     p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
     add_config_flags(p, Config.preset("pretrain"), only=PRETRAIN_FLAGS)
     p.set_defaults(func=cmd_pretrain)
 
@@ -151,7 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def safe_streams() -> None:
+    """Let any file name reach the terminal: one that is not UTF-8 goes to a UTF-8 stdout as
+    its own bytes (another program can open it), elsewhere escaped (``\\udce9``)."""
+    for stream in (sys.stdout, sys.stderr):
+        utf8 = (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8"
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape" if utf8 and stream is sys.stdout else "backslashreplace")
+
+
 def main(argv: list[str] | None = None) -> int:
+    safe_streams()
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
@@ -164,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except (DataError, CheckpointError, BadImage, ValueError, OSError) as e:  # OSError: unreadable or unwritable paths
         print(f"crnn-ocr: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # nothing foreseen: still one line (CRNN_OCR_TRACEBACK=1 shows the traceback)
+        if os.environ.get("CRNN_OCR_TRACEBACK"):
+            raise
+        print(f"crnn-ocr: error: unexpected {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("crnn-ocr: interrupted", file=sys.stderr)

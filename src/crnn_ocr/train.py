@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from . import checkpoint, plots
+from . import checkpoint, plots, run_folder
 from .config import Config
 from .ctc import ctc_loss
 from .dataset import width_bucketed
@@ -62,9 +62,12 @@ def validate(model, data: TrainingData, rank: int, world: int, trim: bool = Fals
     return texts, sum(s[2] for s in shares) / max(1, len(data.val))
 
 
-def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) -> dict:
+def train(config: Config, out_dir: str | Path, resume: bool = False, log=print, overwrite: bool = False) -> dict:
     """Train a CRNN as ``config`` says; returns the best epoch's validation metrics (or, when
-    interrupted, ``{"interrupted": True, "epoch", "step"}``)."""
+    interrupted, ``{"interrupted": True, "epoch", "step"}``).
+
+    A folder that holds a run is refused unless ``resume`` (continue it) or ``overwrite``
+    (remove it first); a folder another live training is using is refused (``run_folder``)."""
     config.validate()
     world = world_size()
     device = select_device(config.train.device)
@@ -72,8 +75,10 @@ def train(config: Config, out_dir: str | Path, resume: bool = False, log=print) 
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     rank = dist.get_rank() if world > 1 else 0
     try:
-        loop = set_up(config, Path(out_dir), resume, log if rank == 0 else (lambda *a, **k: None), device, rank, world)
-        return run(loop)
+        with run_folder.claim(Path(out_dir), resume, overwrite, main_process=rank == 0):
+            loop = set_up(config, Path(out_dir), resume, log if rank == 0 else (lambda *a, **k: None), device, rank,
+                          world)
+            return run(loop)
     finally:
         if world > 1:
             dist.destroy_process_group()
@@ -131,6 +136,8 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     state = new_state(config, data, model, steps_per_epoch, rank)
     if ckpt:
         state.load_state_dict(ckpt, out / "last.pt")
+        if rank == 0:
+            run_folder.recover_best(out, state, log)
     amp_dtype = autocast_dtype(device, t.amp)  # None: float32
     if t.amp and amp_dtype is None:
         log("mixed precision off: this CPU has no native bfloat16 (emulated, it is several times slower)")
@@ -274,9 +281,11 @@ def end_of_epoch(loop: Loop, stats: EpochStats) -> None:
     loop.log(epoch_line(row, loop.config.train.epochs, improved))
     if not loop.main_process:
         return
-    checkpoint.save(state.state_dict(), loop.out / "last.pt")
-    if improved:
+    # best.pt first: last.pt records the best CER, so a crash between the two saves must not
+    # leave a last.pt that claims a best.pt which was never written.
+    if improved or not (loop.out / "best.pt").exists():
         checkpoint.save(state.best_dict(), loop.out / "best.pt")
+    checkpoint.save(state.state_dict(), loop.out / "last.pt")
     write_history(p.history, loop.out)
     n = min(8, len(data.val))
     sample_png = loop.out / "samples" / f"epoch_{p.epoch:03d}.png"

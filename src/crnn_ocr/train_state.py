@@ -87,14 +87,20 @@ class TrainState:
             self.optimizer.load_state_dict(ckpt["optimizer"])
             if self.ema and "ema" in ckpt:  # else (averaging turned on at resume) it starts afresh
                 self.ema.load_state_dict(ckpt["ema"])
-        except (RuntimeError, ValueError) as e:
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
             raise CheckpointError(f"{path} does not fit this model (changed model flags?): "
                                   f"{str(e).splitlines()[0][:80]}") from None
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.aug_rng.set_state(ckpt["aug_rng"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        self.progress = Progress(ckpt["epoch"], ckpt["step"], ckpt["history"], ckpt["best_cer"],
-                                 ckpt["bad_epochs"], ckpt["skipped_steps"])
+        try:
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.aug_rng.set_state(ckpt["aug_rng"])
+            torch.set_rng_state(ckpt["torch_rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{path}: its training state is damaged ({str(e).splitlines()[0][:80]}); "
+                                  "it cannot be resumed") from None
+        history = ckpt["history"]
+        self.progress = Progress(ckpt["epoch"], ckpt["step"], history,
+                                 ckpt.get("best_cer", min((h["val_cer"] for h in history), default=math.inf)),
+                                 ckpt.get("bad_epochs", 0), ckpt.get("skipped_steps", 0))
 
 
 def load_for_resume(path: Path) -> dict:
@@ -107,4 +113,27 @@ def load_for_resume(path: Path) -> dict:
     if missing:
         raise CheckpointError(f"{path} holds no training state ({', '.join(sorted(missing))} "
                               "missing) and cannot be resumed; use it with --pretrained instead")
+    wrong = [key for key, kinds in RESUME_TYPES.items() if key in ckpt and not _is(ckpt[key], kinds)]
+    if not wrong and not _history_ok(ckpt["history"], ckpt["epoch"]):
+        wrong = ["history"]
+    if wrong:
+        raise CheckpointError(f"{path}: its training state is damaged ({', '.join(wrong)} of the wrong type "
+                              "or out of range); it cannot be resumed")
     return ckpt
+
+
+RESUME_TYPES = {"optimizer": dict, "scheduler": dict, "aug_rng": torch.Tensor, "torch_rng": torch.Tensor,
+                "epoch": int, "step": int, "history": list, "best_cer": (int, float), "bad_epochs": int,
+                "skipped_steps": int, "ema": dict, "vocabulary": list}
+
+
+def _is(value, kinds) -> bool:
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        return False
+    return not isinstance(value, (int, float)) or value >= 0
+
+
+def _history_ok(history: list, epoch: int) -> bool:
+    """One row per epoch done, each with its epoch number and validation CER."""
+    return len(history) == epoch and all(
+        isinstance(h, dict) and _is(h.get("epoch"), int) and _is(h.get("val_cer"), (int, float)) for h in history)
