@@ -245,6 +245,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="measured time per level (default: %(default)s)")
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--threads", type=int, default=1, help="CPU threads for each server's model")
+    p.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx",
+                   help="serve the checkpoint exported to ONNX (ONNX Runtime, the faster) or as it is")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="crnn-ocr serve --max-wait-ms")
     p.add_argument("--peers-python", default=".venv-peers/bin/python", help="the Python that has ddddocr")
     p.add_argument("--out-dir", default="results")
@@ -260,7 +262,12 @@ def main() -> None:
     labels = [f.stem.split("-")[0] for f in files]
     images = [f.read_bytes() for f in files]
     env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
-    serve = [sys.executable, "-m", "crnn_ocr", "serve", "--checkpoint", args.checkpoint,
+    model = args.checkpoint
+    if args.backend == "onnx" and Path(model).suffix != ".onnx":
+        from crnn_ocr.export import export_onnx
+
+        model = str(export_onnx(model, Path(tempfile.mkdtemp()) / "captcha.onnx"))
+    serve = [sys.executable, "-m", "crnn_ocr", "serve", "--checkpoint", f"captcha={model}",
              "--threads", str(args.threads), "--max-wait-ms", str(args.max_wait_ms)]
     systems = [("crnn-ocr serve", serve + ["--max-batch", "32"]),
                ("crnn-ocr serve --max-batch 1", serve + ["--max-batch", "1"])]
@@ -278,7 +285,7 @@ def main() -> None:
         runs.append({"system": "ddddocr", "skipped": f"no {args.peers_python} (run benchmarks/setup_peers.sh)"})
 
     result = {"images": len(images), "seconds_per_level": args.seconds, "threads": args.threads,
-              "max_wait_ms": args.max_wait_ms, "checkpoint": Path(args.checkpoint).name,
+              "max_wait_ms": args.max_wait_ms, "checkpoint": Path(args.checkpoint).name, "backend": args.backend,
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_average": os.getloadavg(),
               "runs": runs, "targets": targets(runs)}
     out = Path(args.out_dir)
@@ -286,6 +293,7 @@ def main() -> None:
     (out / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# crnn-ocr serve under load\n",
           f"{len(images)} captcha images, one per request, {args.seconds:g} s per level after a warm-up; "
+          f"crnn-ocr served with {args.backend}; "
           f"{args.threads} model thread(s) per server; {result['machine']}; load average before: "
           f"{', '.join(f'{x:.2f}' for x in result['load_average'])}.\n", table(runs), "",
           "Targets: " + "; ".join(f"{k}: {v}" for k, v in result["targets"].items()), ""]
