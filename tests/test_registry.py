@@ -130,7 +130,7 @@ def test_a_safetensors_file_without_crnn_metadata_is_refused(tmp_path):
 def test_models_command_lists_name_input_size_metrics_and_licence(released, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "tiny-v1" in out and "32x128" in out and "word_accuracy 50.0%" in out and "MIT" in out
+    assert "tiny-v1" in out and "32x128" in out and "word_accuracy 50.00%" in out and "MIT" in out
 
 
 def test_model_flag_on_predict_evaluate_export_and_serve(released, tmp_path, capsys):

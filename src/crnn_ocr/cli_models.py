@@ -175,7 +175,7 @@ def cmd_release(args) -> int:
     metrics = {}
     if args.metrics_from:
         scores = json.loads(Path(args.metrics_from).read_text(encoding="utf-8"))
-        metrics = {k: scores[k] for k in ("n", "word_accuracy", "cer", "wer", "bleu") if k in scores}
+        metrics = {k: round(scores[k], 4) for k in ("n", "word_accuracy", "cer", "wer", "bleu") if k in scores}
     info = registry.ModelInfo(name=args.name, file=f"{args.name}.safetensors", reads=args.reads,
                               charset=charset.chars, height=config.data.height, width=config.data.width,
                               data=args.data, licence=args.licence, config=args.config or "", commit=git_commit(),

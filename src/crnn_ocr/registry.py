@@ -97,11 +97,18 @@ def resolve(name_or_path: str | Path) -> Path:
     raise UnknownModel(f"unknown model {str(name_or_path)!r} (bundled models: {known}; or give a file path)")
 
 
+def metric_text(name: str, value) -> str:
+    """A validation score as shown: fractions as percentages, BLEU (0-100) and counts as numbers."""
+    if name in ("word_accuracy", "cer", "wer") and isinstance(value, (int, float)):
+        return f"{100 * value:.2f}%"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
 def table() -> str:
     """The bundled models as an aligned text table."""
     rows = [("name", "reads", "charset", "input", "size", "validation", "data licence")]
     for m in models().values():
-        scores = ", ".join(f"{k} {100 * v:.1f}%" for k, v in m.metrics.items() if isinstance(v, float))
+        scores = ", ".join(f"{k} {metric_text(k, v)}" for k, v in m.metrics.items() if k != "n")
         size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
         rows.append((m.name, m.reads, m.charset_summary(), f"{m.height}x{m.width}", size, scores, m.licence))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -118,6 +125,9 @@ def release(checkpoint_path: str | Path, info: ModelInfo, word_list: str | Path 
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     out = export_weights(checkpoint_path, MODELS_DIR / info.file, inference=True)
     load_model(out)  # the file must load as a model before it is listed
+    umask = os.umask(0)
+    os.umask(umask)
+    out.chmod(0o666 & ~umask)  # a normal file's mode (safetensors writes owner-only files)
     others = sum(m.path.stat().st_size for m in models().values() if m.name != info.name and m.path.is_file())
     total = others + out.stat().st_size
     if total > MAX_TOTAL_BYTES:
@@ -149,8 +159,7 @@ def cards_markdown() -> str:
                   f"- Config: `{m.config}`; commit `{m.commit or 'unknown'}`"]
         if m.word_list:
             parts.append(f"- Word list for `--decoder lexicon` / `lm`: `crnn_ocr/models/{m.word_list}`")
-        parts += [f"- Validation {k}: " + (f"{100 * v:.2f}%" if isinstance(v, float) else str(v))
-                  for k, v in m.metrics.items()]
+        parts += [f"- Validation {'images' if k == 'n' else k}: {metric_text(k, v)}" for k, v in m.metrics.items()]
         parts += [f"- Speed, {k}: {v}" for k, v in m.speed.items()]
         parts += ["", "Recreate it:", "", "```sh", m.recreate, "```", ""] if m.recreate else [""]
     return "\n".join(parts)
