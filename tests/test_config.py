@@ -13,7 +13,7 @@ from conftest import write_tiny_config
 
 @pytest.mark.parametrize("flags, key", [
     (["--batch-size", "0"], "batch_size = 0"), (["--batch-size", "-3"], "batch_size = -3"),
-    (["--threads", "-1"], "threads = -1"), (["--width", "0"], "width = 0"), (["--height", "8"], "height = 8"),
+    (["--threads", "-1"], "threads = -1"), (["--width", "8"], "width = 8"), (["--height", "8"], "height = 8"),
     (["--epochs", "0"], "epochs = 0"), (["--train-limit", "-5"], "train_limit = -5"), (["--lr", "inf"], "lr = inf"),
     (["--lr", "nan"], "lr = nan"), (["--epochs", "ten"], "epochs = 'ten'"), (["--dropout", "1"], "dropout = 1.0"),
     (["--channels", "2"], "channels = 2"), (["--backbone", "vgg"], "backbone = 'vgg'"),

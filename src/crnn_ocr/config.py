@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .images import MAX_WIDTH
 from .model import SIMPLE_CHANNELS
 
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
@@ -26,12 +27,13 @@ class ConfigError(ValueError):
 
 
 def option(default, help: str, *, ge=None, gt=None, lt=None, choices=None, length=None, flag=None,
-           aliases=()):
+           aliases=(), special=None):
     """A config field: its default, help text and allowed values (``ge``: at least, ``gt``:
-    more than, ``lt``: less than, ``choices``, ``length`` of a list), and its flag if it is
-    not ``--`` + the name with dashes."""
+    more than, ``lt``: less than, ``choices``, ``length`` of a list, ``special``: one more
+    value allowed outside that range, with a meaning of its own), and its flag if it is not
+    ``--`` + the name with dashes."""
     meta = {"help": help, "ge": ge, "gt": gt, "lt": lt, "choices": choices, "length": length, "flag": flag,
-            "aliases": aliases}
+            "aliases": aliases, "special": special}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -44,7 +46,10 @@ class DataConfig:
     path: str = option("", "dataset folder (split folders, captcha images, IAM root or labels.tsv); "
                        f"'' = synthetic captchas, '{SYNTHETIC_WORDS}' = words rendered from fonts", flag="--data")
     height: int = option(48, "images are resized to this height, keeping the aspect ratio", ge=MIN_SIZE)
-    width: int = option(192, "... and left-aligned, padded (or shrunk) to this width", ge=MIN_SIZE)
+    width: int = option(192, "... and left-aligned, padded (or shrunk) to this width; 0 = any width: each "
+                        "image keeps its own (lines)", ge=MIN_SIZE, special=0)
+    max_width: int = option(MAX_WIDTH, "width = 0: the widest input; a wider image is scaled down to it, "
+                            "with a warning", ge=MIN_SIZE)
     channels: int = option(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
     label_sep: str = option("", "captcha folders: the label is the file stem up to this separator")
     train_ids: list[str] = option([], "IAM: word-id lists to train on")
@@ -60,6 +65,16 @@ class DataConfig:
     synthetic_train: int = option(3000, "synthetic data: number of training images", ge=1, aliases=("--images",))
     synthetic_val: int = option(300, "synthetic data: number of validation images", ge=1,
                                 aliases=("--val-images",))
+
+    @property
+    def any_width(self) -> bool:
+        """Any-width mode: every image is read at its own width, up to ``max_width``."""
+        return self.width == 0
+
+    @property
+    def widest(self) -> int:
+        """The widest input the model reads: ``width``, or ``max_width`` in any-width mode."""
+        return self.width or self.max_width
 
 
 @dataclass
@@ -131,7 +146,8 @@ def describe(f) -> str:
     number = "a whole number" if "int" in kind else "a finite number"
     if kind.startswith("list"):
         number = f"{m['length']} whole numbers" if m["length"] else "whole numbers"
-    return " ".join([number, " and ".join(b for b in bounds if b)]).strip()
+    special = f"{m['special']} or " if m.get("special") is not None else ""
+    return special + " ".join([number, " and ".join(b for b in bounds if b)]).strip()
 
 
 def _scalar_ok(value, kind: str, m: dict) -> bool:
@@ -143,6 +159,8 @@ def _scalar_ok(value, kind: str, m: dict) -> bool:
         return False
     if kind == "int" and not isinstance(value, int):
         return False
+    if m.get("special") is not None and value == m["special"]:
+        return True
     if not math.isfinite(value) or (m["choices"] and value not in m["choices"]):
         return False
     return not ((m["ge"] is not None and value < m["ge"]) or (m["gt"] is not None and value <= m["gt"])

@@ -1,79 +1,124 @@
 """Decoded, in-memory training data: images decoded once into uint8 tensors with their
 encoded labels, and the training batches cut from them (width-bucketed when trimming).
 
+A fixed canvas (``[data] width`` > 0) gives one tensor (N, C, H, W); any-width mode
+(``width = 0``) a list of (C, H, W) tensors, each as wide as its image (compact: no padding
+to the widest), padded to the widest of a batch only when the batch is made.
+
 Inference batching (``inference.batches``) is not here: readers never import this module.
 """
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
 from .charset import Charset
 from .ctc import pack_targets, required_length
-from .images import BadImage, content_widths, load_tensor
-from .inference import COLUMN_STRIDE, crop_width
+from .images import MAX_WIDTH, BadImage, ImageTooWide, content_widths, load_tensor
+from .inference import COLUMN_STRIDE, Images, crop_width
 from .items import Item, Skipped
 
 
 def _decode_one(args):
-    source, height, width, channels = args
-    try:
-        # A numpy array, not a tensor: torch sends tensors between processes as shared-memory
-        # file descriptors, and tens of thousands of them exceed the open-file limit.
-        return load_tensor(source, height, width, channels).numpy(), None
-    except BadImage as e:
-        return None, str(e)
+    source, name, height, width, channels, max_width = args
+    # Warnings are recorded here and re-issued by the main process, which counts the images
+    # scaled down to max_width (a worker process's warnings would be lost to it).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            # A numpy array, not a tensor: torch sends tensors between processes as shared-memory
+            # file descriptors, and tens of thousands of them exceed the open-file limit.
+            array, error = load_tensor(source, height, width, channels, max_width, name).numpy(), None
+        except BadImage as e:
+            array, error = None, str(e)
+    return array, error, [(w.category, str(w.message)) for w in caught]
 
 
-def decode_images(items: list[Item], height: int, width: int, channels: int,
-                  skipped: Skipped, workers: int = 2) -> tuple[torch.Tensor, list[Item]]:
-    """Decode and preprocess every item once: (N, C, H, W) uint8 and the items that worked."""
-    jobs = [(it.image if it.image is not None else it.path, height, width, channels) for it in items]
+def decode_images(items: list[Item], height: int, width: int, channels: int, skipped: Skipped,
+                  workers: int = 2, max_width: int = MAX_WIDTH,
+                  scaled_down: list[str] | None = None) -> tuple[Images, list[Item]]:
+    """Decode and preprocess every item once: (N, C, H, W) uint8 (with ``width`` 0, a list of
+    (C, H, W) of their own widths) and the items that worked. ``scaled_down`` receives the
+    names of images wider than ``max_width``, scaled down to it (each also warned about)."""
+    jobs = [(it.image if it.image is not None else it.path, it.path, height, width, channels, max_width)
+            for it in items]
     if workers > 1 and len(jobs) > 500:
         with ProcessPoolExecutor(workers) as pool:
             results = list(pool.map(_decode_one, jobs, chunksize=64))
     else:
         results = [_decode_one(j) for j in jobs]
     tensors, kept = [], []
-    for item, (array, error) in zip(items, results):
+    for item, (array, error, notes) in zip(items, results):
+        for category, message in notes:
+            warnings.warn(message, category, stacklevel=2)
+            if issubclass(category, ImageTooWide) and scaled_down is not None:
+                scaled_down.append(item.path)
         if array is None:
             skipped[f"image {error.split(' (')[0]}"] += 1  # the reason without file-specific details
         else:
             tensors.append(torch.from_numpy(array))
             kept.append(item)
+    if not width:
+        return tensors, kept
     images = torch.stack(tensors) if tensors else torch.empty(0, channels, height, width, dtype=torch.uint8)
     return images, kept
 
 
+def usable_labels(items: list[Item], charset: Charset, max_length: int, skipped: Skipped) -> list[Item]:
+    """The items whose label can be learnt: not empty, every character in ``charset``, and
+    at most ``max_length`` CTC columns long (0: no limit); the others are counted."""
+    usable = []
+    for it in items:
+        if not it.text:
+            skipped["empty label"] += 1
+        elif charset.unknown(it.text):
+            skipped["label with characters outside the charset"] += 1
+        elif max_length and required_length(it.text) > max_length:
+            skipped["label too long for the model's output"] += 1
+        else:
+            usable.append(it)
+    return usable
+
+
 class OCRDataset(torch.utils.data.Dataset):
-    """Decoded images (uint8, fixed size) with their encoded labels, all held in memory.
+    """Decoded images (uint8) with their encoded labels, all held in memory.
 
     With ``charset`` and ``max_length`` given, items whose label has unknown characters, is
-    empty, or needs more CTC columns than the model has are skipped and counted (training).
+    empty, or needs more CTC columns than the model has are skipped and counted (training);
+    in any-width mode (``width`` 0) so is an image narrower than its label needs (CTC's
+    length rule, per image). ``scaled_down`` names the images wider than ``max_width``.
     """
 
     def __init__(self, items: list[Item], height: int, width: int, channels: int,
-                 skipped: Skipped, charset: Charset | None = None, max_length: int = 0, workers: int = 2):
+                 skipped: Skipped, charset: Charset | None = None, max_length: int = 0, workers: int = 2,
+                 max_width: int = MAX_WIDTH):
         if charset is not None:
-            usable = []
-            for it in items:
-                if not it.text:
-                    skipped["empty label"] += 1
-                elif charset.unknown(it.text):
-                    skipped["label with characters outside the charset"] += 1
-                elif max_length and required_length(it.text) > max_length:
-                    skipped["label too long for the model's output"] += 1
-                else:
-                    usable.append(it)
-            items = usable
-        self.images, self.items = decode_images(items, height, width, channels, skipped, workers)
+            items = usable_labels(items, charset, max_length, skipped)
+        self.scaled_down: list[str] = []
+        self.images, self.items = decode_images(items, height, width, channels, skipped, workers, max_width,
+                                                self.scaled_down)
+        if charset is not None and not width:
+            self._drop_too_narrow(skipped)
         self.targets = [charset.encode(it.text) for it in self.items] if charset is not None else None
+        if not width:  # each image is already cut to its own width
+            self.widths = torch.tensor([im.shape[-1] for im in self.images], dtype=torch.long)
+            return
         # The columns each image needs: its content, and (training) room for CTC to emit its label.
         self.widths = content_widths(self.images)
         if charset is not None and len(self.items):
             room = torch.tensor([COLUMN_STRIDE * required_length(it.text) for it in self.items])
             self.widths = torch.maximum(self.widths, room)
+
+    def _drop_too_narrow(self, skipped: Skipped) -> None:
+        """Any-width training: drop (and count) the images with fewer output columns than
+        their label needs; each is read at its own width, so no padding could make room."""
+        fits = [required_length(it.text) <= im.shape[-1] // COLUMN_STRIDE for it, im in zip(self.items, self.images)]
+        if not all(fits):
+            skipped["image too narrow for its label"] += fits.count(False)
+            self.images = [im for im, ok in zip(self.images, fits) if ok]
+            self.items = [it for it, ok in zip(self.items, fits) if ok]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -83,11 +128,23 @@ class OCRDataset(torch.utils.data.Dataset):
 
     def batch(self, index: list[int], trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The training batch of items ``index``: uint8 images, concatenated targets, label
-        lengths; with ``trim``, the images cut to ``crop_width`` of the widest one."""
+        lengths; with ``trim``, the images cut to ``crop_width`` of the widest one; in
+        any-width mode, each image padded to the widest one."""
         images, targets, lengths, _ = collate([self[i] for i in index])
-        if trim:
+        if trim and isinstance(self.images, torch.Tensor):
             images = images[..., : crop_width(self.widths[index].max(), images.shape[3])]
         return images, targets, lengths
+
+
+def pad_to_widest(images: list[torch.Tensor]) -> torch.Tensor:
+    """Stack uint8 images (C, H, W) of any widths into (N, C, H, widest), each padded on the
+    right with its own background (its bottom-right pixel), as ``resize_and_pad`` pads."""
+    widest = max(im.shape[-1] for im in images)
+    out = torch.empty(len(images), *images[0].shape[:2], widest, dtype=images[0].dtype)
+    for o, im in zip(out, images):
+        o[:] = im[:, -1:, -1:]
+        o[..., : im.shape[-1]] = im
+    return out
 
 
 def width_bucketed(order: list[int], widths: torch.Tensor, batch_size: int, seed: int, chunk: int = 32) -> list[int]:
@@ -104,7 +161,9 @@ def width_bucketed(order: list[int], widths: torch.Tensor, batch_size: int, seed
 
 
 def collate(batch):
-    """Stack images; concatenate targets the way ``nn.CTCLoss`` wants them."""
+    """Stack images (padding any-width ones to the widest); concatenate targets the way
+    ``nn.CTCLoss`` wants them."""
     images, targets, index = zip(*batch)
     flat, lengths = pack_targets(targets)
-    return torch.stack(images), flat, lengths, torch.tensor(index)
+    same = all(im.shape == images[0].shape for im in images)
+    return torch.stack(images) if same else pad_to_widest(list(images)), flat, lengths, torch.tensor(index)

@@ -6,7 +6,8 @@ The ONNX model takes ``images``: float (N, C, H, W) in [0, 1], and returns ``log
 The file carries what a reader needs besides the weights, as ``metadata_props``:
 
 - ``charset``: the characters, class ``i + 1`` being character ``i`` (0 is the CTC blank);
-- ``height``, ``width``, ``channels``: the preprocessing of ``crnn_ocr.images.resize_and_pad``;
+- ``height``, ``width``, ``channels``: the preprocessing of ``crnn_ocr.images.resize_and_pad``
+  (``width`` 0: any width, up to the config's ``max_width``);
 - ``config``: the whole training ``Config`` as JSON, for the record.
 
 It is not the place for running the file: ``Recognizer.load("model.onnx")`` does that.
@@ -42,7 +43,7 @@ def export_onnx(checkpoint: str | Path, onnx_path: str | Path, opset: int = OPSE
     """
     model, charset, config = load_model(checkpoint)
     d = config.data
-    example = torch.rand(2, d.channels, d.height, d.width)
+    example = torch.rand(2, d.channels, d.height, min(d.widest, 512))  # any width will do: it is dynamic
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The exporter and its internals announce their deprecation; the tracer warns about

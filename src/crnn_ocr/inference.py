@@ -2,9 +2,11 @@
 
 ``infer`` serves validation during training, ``crnn-ocr evaluate``, the ``Recognizer`` (PyTorch
 and ONNX) and anything built on it. The model is any callable from float images (N, C, H, W)
-in [0, 1] to log-probabilities (T, N, C): a ``CRNN`` or an ``OnnxModel``. For a model trained
-with ``trim_padding``, every image is read at its own width (``batches``), so an answer never
-depends on the batch size or on the image's neighbours.
+in [0, 1] to log-probabilities (T, N, C): a ``CRNN`` or an ``OnnxModel``. Images come as one
+uint8 tensor (N, C, H, W) of a fixed canvas, or as a list of (C, H, W) tensors of any widths
+(any-width mode, ``[data] width = 0``). For a model trained with ``trim_padding``, and for
+every list, each image is read at its own width (``batches``), so an answer never depends on
+the batch size or on the image's neighbours.
 
 This module reads no files and knows no datasets.
 """
@@ -17,39 +19,52 @@ import torch
 
 from .charset import Charset
 from .ctc import Decoder, GreedyDecoder, Hypothesis, ctc_loss, pack_targets
-from .images import content_widths
+from .images import COLUMN_STRIDE, MIN_WIDTH, TRIM_MARGIN, content_widths, crop_width
 
-COLUMN_STRIDE = 4  # input pixels per output column: both backbones divide the width by 4
-MIN_WIDTH = 16  # the narrowest batch a trimmed run cuts to
-TRIM_MARGIN = 8  # padding kept after the widest image: room for augmentation's shift and zoom
+__all__ = ["COLUMN_STRIDE", "MIN_WIDTH", "TRIM_MARGIN", "Images", "Inference", "batches", "crop_width", "infer",
+           "take"]
 
-
-def crop_width(content: int, full: int) -> int:
-    """The width to cut a batch to: its widest content plus ``TRIM_MARGIN``, rounded up to a
-    multiple of ``COLUMN_STRIDE``, at least ``MIN_WIDTH``, at most the full width."""
-    stride = COLUMN_STRIDE
-    return min(full, max(MIN_WIDTH, -(-(int(content) + TRIM_MARGIN) // stride) * stride))
+Images = torch.Tensor | list[torch.Tensor]  # (N, C, H, W), or N images (C, H, W) of any widths
 
 
-def batches(images: torch.Tensor, batch_size: int, trim: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def take(images: Images, index: Sequence[int]) -> Images:
+    """The entries at positions ``index`` of a tensor or a list (of images, of labels, ...)."""
+    return images[list(index)] if isinstance(images, torch.Tensor) else [images[i] for i in index]
+
+
+def reading_widths(images: Images, trim: bool) -> torch.Tensor:
+    """The width each image is read at: as it is, or with ``trim`` its ``crop_width``."""
+    full = torch.tensor([im.shape[-1] for im in images], dtype=torch.long)
+    if not trim:
+        return full
+    content = content_widths(images) if isinstance(images, torch.Tensor) else \
+        torch.cat([content_widths(im[None]) for im in images])
+    return torch.tensor([crop_width(c, f) for c, f in zip(content.tolist(), full.tolist())], dtype=torch.long)
+
+
+def batches(images: Images, batch_size: int, trim: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (indices, uint8 batch) covering ``images`` in batches for inference.
 
-    With ``trim``, every image is cut to its own ``crop_width``: images with the same cut
-    width are batched together, so little compute goes to padding and an image's answer does
-    not depend on the batch size or on its neighbours. The caller puts the results back in
-    place with the indices.
+    A fixed-canvas tensor without ``trim`` is cut into batches in order. Otherwise every
+    image is read at its own width (with ``trim``, cut to its ``crop_width``): images of the
+    same width are batched together, so little compute goes to padding and an image's answer
+    does not depend on the batch size or on its neighbours. The caller puts the results back
+    in place with the indices.
     """
     n = len(images)
-    if not trim:
+    if isinstance(images, torch.Tensor) and not trim:
         for start in range(0, n, batch_size):
             yield torch.arange(start, min(n, start + batch_size)), images[start : start + batch_size]
         return
-    cut = torch.tensor([crop_width(w, images.shape[3]) for w in content_widths(images).tolist()], dtype=torch.long)
+    cut = reading_widths(images, trim)
     for width in cut.unique().tolist():
         same = torch.nonzero(cut == width).flatten()
         for start in range(0, len(same), batch_size):
             index = same[start : start + batch_size]
-            yield index, images[index, :, :, :width]
+            if isinstance(images, torch.Tensor):
+                yield index, images[index, :, :, :width]
+            else:
+                yield index, torch.stack([images[i][:, :, :width] for i in index.tolist()])
 
 
 @dataclass
@@ -73,10 +88,11 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 
 
 @torch.no_grad()
-def infer(model: Model, images: torch.Tensor, charset: Charset, decoder: Decoder | None = None,
+def infer(model: Model, images: Images, charset: Charset, decoder: Decoder | None = None,
           batch_size: int = 256, trim: bool = False, details: bool = False,
           targets: Sequence[Sequence[int]] | None = None) -> Inference:
-    """Read uint8 ``images`` (N, C, H, W) with ``model`` and ``decoder`` (greedy by default).
+    """Read uint8 ``images`` (N, C, H, W), or a list of (C, H, W) of any widths, with ``model``
+    and ``decoder`` (greedy by default).
 
     Args:
         trim: cut the padding off, as a model trained with ``trim_padding`` expects.

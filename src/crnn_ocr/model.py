@@ -151,7 +151,7 @@ class CRNN(nn.Module):
         """A fresh CRNN for a ``Config`` and a ``Charset``; ``training`` adds the training-only
         heads (the CTC shortcut, when ``config.model.ctc_shortcut`` is on)."""
         d, m = config.data, config.model
-        return cls(len(charset), backbone=m.backbone, imagenet=imagenet, height=d.height, width=d.width,
+        return cls(len(charset), backbone=m.backbone, imagenet=imagenet, height=d.height, width=d.widest,
                    channels=d.channels, rnn_hidden=m.rnn_hidden, rnn_layers=m.rnn_layers, dropout=m.dropout,
                    cnn_channels=tuple(m.cnn_channels), cnn_blocks=tuple(m.cnn_blocks), column_pool=m.column_pool,
                    shortcut=training and m.ctc_shortcut > 0)

@@ -28,7 +28,7 @@ from .checkpoint import load, model_of
 from .config import Config
 from .ctc import Decoder, GreedyDecoder, Hypothesis
 from .images import BadImage, load_tensor, load_tensor_and_scale
-from .inference import COLUMN_STRIDE, infer
+from .inference import COLUMN_STRIDE, Images, infer
 from .lexicon import Lexicon
 from .lm import LMDecoder
 from .onnx_model import OnnxModel, load_onnx
@@ -165,13 +165,20 @@ class Recognizer:
         return self.decoders[name]
 
     def load_image(self, image) -> torch.Tensor:
-        """One path, bytes, PIL image or array -> uint8 (C, H, W); raises ``BadImage``."""
+        """One path, bytes, PIL image or array -> uint8 (C, H, W) (in any-width mode, W is the
+        image's own width at the model's height); raises ``BadImage``."""
         d = self.config.data
-        return load_tensor(image, d.height, d.width, d.channels)
+        return load_tensor(image, d.height, d.width, d.channels, d.max_width)
 
-    def preprocess(self, images) -> torch.Tensor:
-        """Paths, bytes, PIL images or arrays -> uint8 (N, C, H, W); raises ``BadImage``."""
-        return torch.stack([self.load_image(im) for im in images])
+    def collate(self, tensors: list[torch.Tensor]) -> Images:
+        """Images as ``load_image`` makes them -> what ``recognize`` takes: one (N, C, H, W)
+        tensor, or in any-width mode the list itself (each image is read at its own width)."""
+        return list(tensors) if self.config.data.any_width else torch.stack(list(tensors))
+
+    def preprocess(self, images) -> Images:
+        """Paths, bytes, PIL images or arrays -> uint8 (N, C, H, W), or a list of (C, H, W) in
+        any-width mode; raises ``BadImage``."""
+        return self.collate([self.load_image(im) for im in images])
 
     def read(self, images, details: bool = False, decoder: str | Decoder = "greedy",
              batch_size: int = 64) -> list[Reading]:
@@ -184,14 +191,14 @@ class Recognizer:
         loaded, where = [], []
         for image in as_list(images):
             try:
-                loaded.append(load_tensor_and_scale(image, d.height, d.width, d.channels))
+                loaded.append(load_tensor_and_scale(image, d.height, d.width, d.channels, d.max_width))
                 where.append(len(readings))
                 readings.append(None)
             except Exception as e:  # one bad image never drops the others
                 readings.append(Reading("", 0.0, error=str(e) if isinstance(e, BadImage) else
                                         f"unreadable ({type(e).__name__})"))
         if loaded:
-            batch = torch.stack([tensor for tensor, _, _ in loaded])
+            batch = self.collate([tensor for tensor, _, _ in loaded])
             result = infer(self.model, batch, self.charset, chosen, batch_size, d.trim_padding, details)
             for i, h, (_, scale, width) in zip(where, result.hypotheses, loaded):
                 readings[i] = reading_of(h, scale, width)
@@ -206,8 +213,8 @@ class Recognizer:
                 raise BadImage(r.error)
         return [(r.text, r.confidence) for r in readings]
 
-    def recognize(self, images: torch.Tensor, batch_size: int = 64) -> list[tuple[str, float]]:
-        """(text, confidence) for each image of a uint8 batch (N, C, H, W) as ``load_image``
-        makes them; confidence is the probability of the best CTC path."""
+    def recognize(self, images: Images, batch_size: int = 64) -> list[tuple[str, float]]:
+        """(text, confidence) for each image of a uint8 batch (N, C, H, W) or list of (C, H, W)
+        as ``load_image`` makes them; confidence is the probability of the best CTC path."""
         result = infer(self.model, images, self.charset, batch_size=batch_size, trim=self.config.data.trim_padding)
         return list(zip(result.texts, result.confidences))

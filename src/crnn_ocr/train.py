@@ -30,7 +30,7 @@ from .config import Config
 from .ctc import ctc_loss
 from .dataset import width_bucketed
 from .images import augment_batch
-from .inference import infer
+from .inference import infer, take
 from .metrics import cer, word_accuracy
 from .runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
 from .train_data import TrainingData, load_training_data
@@ -50,7 +50,7 @@ def validate(model, data: TrainingData, rank: int, world: int, trim: bool = Fals
     """Predictions for every validation image and the mean CTC loss, identical on every
     rank: each process reads its share, then the shares are gathered."""
     index = list(range(rank, len(data.val), world))
-    read = infer(model, data.val.images[index], data.charset, targets=[data.val_targets[i] for i in index], trim=trim)
+    read = infer(model, take(data.val.images, index), data.charset, trim=trim, targets=take(data.val_targets, index))
     if world == 1:
         return read.texts, read.loss
     shares = [None] * world
@@ -205,7 +205,7 @@ def train_one_epoch(loop: Loop, stop: StopRequest) -> EpochStats:
     # already did and then sees exactly what an uninterrupted run would.
     loop.sampler.set_epoch(p.epoch)
     order = list(loop.sampler)
-    if d.trim_padding:
+    if d.trim_padding or d.any_width:
         order = width_bucketed(order, loop.data.train.widths, t.batch_size, t.seed * 100_003 + p.epoch)
     first = p.step - p.epoch * loop.steps_per_epoch
     loop.net.train()

@@ -38,7 +38,7 @@ def check_label_lengths(items: list[Item], columns: int, d: DataConfig) -> None:
     needed = [required_length(it.text) for it in items]
     if sum(n > columns for n in needed) > TOO_MANY_LONG_LABELS * len(items):
         raise ValueError(
-            f"a {d.height}x{d.width} input gives {columns} output columns, but the longest label needs "
+            f"a {d.height}x{d.widest} input gives {columns} output columns, but the longest label needs "
             f"{max(needed)} (its length plus one blank per repeated neighbour); "
             f"use a wider input (--width) or drop the long labels")
 
@@ -53,12 +53,15 @@ def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[
     imagenet = config.model.pretrained == "imagenet" and not charset_chars
     model = CRNN.from_config(config, charset, imagenet=imagenet, training=True)
     check_label_lengths(train_items, model.columns, d)
-    train_ds = OCRDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns)
-    val_ds = OCRDataset(val_items, d.height, d.width, d.channels, skipped)
+    train_ds = OCRDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns,
+                          max_width=d.max_width)
+    val_ds = OCRDataset(val_items, d.height, d.width, d.channels, skipped, max_width=d.max_width)
+    scaled_down = len(train_ds.scaled_down) + len(val_ds.scaled_down)
     val_targets = [charset.encode("".join(c for c in it.text if not charset.unknown(c))) for it in val_ds.items]
     vocabulary = sorted({it.text for it in train_ds.items})
     log(f"{len(train_ds)} training and {len(val_ds)} validation images, {len(charset) - 1} characters"
-        + (f"; skipped: {skipped}" if skipped else ""))
+        + (f"; skipped: {skipped}" if skipped else "")
+        + (f"; {scaled_down} images wider than max_width {d.max_width} scaled down" if scaled_down else ""))
     if not len(train_ds):
         raise DataError("no usable training images left")
     if not len(val_ds):
