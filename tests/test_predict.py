@@ -53,7 +53,7 @@ def test_tsv_is_path_text_confidence_and_skips_unreadable_images_on_stderr(model
     rows = [line.split("\t") for line in out.splitlines()]
     assert code == 0 and [r[0] for r in rows] == [str(images / "a.png"), str(images / "b.jpg")]
     assert all(len(r) == 3 and 0 <= float(r[2]) <= 1 for r in rows)
-    assert "broken.png" in err and "1 of 3 inputs could not be read" in err
+    assert "broken.png" in err and "1 of 3 inputs skipped" in err
 
 
 def test_json_and_jsonl_records_match_the_recognizer_with_error_records(model, images, capsys):

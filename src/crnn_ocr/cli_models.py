@@ -140,7 +140,7 @@ def cmd_predict(args) -> int:
             progress.update(len(chunk))
         out.write("\n]\n" if args.format == "json" else "")
     if bad:
-        print(f"crnn-ocr: {bad} of {len(paths)} inputs could not be read", file=sys.stderr)
+        print(f"crnn-ocr: {bad} of {len(paths)} inputs skipped", file=sys.stderr)
     if bad == len(paths):
         print("crnn-ocr: error: no readable image among the inputs", file=sys.stderr)
         return 2
