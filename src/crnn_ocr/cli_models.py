@@ -14,10 +14,9 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from .files import shown, tsv_field
+from .files import atomic_target, shown, tsv_field
 from .images import IMAGE_SUFFIXES
 
 FORMATS = ("tsv", "json", "jsonl")
@@ -69,16 +68,28 @@ def image_paths(inputs: list[str], recursive: bool = False, stdin=None) -> list[
     for s in inputs:
         if s == "-":
             paths += [line.rstrip("\r\n") for line in (stdin or sys.stdin) if line.strip()]
-        elif Path(s).is_dir():
+        elif is_folder(s):
             # a folder named like an image is kept, to be reported and counted as a bad input
-            found = Path(s).rglob("*") if recursive else Path(s).iterdir()
-            paths += sorted(str(q) for q in found if q.suffix.lower() in IMAGE_SUFFIXES)
-        elif not Path(s).exists() and glob.has_magic(s):
+            try:
+                found = Path(s).rglob("*") if recursive else Path(s).iterdir()
+                paths += sorted(str(q) for q in found if q.suffix.lower() in IMAGE_SUFFIXES)
+            except OSError:  # an unreadable folder: reported and counted like a bad image
+                paths.append(s)
+        elif not os.path.lexists(s) and glob.has_magic(s):
             matches = sorted(glob.glob(s, recursive=True))
             paths += [m for m in matches if Path(m).suffix.lower() in IMAGE_SUFFIXES] or [s]
         else:
             paths.append(s)
     return paths
+
+
+def is_folder(path: str) -> bool:
+    """Whether ``path`` is a folder; False for a path that cannot even be looked at (a name
+    too long, a loop of links): that one is read, reported and counted like a bad image."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
 
 
 @contextlib.contextmanager
@@ -88,23 +99,15 @@ def output_file(path: str | None):
     if path is None:
         yield sys.stdout
         return
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp, target = atomic_target(path)
     try:
         # surrogateescape: a file name that is not UTF-8 is written back as its own bytes, as on stdout
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
             yield f
-        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-
-
-def current_umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask
 
 
 def cmd_predict(args) -> int:
