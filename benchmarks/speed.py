@@ -21,6 +21,7 @@ weights, so without ``--checkpoint`` it times an untrained model of the default 
 
     python benchmarks/speed.py                                   # untrained default model
     python benchmarks/speed.py --checkpoint runs/captcha/best.pt --data data/captcha/test
+    python benchmarks/speed.py --config configs/printed_lines.toml --lines   # a word and a line
 """
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ from crnn_ocr.model import CRNN
 from crnn_ocr.recognizer import Recognizer
 from crnn_ocr.sources import evaluation_items
 from crnn_ocr.synth_captcha import CAPTCHA_ALPHABET
+from line_speed import markdown as widths_markdown
+from line_speed import time_widths
 from machine import cpu_name, seconds
 
 BULK_BATCH, BULK_THREADS = 64, 2
@@ -128,7 +131,7 @@ def time_inference(model: torch.nn.Module, files: dict[str, Path], config: Confi
     timings = {}
     for threads, batch, n in ((1, 1, runs), (BULK_THREADS, BULK_BATCH, max(5, runs // 10))):
         torch.set_num_threads(threads)
-        x = torch.rand(batch, d.channels, d.height, d.width)
+        x = torch.rand(batch, d.channels, d.height, d.widest)
         calls = {name: (lambda run=run: run(x)) for name, run in torch_variants(model, x[:1]).items()}
         for name, (path, optimise) in ort_variants(files).items():
             session, feed = ort_session(path, threads, optimise), {"images": x.numpy()}
@@ -296,11 +299,13 @@ def time_training(config: Config, charset: Charset, steps: int, compile_too: boo
 
 def markdown(results: dict) -> str:
     lines = [f"Model: {results['model']['backbone']} backbone, {results['model']['parameters'] / 1e6:.2f}M parameters, "
-             f"{results['model']['height']}x{results['model']['width']} input. Machine: {results['machine']['cpu']}, "
-             f"{results['machine']['cores']} cores, load average {results['machine']['load_before']:.1f} before the run "
-             f"(a shared machine makes timings indicative).", "",
-             "| back end | ms/image, batch 1, 1 thread: median (min) | images/s, batch 64, 2 threads: median (max) |",
-             "|---|---:|---:|"]
+             f"{results['model']['height']}x{results['model']['width'] or 'any width'} input. Machine: "
+             f"{results['machine']['cpu']}, {results['machine']['cores']} cores, load average "
+             f"{results['machine']['load_before']:.1f} before the run (a shared machine makes timings indicative).", ""]
+    if "widths" in results:
+        return "\n".join(lines + widths_markdown(results["widths"]))
+    lines += ["| back end | ms/image, batch 1, 1 thread: median (min) | images/s, batch 64, 2 threads: median (max) |",
+              "|---|---:|---:|"]
     lines += [f"| {r['backend']} | {r['ms_per_image_batch1_1thread']:.2f} ({r['ms_per_image_batch1_1thread_min']:.2f}) "
               f"| {r['images_per_s_batch64_2threads']:.0f} ({r['images_per_s_batch64_2threads_max']:.0f}) |"
               for r in results["inference"]]
@@ -328,11 +333,12 @@ def markdown(results: dict) -> str:
 
 
 def model_files(args, folder: Path) -> tuple[Path, Config]:
-    """The checkpoint to time: the one given, or an untrained default model saved in ``folder``."""
+    """The checkpoint to time: the one given, or an untrained model of ``--config`` (printable
+    ASCII) or of the default config (captcha alphabet) saved in ``folder``."""
     if args.checkpoint:
         return Path(args.checkpoint), Config.from_dict(checkpoint.load(args.checkpoint)["config"])
-    config = Config()
-    charset = Charset(CAPTCHA_ALPHABET)
+    config = Config.from_toml(args.config) if args.config else Config()
+    charset = Charset("".join(map(chr, range(32, 127))) if args.config else CAPTCHA_ALPHABET)
     model = CRNN.from_config(config, charset)
     path = folder / "untrained.pt"
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
@@ -340,9 +346,25 @@ def model_files(args, folder: Path) -> tuple[Path, Config]:
     return path, config
 
 
+def time_everything(args, results: dict, rec: Recognizer, config: Config, files: dict[str, Path], tmp: Path) -> None:
+    """Every back end on random input (and on ``--data``), then training; into ``results``."""
+    for name, weight_type in (("int8-s8", QuantType.QInt8), ("int8-u8", QuantType.QUInt8)):
+        files[name] = tmp / f"model.{name}.onnx"
+        quantize_dynamic(files["fp32"], files[name], weight_type=weight_type)
+    ds = load_data(config, args.data, args.label_sep, args.data_ids) if args.data else None
+    results["inference"] = time_inference(rec.model, files, config, args.runs)
+    if ds is not None:
+        results["accuracy"] = score_backends(rec.model, rec.charset, config, files, ds, args.latency_images)
+    if not args.no_training:  # the same model as above, freshly initialised
+        results["training"] = time_training(config, rec.charset, args.train_steps, not args.no_compile, ds)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="a trained .pt file (default: an untrained default model)")
+    parser.add_argument("--config", help="without --checkpoint: time an untrained model of this config file")
+    parser.add_argument("--lines", action="store_true",
+                        help="only a word, half a line and a 1,500-pixel line at batch 1 on one thread (line_speed.py)")
     parser.add_argument("--data", help="labelled images to score every back end on (needs --checkpoint)")
     parser.add_argument("--label-sep", default="", help="captcha folders: label = file stem up to this separator")
     parser.add_argument("--data-ids", nargs="+", help="IAM --data: the word-id lists to score on")
@@ -362,23 +384,19 @@ def main() -> None:
         tmp = Path(tmp)
         pt, config = model_files(args, tmp)
         files = {"fp32": export_onnx(pt, tmp / "model.onnx")}
-        for name, weight_type in (("int8-s8", QuantType.QInt8), ("int8-u8", QuantType.QUInt8)):
-            files[name] = tmp / f"model.{name}.onnx"
-            quantize_dynamic(files["fp32"], files[name], weight_type=weight_type)
         rec = Recognizer.load(pt)
-        ds = load_data(config, args.data, args.label_sep, args.data_ids) if args.data else None
         results = {
             "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                         "torch": torch.__version__, "onnxruntime": ort.__version__, "load_before": load_before},
-            "model": {"checkpoint": args.checkpoint or "untrained default", "backbone": config.model.backbone,
-                      "parameters": sum(p.numel() for p in rec.model.parameters()),
+            "model": {"checkpoint": args.checkpoint or f"untrained {args.config or 'default'}",
+                      "backbone": config.model.backbone, "parameters": sum(p.numel() for p in rec.model.parameters()),
                       "height": config.data.height, "width": config.data.width},
-            "inference": time_inference(rec.model, files, config, args.runs),
         }
-        if ds is not None:
-            results["accuracy"] = score_backends(rec.model, rec.charset, config, files, ds, args.latency_images)
-    if not args.no_training:  # the same model as above, freshly initialised
-        results["training"] = time_training(config, rec.charset, args.train_steps, not args.no_compile, ds)
+        if args.lines:
+            results["widths"] = time_widths(rec.model, ort_session(files["fp32"], 1), config, args.runs,
+                                            interleaved_times)
+        else:
+            time_everything(args, results, rec, config, files, tmp)
     results["machine"]["load_after"] = os.getloadavg()[0]
 
     out = Path(args.out)
