@@ -19,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from crnn_ocr import Config, checkpoint, evaluate, train
+from crnn_ocr import Config, checkpoint
+from crnn_ocr.evaluate import evaluate
+from crnn_ocr.train import train
 
 # The report's Tables 2 and 3: word accuracy / char BLEU on its test sets.
 REPORT = {
