@@ -4,9 +4,9 @@
 and ONNX) and anything built on it. The model is any callable from float images (N, C, H, W)
 in [0, 1] to log-probabilities (T, N, C): a ``CRNN`` or an ``OnnxModel``. Images come as one
 uint8 tensor (N, C, H, W) of a fixed canvas, or as a list of (C, H, W) tensors of any widths
-(any-width mode, ``[data] width = 0``). For a model trained with ``trim_padding``, and for
-every list, each image is read at its own width (``batches``), so an answer never depends on
-the batch size or on the image's neighbours.
+(any-width mode, ``[data] width = 0``). Each image of a list, and with ``trim`` (a model
+trained with ``trim_padding``) each image of a tensor, is read at its own width
+(``batches``), so an answer never depends on the batch size or on the image's neighbours.
 
 This module reads no files and knows no datasets.
 """
@@ -32,31 +32,25 @@ def take(images: Images, index: Sequence[int]) -> Images:
     return images[list(index)] if isinstance(images, torch.Tensor) else [images[i] for i in index]
 
 
-def reading_widths(images: Images, trim: bool) -> torch.Tensor:
-    """The width each image is read at: as it is, or with ``trim`` its ``crop_width``."""
-    full = torch.tensor([im.shape[-1] for im in images], dtype=torch.long)
-    if not trim:
-        return full
-    content = content_widths(images) if isinstance(images, torch.Tensor) else \
-        torch.cat([content_widths(im[None]) for im in images])
-    return torch.tensor([crop_width(c, f) for c, f in zip(content.tolist(), full.tolist())], dtype=torch.long)
-
-
 def batches(images: Images, batch_size: int, trim: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (indices, uint8 batch) covering ``images`` in batches for inference.
 
     A fixed-canvas tensor without ``trim`` is cut into batches in order. Otherwise every
-    image is read at its own width (with ``trim``, cut to its ``crop_width``): images of the
-    same width are batched together, so little compute goes to padding and an image's answer
-    does not depend on the batch size or on its neighbours. The caller puts the results back
-    in place with the indices.
+    image is read at its own width (a tensor's images with ``trim`` cut to their
+    ``crop_width``; a list's as they are, already cut): images of the same width are batched
+    together, so little compute goes to padding and an image's answer does not depend on the
+    batch size or on its neighbours. The caller puts the results back in place with the
+    indices.
     """
     n = len(images)
     if isinstance(images, torch.Tensor) and not trim:
         for start in range(0, n, batch_size):
             yield torch.arange(start, min(n, start + batch_size)), images[start : start + batch_size]
         return
-    cut = reading_widths(images, trim)
+    if isinstance(images, torch.Tensor):
+        cut = torch.tensor([crop_width(w, images.shape[3]) for w in content_widths(images).tolist()])
+    else:
+        cut = torch.tensor([im.shape[-1] for im in images])
     for width in cut.unique().tolist():
         same = torch.nonzero(cut == width).flatten()
         for start in range(0, len(same), batch_size):
@@ -64,7 +58,7 @@ def batches(images: Images, batch_size: int, trim: bool = False) -> Iterator[tup
             if isinstance(images, torch.Tensor):
                 yield index, images[index, :, :, :width]
             else:
-                yield index, torch.stack([images[i][:, :, :width] for i in index.tolist()])
+                yield index, torch.stack([images[i] for i in index.tolist()])
 
 
 @dataclass
