@@ -110,6 +110,15 @@ def output_file(path: str | None):
         raise
 
 
+def record(fmt: str, path: str, reading, first: bool) -> str:
+    """One image's output: a TSV line (none for an unreadable image), a JSON line, or an
+    element of the JSON array (``first``: the array's first)."""
+    if fmt == "tsv":
+        return "" if reading.error else f"{tsv_field(path)}\t{tsv_field(reading.text)}\t{reading.confidence:.4f}\n"
+    text = json.dumps({"path": shown(path)} | reading.to_dict(), ensure_ascii=False)
+    return text + "\n" if fmt == "jsonl" else ("\n" if first else ",\n") + text
+
+
 def cmd_predict(args) -> int:
     from tqdm import tqdm
 
@@ -131,15 +140,9 @@ def cmd_predict(args) -> int:
             for i, (path, reading) in enumerate(zip(chunk, rec.read(chunk, args.details, args.decoder,
                                                                      args.batch_size))):
                 bad += reading.error is not None
-                if args.format == "tsv":
-                    if reading.error is not None:
-                        print(f"crnn-ocr: skipping {shown(path)}: {reading.error}", file=sys.stderr)
-                    else:
-                        out.write(f"{tsv_field(path)}\t{tsv_field(reading.text)}\t{reading.confidence:.4f}\n")
-                    continue
-                record = json.dumps({"path": shown(path)} | reading.to_dict(), ensure_ascii=False)
-                first = start + i == 0
-                out.write(record + "\n" if args.format == "jsonl" else ("\n" if first else ",\n") + record)
+                if reading.error is not None and args.format == "tsv":
+                    print(f"crnn-ocr: skipping {shown(path)}: {reading.error}", file=sys.stderr)
+                out.write(record(args.format, path, reading, first=start + i == 0))
             progress.update(len(chunk))
         out.write("\n]\n" if args.format == "json" else "")
     if bad:
