@@ -74,7 +74,7 @@ def run_one(config_path: Path, args) -> dict:
     else:
         t0 = time.time()
         if not finished or args.retrain:
-            train(cfg, run_dir)
+            train(cfg, run_dir, overwrite=True)  # a retrain (or an unfinished run) starts afresh
             seconds = time.time() - t0
         else:  # trained by `crnn-ocr train --config` into this folder: time from its epochs
             print(f"[{name}] trained outside this script; summarising its history")

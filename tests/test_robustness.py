@@ -436,3 +436,241 @@ def test_report_escapes_labels_predictions_and_paths(tmp_path, capsys, model_che
     assert len(rows) == 1
     unescaped_pipes = rows[0].replace("\\|", "").count("|")
     assert unescaped_pipes == 4  # image | gold | prediction: the label did not add a column
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 15: any decoding failure, special files, long and non-UTF-8 names, atomic reports,
+# bounded text files, layout reasons, ONNX metadata
+
+
+@pytest.mark.parametrize("error", [TypeError, KeyError, AssertionError, RuntimeError, IndexError, ZeroDivisionError])
+def test_any_exception_while_decoding_one_image_skips_only_that_image(tmp_path, capsys, model_checkpoint,
+                                                                     monkeypatch, error):
+    import crnn_ocr.images as images
+    from crnn_ocr.recognizer import Recognizer
+
+    folder = tmp_path / "data"
+    write_good_images(folder, ["good", "fine"])
+    text_image("tiff").save(folder / "wrongtag.tif")
+    real_open = images.Image.open
+
+    def picky_open(fp, *args, **kwargs):  # as Pillow's TIFF plugin does for a tag of the wrong type
+        if str(fp).endswith("wrongtag.tif"):
+            raise error("tag of the wrong type")
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(images.Image, "open", picky_open)
+    with pytest.raises(BadImage, match="unreadable"):
+        load_tensor(folder / "wrongtag.tif", 32, 128, 1)
+    readings = Recognizer.load(model_checkpoint).read([folder / "good.png", folder / "wrongtag.tif"])
+    assert readings[0].error is None and "unreadable" in readings[1].error
+    code, out, err = run(capsys, "predict", "--checkpoint", model_checkpoint, "--batch-size", "8", folder)
+    assert code == 0 and len(out.splitlines()) == 2 and "wrongtag.tif" in err  # the good ones of the same batch
+    code, out, _ = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", folder, "--out", tmp_path / "ev")
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert code == 0 and metrics["n"] == 2 and sum(metrics["skipped"].values()) == 1
+    skipped = Skipped()
+    assert len(OCRDataset(load_folder(folder), 32, 128, 1, skipped)) == 2 and sum(skipped.values()) == 1
+
+
+def test_special_files_are_refused_quickly_with_a_reason(tmp_path):
+    from crnn_ocr.recognizer import as_list  # noqa: F401  (the Recognizer takes arrays too)
+
+    os.mkfifo(tmp_path / "fifo.png")  # reading it would block forever
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    cases = {"fifo.png": "not a regular file", "loop.png": "unreadable", "dangling.png": "file not found",
+             "x" * 300 + ".png": "unreadable (File name too long)"}
+    for name, reason in cases.items():
+        with pytest.raises(BadImage, match=reason.replace("(", r"\(").replace(")", r"\)")):
+            load_tensor(tmp_path / name, 32, 128, 1)
+    for array in (np.zeros((0, 5), np.uint8), np.zeros((5, 0, 3), np.uint8), np.zeros((4, 4), np.float64)):
+        try:
+            assert load_tensor(array, 32, 128, 1).shape == (1, 32, 128)
+        except BadImage as e:
+            assert str(e)
+
+
+def test_an_unreadable_image_is_skipped_for_a_user_without_permission(tmp_path, model_checkpoint, capsys, monkeypatch):
+    import crnn_ocr.images as images
+
+    folder = tmp_path / "data"
+    write_good_images(folder, ["good", "secret"])
+    real_open = images.Image.open
+
+    def denied(fp, *args, **kwargs):  # the tests run as root, which may read anything
+        if str(fp).endswith("secret.png"):
+            raise PermissionError(13, "Permission denied", str(fp))
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(images.Image, "open", denied)
+    code, out, err = run(capsys, "predict", "--checkpoint", model_checkpoint, folder)
+    assert code == 0 and len(out.splitlines()) == 1 and "secret.png: unreadable (Permission denied)" in err
+
+
+def test_over_long_paths_in_labels_tsv_and_on_the_command_line_are_skipped_and_counted(tmp_path, capsys,
+                                                                                        model_checkpoint):
+    data = tmp_path / "own"
+    write_good_images(data, ["good"])
+    long_name = "x" * 300 + ".png"
+    (data / "labels.tsv").write_text(f"good.png\tgood\n{long_name}\tlong\nsub/{'y' * 260}/a.png\tdeep\n")
+    code, _, _ = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", data, "--out", tmp_path / "ev")
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert code == 0 and metrics["n"] == 1 and sum(metrics["skipped"].values()) == 2
+    code, out, err = run(capsys, "predict", "--checkpoint", model_checkpoint, data / "good.png", data / long_name)
+    assert code == 0 and len(out.splitlines()) == 1 and "File name too long" in err
+
+
+def test_file_names_that_are_not_utf8_are_carried_and_written_safely(tmp_path, capsys, model_checkpoint):
+    odd = os.fsdecode(b"caf\xe9")  # Latin-1 bytes: not UTF-8
+    data = tmp_path / odd
+    write_good_images(data, ["good"])
+    text_image("odd").save(data / f"{odd}.png")  # a label from a name that is not UTF-8 cannot be known
+    out_dir = tmp_path / "ev"
+    (out_dir).mkdir()
+    code, out, _ = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", data, "--out", out_dir)
+    assert code == 0
+    metrics = json.loads((out_dir / "metrics.json").read_bytes().decode("utf-8"))  # valid UTF-8
+    assert metrics["n"] == 1 and metrics["skipped"] == {"file name not UTF-8 (no label)": 1}
+    assert "caf\\xe9" in (out_dir / "predictions.tsv").read_bytes().decode("utf-8")
+    (out_dir / "report.md").read_bytes().decode("utf-8")
+    # on the predict command line, with a strict UTF-8 stdout: the odd byte is printed as \xe9
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "crnn_ocr", "predict", "--checkpoint", str(model_checkpoint),
+                           os.fsencode(data / f"{odd}.png"), str(data / "good.png")], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "utf-8:strict", "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0 and b"Traceback" not in done.stderr
+    assert done.stdout.splitlines()[0].split(b"\t")[0].endswith(b"caf\\xe9.png")
+    assert len(done.stdout.splitlines()) == 2
+
+
+def test_training_on_a_folder_with_non_utf8_names_finishes(tmp_path, capsys, tiny_config):
+    odd = os.fsdecode(b"d\xe9j\xe0")
+    root = tmp_path / odd
+    write_good_images(root / "train", ["abc", "bca", "cab", "acb"])
+    text_image("odd").save(root / "train" / f"{odd}.png")
+    write_good_images(root / "val", ["abc", "cba"])
+    code, out, _ = run(capsys, "train", "--config", tiny_config, "--data", root, "--out", tmp_path / "run")
+    assert code == 0 and (tmp_path / "run" / "samples" / "epoch_001.png").is_file()
+    assert "1 file name not UTF-8 (no label)" in out
+
+
+def test_a_failing_evaluation_keeps_the_previous_report(tmp_path, capsys, model_checkpoint, monkeypatch):
+    from crnn_ocr import plots
+
+    data = tmp_path / "data"
+    write_good_images(data, ["good"])
+    out_dir = tmp_path / "ev"
+    assert run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", data, "--out", out_dir)[0] == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the figure could not be drawn")
+
+    monkeypatch.setattr(plots, "confusion_matrix", broken)
+    code, _, err = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", data, "--out", out_dir)
+    assert_error_line(code, err, "could not be drawn")
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before  # nothing half-written, no temp files
+
+
+def test_evaluate_says_when_a_split_folder_has_no_test_folder_and_valid_means_val(tmp_path, capsys, model_checkpoint):
+    root = tmp_path / "splits"
+    write_good_images(root / "train", ["abc"])
+    write_good_images(root / "valid", ["good"])
+    assert detect_layout(root) == "splits"
+    code, out, _ = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", root, "--out", tmp_path / "ev")
+    assert code == 0 and "has no test/ folder: scored its valid/ split" in out
+    assert "scored its valid/ split" in json.loads((tmp_path / "ev" / "metrics.json").read_text())["note"]
+    assert "scored its valid/ split" in (tmp_path / "ev" / "report.md").read_text()
+
+
+def test_no_labelled_images_says_why(tmp_path, capsys, model_checkpoint):
+    data = tmp_path / "own"
+    write_good_images(data, ["good"])
+    (data / "labels.tsv").write_text("# my labels\ngood.png good\n")
+    code, _, err = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", data, "--out", tmp_path / "ev")
+    assert_error_line(code, err, "no labelled images", "2 labels.tsv line without a tab (first: labels.tsv line 1)")
+
+
+@pytest.mark.parametrize("what", ["train-ids", "labels.tsv", "words.txt", "config"])
+def test_text_files_must_be_regular_and_bounded(tmp_path, capsys, tiny_config, iam_root, model_checkpoint, what):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # reading it would block forever
+    if what == "train-ids":
+        argv = ["train", "--config", tiny_config, "--data", iam_root, "--train-ids", "/dev/zero", "--val-ids", fifo]
+    elif what == "config":
+        argv = ["train", "--config", "/dev/zero"]
+    else:
+        data = tmp_path / "data"
+        data.mkdir()
+        if what == "words.txt":
+            (data / "words").mkdir()
+        os.mkfifo(data / what)
+        argv = ["evaluate", "--checkpoint", model_checkpoint, "--data", data, "--out", tmp_path / "ev"]
+    code, _, err = run(capsys, *argv, "--out", tmp_path / "run") if what != "labels.tsv" and what != "words.txt" \
+        else run(capsys, *argv)
+    assert code == 2
+    assert "not a regular file" in err or "no labels.tsv" in err or "no words.txt" in err
+
+
+def test_bad_values_of_evaluate_and_pretrain_are_refused(tmp_path, capsys, model_checkpoint):
+    code, _, err = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", tmp_path, "--out", tmp_path / "e",
+                       "--batch-size", "-1")
+    assert_error_line(code, err, "--batch-size")
+    code, _, err = run(capsys, "pretrain", "--out", tmp_path / "p", "--images", "0")
+    assert_error_line(code, err, "synthetic_train = 0")
+
+
+@pytest.fixture(scope="module")
+def onnx_file(model_checkpoint, tmp_path_factory) -> Path:
+    from crnn_ocr.export import export_onnx
+
+    return export_onnx(model_checkpoint, tmp_path_factory.mktemp("onnx") / "model.onnx")
+
+
+@pytest.mark.parametrize("change", [{"channels": "3"}, {"height": "32"}, {"charset": "abc"},
+                                    {"charset": "abcdefghijklmnopqrstuvwxyz0123456789<>|*XYZ"},
+                                    {"height": "forty"}, {"charset": "aab"}])
+def test_onnx_metadata_that_disagrees_with_the_graph_is_refused_with_one_line(tmp_path, capsys, onnx_file,
+                                                                             model_checkpoint, change):
+    import onnx
+
+    from crnn_ocr.checkpoint import CheckpointError
+    from crnn_ocr.recognizer import Recognizer
+
+    model = onnx.load(onnx_file)
+    for prop in model.metadata_props:
+        if prop.key in change:
+            prop.value = change[prop.key]
+    path = tmp_path / "changed.onnx"
+    onnx.save(model, path)
+    with pytest.raises(CheckpointError):
+        Recognizer.load(path)
+    write_good_images(tmp_path / "img", ["good"])
+    code, out, err = run(capsys, "predict", "--checkpoint", path, tmp_path / "img")
+    assert_error_line(code, err, "changed.onnx")
+    assert out == ""
+
+
+def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
+    folder = tmp_path / "experiments" / "configs"
+    folder.mkdir(parents=True)
+    (folder / "run.toml").write_text('[data]\npath = "../data"\ntrain_ids = ["ids/train.txt", "/abs/val.txt"]\n'
+                                     '[model]\npretrained = "imagenet"\n')
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.from_toml("experiments/configs/run.toml")
+    assert cfg.data.path == str(tmp_path / "experiments" / "data")
+    assert cfg.data.train_ids == [str(folder / "ids" / "train.txt"), "/abs/val.txt"]
+    assert cfg.model.pretrained == "imagenet"
+
+
+def test_every_config_of_the_repository_names_existing_paths_from_any_folder(monkeypatch, tmp_path):
+    configs = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+    monkeypatch.chdir(tmp_path)
+    for path in configs:
+        cfg = Config.from_toml(path)
+        for p in [cfg.data.path, *cfg.data.train_ids, *cfg.data.val_ids, cfg.model.pretrained]:
+            if p not in ("", "imagenet", "synth:words"):
+                assert Path(p).is_absolute(), (path.name, p)

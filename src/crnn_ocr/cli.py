@@ -15,6 +15,7 @@ from .checkpoint import CheckpointError
 from .cli_models import add_model_arg, add_model_parsers, add_reading_args, reading_options
 from .cli_tools import add_prepare_parser, add_serve_parser
 from .config import Config
+from .files import shown  # noqa: F401  (registers the "crnn_ocr.shown" error handler)
 from .images import BadImage
 from .items import DataError
 from .options import add_config_flags, apply_flags, given_flags
@@ -155,12 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def safe_streams() -> None:
-    """Let any file name reach the terminal: one that is not UTF-8 goes to a UTF-8 stdout as
-    its own bytes (another program can open it), elsewhere escaped (``\\udce9``)."""
+    """Let any text reach the terminal: the bytes of a file name that is not UTF-8 are printed
+    as ``\\xe9``, as in every file the commands write (``files.shown``)."""
     for stream in (sys.stdout, sys.stderr):
-        utf8 = (getattr(stream, "encoding", "") or "").lower().replace("-", "") == "utf8"
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="surrogateescape" if utf8 and stream is sys.stdout else "backslashreplace")
+            stream.reconfigure(errors="crnn_ocr.shown")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,14 +11,19 @@ defaults. Pretraining is a preset (``Config.preset("pretrain")``).
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .images import MAX_WIDTH
+from .files import read_text_file
 from .model import SIMPLE_CHANNELS
 
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
+MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; /dev/zero is not one
+PATH_KEYS = {"data": ("path", "train_ids", "val_ids"), "model": ("pretrained",)}
+NOT_PATHS = ("", SYNTHETIC_WORDS, "imagenet")  # values of those keys that name no file
 MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
 
 
@@ -183,6 +188,24 @@ def check(section: str, f, value):
     return float(value) if kind == "float" else value
 
 
+def resolve_paths(raw: dict, folder: Path) -> dict:
+    """The tables of a config file with the relative paths of ``PATH_KEYS`` joined to ``folder``
+    (values of the wrong type are left for ``check`` to refuse)."""
+    def resolved(value):
+        if not isinstance(value, str) or value in NOT_PATHS or Path(value).is_absolute():
+            return value
+        return os.path.normpath(os.path.join(os.path.abspath(folder), value))
+
+    for section, keys in PATH_KEYS.items():
+        table = raw.get(section)
+        for key in keys if isinstance(table, dict) else ():
+            if key in table:
+                value = table[key]
+                table[key] = [resolved(v) for v in value] if isinstance(value, list) else \
+                    resolved(value) if key in ("path", "pretrained") else value
+    return raw
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -223,15 +246,18 @@ class Config:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:
-        """Read a config file. Paths in it are used as written (relative to the working folder)."""
+        """Read a config file. Relative paths in it (``[data] path``, ``train_ids``, ``val_ids``,
+        ``[model] pretrained``) are relative to the file's folder, so a config works from any
+        working folder; paths given as flags stay relative to the working folder."""
         try:
-            with open(path, "rb") as f:
-                raw = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {path}") from None
+            raw = tomllib.loads(read_text_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8"))
+        except OSError as e:
+            raise ConfigError(str(e)) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {path} is not UTF-8 text") from None
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-        return cls.from_dict(raw)
+        return cls.from_dict(resolve_paths(raw, Path(path).parent))
 
     @classmethod
     def preset(cls, name: str) -> Config:

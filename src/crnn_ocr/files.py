@@ -8,13 +8,14 @@ file names shown as text.
   place, so a failure never leaves a 0-byte or half-written file (the previous one survives).
 - ``shown``: a path or text as printable, valid Unicode. On Linux a file name is bytes; one
   that is not valid UTF-8 reaches Python with "surrogate escapes", which no UTF-8 file can
-  hold. ``shown`` writes those bytes as ``\\xe9`` (files, plots, JSON); standard output gets
-  the original bytes back (``cli``).
+  hold. ``shown`` writes those bytes as ``\\xe9`` (files, plots, JSON), and so does the error
+  handler ``"crnn_ocr.shown"`` the CLI sets on standard output and error.
 - ``tsv_field``: a value for one field of a tab-separated line, tab, newline, carriage return
   and backslash escaped as ``\\t``, ``\\n``, ``\\r`` and ``\\\\``.
 """
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 import tempfile
@@ -71,6 +72,24 @@ def shown(text: str | Path) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _escape_unencodable(err: UnicodeError) -> tuple[str, int]:
+    """Codec error handler ``"crnn_ocr.shown"``: a byte of a non-UTF-8 file name as ``\\xNN``
+    (as ``shown`` writes it), any other character the stream cannot encode as ``\\uNNNN``."""
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    out = []
+    for c in err.object[err.start : err.end]:
+        o = ord(c)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append(f"\\x{o - 0xDC00:02x}")
+        else:
+            out.append(f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}")
+    return "".join(out), err.end
+
+
+codecs.register_error("crnn_ocr.shown", _escape_unencodable)
 
 
 def tsv_field(text: str) -> str:

@@ -27,9 +27,9 @@ def detect_layout(path: str | Path) -> str:
         raise DataError(f"dataset path is not a folder: {path}")
     if (p / "train").is_dir() and split_folder(p, "val"):
         return "splits"
-    if (p / "words.txt").is_file() and (p / "words").is_dir():
+    if (p / "words.txt").exists() and (p / "words").is_dir():
         return "iam"
-    if (p / "labels.tsv").is_file():
+    if (p / "labels.tsv").exists():  # a labels.tsv that is not a regular file is refused when read
         return "tsv"
     return "folder"
 
@@ -46,8 +46,8 @@ def index_file(folder: Path, name: str) -> Path:
     """The index file ``name`` of a dataset folder; ``DataError`` for a missing path, a file,
     or a folder without it."""
     detect_layout(folder)
-    if not (folder / name).is_file():
-        raise DataError(f"no {name} in {folder}")
+    if not (folder / name).exists():
+        raise DataError(f"no {name} in {shown(folder)}")
     return folder / name
 
 

@@ -57,5 +57,35 @@ def load_onnx(path: str | Path, threads: int = 0) -> tuple[OnnxModel, Charset, C
     except ValueError:  # written by another version of crnn-ocr: the keys below suffice
         config = Config()
     d = config.data
-    d.height, d.width, d.channels = int(meta["height"]), int(meta["width"]), int(meta["channels"])
-    return model, Charset(meta["charset"]), config
+    try:
+        d.height, d.width, d.channels = int(meta["height"]), int(meta["width"]), int(meta["channels"])
+        charset = Charset(meta["charset"])
+        config.validate()
+    except ValueError as e:
+        raise CheckpointError(f"{path}: its metadata is not usable ({str(e).splitlines()[0][:80]})") from None
+    check_against_graph(model, charset, config, path)
+    return model, charset, config
+
+
+def check_against_graph(model: OnnxModel, charset: Charset, config: Config, path: str | Path) -> None:
+    """``CheckpointError`` unless the metadata fits the graph: the input's channels and height
+    (where the graph fixes them), then one probe through the session at the metadata's size,
+    whose output must have one class per character plus the blank."""
+    d = config.data
+    expected_input = {1: ("channels", d.channels), 2: ("height", d.height)}
+    shape = model.session.get_inputs()[0].shape
+    for axis, (name, value) in expected_input.items():
+        if len(shape) != 4:
+            raise CheckpointError(f"{path}: the graph's input has {len(shape)} dimensions, not 4 (N, C, H, W)")
+        if isinstance(shape[axis], int) and shape[axis] != value:
+            raise CheckpointError(f"{path}: its metadata says {name} {value}, but the graph takes {shape[axis]}")
+    try:  # one probe at the metadata's size: the graph must take it and say how many classes it has
+        out = model(torch.zeros(1, d.channels, d.height, d.widest))  # any-width mode: its max_width
+    except Exception as e:  # ONNX Runtime's own error types for input the graph refuses
+        raise CheckpointError(f"{path}: its metadata (channels {d.channels}, height {d.height}, width {d.width}) "
+                              f"does not fit the graph ({str(e).splitlines()[0][:80]})") from None
+    if out.dim() != 3 or out.shape[1] != 1:
+        raise CheckpointError(f"{path}: the graph's output has shape {tuple(out.shape)}, not (columns, N, classes)")
+    if out.shape[2] != len(charset):
+        raise CheckpointError(f"{path}: its metadata has {len(charset) - 1} characters (+ blank = {len(charset)} "
+                              f"classes), but the graph outputs {out.shape[2]}")
