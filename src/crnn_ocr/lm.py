@@ -94,7 +94,9 @@ class LMDecoder(Decoder):
             at least ``prune`` are tried.
     """
 
-    def __init__(self, lm: CharNgram, alpha: float = 0.5, beta: float = 1.0, beam: int = 16, prune: float = 1e-3,
+    # The defaults were chosen on IAM validation words (experiments/decoders.py: the first 400
+    # words of val1; results/decoders.json), the only tuning data this project has.
+    def __init__(self, lm: CharNgram, alpha: float = 1.0, beta: float = 0.0, beam: int = 16, prune: float = 1e-3,
                  top: int = 8):
         self.lm, self.alpha, self.beta, self.beam = lm, alpha, beta, beam
         self.log_prune, self.top = math.log(prune), top
