@@ -8,10 +8,8 @@ reads it; anything that would need arbitrary unpickling is refused.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import torch
 from . import registry
 from .charset import Charset
 from .config import Config
+from .files import atomic_file
 from .model import CRNN
 
 
@@ -28,24 +27,10 @@ class CheckpointError(Exception):
 
 
 def save(obj: dict, path: str | Path) -> None:
-    """Write ``obj`` to a temporary file beside ``path``, then rename it into place.
-
-    The rename is atomic, so a crash mid-write leaves the previous checkpoint intact.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's file is owner-only; give it a normal file's mode
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``obj`` to a temporary file beside ``path``, then rename it into place
+    (``files.atomic_file``): a crash mid-write leaves the previous checkpoint intact."""
+    with atomic_file(path) as f:
+        torch.save(obj, f)
 
 
 def load(path: str | Path) -> dict:

@@ -19,7 +19,10 @@ import codecs
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 MAX_TEXT_BYTES = 256 * 2**20  # a labels.tsv, words.txt, id list or config larger than this is a mistake
 
@@ -40,8 +43,11 @@ def read_text_file(path: str | Path, what: str, limit: int = MAX_TEXT_BYTES) -> 
     return data
 
 
-def write_atomic(path: str | Path, data: str | bytes, encoding: str = "utf-8") -> None:
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into: a temporary file beside it, flushed
+    to disk and renamed into place when the block ends, removed if the block fails. A crash
+    mid-write leaves the previous file intact."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -49,11 +55,19 @@ def write_atomic(path: str | Path, data: str | bytes, encoding: str = "utf-8") -
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)  # mkstemp's file is owner-only; give it a normal file's mode
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode(encoding) if isinstance(data, str) else data)
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: str | Path, data: str | bytes, encoding: str = "utf-8") -> None:
+    """Write ``data`` to ``path`` through ``atomic_file``."""
+    with atomic_file(path) as f:
+        f.write(data.encode(encoding) if isinstance(data, str) else data)
 
 
 def atomic_target(path: str | Path) -> tuple[Path, Path]:
