@@ -203,22 +203,7 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
 
     app = FastAPI(title="crnn-ocr", summary="CRNN text recognition of word images", lifespan=lifespan)
 
-    @app.exception_handler(RequestError)
-    async def refused(request, e: RequestError):
-        return error_response(e.status, e.code, e.message)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request, e: RequestValidationError):
-        where = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        return error_response(422, "invalid_parameter", where)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request, e: HTTPException):
-        return error_response(e.status_code, "http_error", str(e.detail))
-
-    @app.exception_handler(Exception)
-    async def failed(request, e: Exception):  # logged by uvicorn; the client gets no traceback
-        return error_response(500, "internal_error", f"the service failed ({type(e).__name__})")
+    add_error_handlers(app)
 
     @app.post("/v1/recognize", response_model=Recognition, response_model_exclude_none=True,
               openapi_extra=RECOGNIZE_BODY, summary="Read the text of one or many word images")
@@ -251,6 +236,27 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
         add_browser(app, Path(browse))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
     return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every refusal and failure as a JSON ``{"error": {"code", "message"}}``, never a traceback."""
+
+    @app.exception_handler(RequestError)
+    async def refused(request, e: RequestError):
+        return error_response(e.status, e.code, e.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        where = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        return error_response(422, "invalid_parameter", where)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        return error_response(e.status_code, "http_error", str(e.detail))
+
+    @app.exception_handler(Exception)
+    async def failed(request, e: Exception):  # logged by uvicorn; the client gets no traceback
+        return error_response(500, "internal_error", f"the service failed ({type(e).__name__})")
 
 
 def model_info(name: str, rec: Recognizer, default: bool) -> dict:
