@@ -10,6 +10,7 @@ Inference batching (``inference.batches``) is not here: readers never import thi
 from __future__ import annotations
 
 import warnings
+import signal
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
@@ -45,7 +46,8 @@ def decode_images(items: list[Item], height: int, width: int, channels: int, ski
     jobs = [(it.image if it.image is not None else it.path, it.path, height, width, channels, max_width)
             for it in items]
     if workers > 1 and len(jobs) > 500:
-        with ProcessPoolExecutor(workers) as pool:
+        # Ctrl-C reaches the workers too: they leave it to the main process, which stops quietly.
+        with ProcessPoolExecutor(workers, initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN)) as pool:
             results = list(pool.map(_decode_one, jobs, chunksize=64))
     else:
         results = [_decode_one(j) for j in jobs]

@@ -109,6 +109,8 @@ def claim(out: Path, resume: bool, overwrite: bool, main_process: bool = True):
     it is in use or holds a run that neither ``resume`` nor ``overwrite`` allows."""
     if resume and overwrite:
         raise RunFolderError("--resume continues the run in --out and --overwrite replaces it: give one of them")
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"--out {shown(out)} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     lock = acquire_lock(out) if main_process else None
     try:

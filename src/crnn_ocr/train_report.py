@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from . import plots
+from .files import write_atomic
 
 
 def epoch_line(row: dict, epochs: int, improved: bool) -> str:
@@ -18,10 +20,11 @@ def epoch_line(row: dict, epochs: int, improved: bool) -> str:
 
 def write_history(history: list[dict], out: Path) -> None:
     """``history.csv`` (one row per epoch) and ``loss.png``."""
-    with open(out / "history.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
+    table = io.StringIO()
+    w = csv.DictWriter(table, fieldnames=list(history[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(history)
+    write_atomic(out / "history.csv", table.getvalue())
     plots.loss_curve(history, out / "loss.png")
 
 
