@@ -78,7 +78,17 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
     result["unknown_characters"] = "".join(sorted(set().union(*(charset.unknown(g) for g in gold))))
     result["seconds"] = round(time.time() - t0, 2)
 
-    out_dir = Path(out)
+    write_outputs(Path(out), checkpoint, data, ds, pred, confidence, result)
+    log(f"evaluated {result['n']} images: word accuracy {100 * result['word_accuracy']:.2f}%, "
+        f"CER {100 * result['cer']:.2f}%, WER {100 * result['wer']:.2f}%, char BLEU {result['bleu']:.2f}"
+        + (f"; skipped {skipped}" if skipped else "") + (f" ({note})" if note else ""))
+    return result
+
+
+def write_outputs(out_dir: Path, checkpoint: str | Path, data: str | Path, ds: OCRDataset, pred: list[str],
+                  confidence: list[float], result: dict) -> None:
+    """predictions.tsv, samples.png, confusion.png, report.md and, last, metrics.json."""
+    gold = [it.text for it in ds.items]
     out_dir.mkdir(parents=True, exist_ok=True)
     table = io.StringIO()
     w = csv.writer(table, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
@@ -94,10 +104,6 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
     write_report(out_dir, checkpoint, data, result, [(ds.items[i].path, gold[i], pred[i]) for i in errors[:20]])
     # metrics.json last: its presence says the whole report is there
     write_atomic(out_dir / "metrics.json", json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    log(f"evaluated {result['n']} images: word accuracy {100 * result['word_accuracy']:.2f}%, "
-        f"CER {100 * result['cer']:.2f}%, WER {100 * result['wer']:.2f}%, char BLEU {result['bleu']:.2f}"
-        + (f"; skipped {skipped}" if skipped else "") + (f" ({note})" if note else ""))
-    return result
 
 
 def write_report(out_dir: Path, checkpoint: str | Path, data: str | Path, result: dict, errors: list[tuple]) -> None:
