@@ -86,3 +86,15 @@ threads = {threads}
 
 def random_array(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, (h, w), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module: tiny batches gain nothing from more, and on a busy
+    machine the threads of a parallel region wait for each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

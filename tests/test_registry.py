@@ -9,6 +9,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from crnn_ocr import checkpoint, registry
+from crnn_ocr.release import release
 from crnn_ocr.cli import main
 from crnn_ocr.recognizer import Recognizer
 from crnn_ocr.serve import load_recognizers
@@ -19,12 +20,7 @@ from test_export import tiny_checkpoint
 LABELS = ["abc", "hello", "world"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
@@ -55,7 +51,7 @@ def info(name="tiny-v1", **kw):
 def released(models_dir, tiny_pt, tmp_path):
     words = tmp_path / "words.txt"
     words.write_text("zebra\nquartz\n")
-    registry.release(tiny_pt, info(metrics={"word_accuracy": 0.5, "cer": 0.25}), word_list=words)
+    release(tiny_pt, info(metrics={"word_accuracy": 0.5, "cer": 0.25}), word_list=words)
     return tiny_pt
 
 

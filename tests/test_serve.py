@@ -15,7 +15,6 @@ import urllib.request
 import warnings
 
 import pytest
-import torch
 from PIL import Image
 
 from crnn_ocr.recognizer import Recognizer
@@ -41,12 +40,7 @@ def upload(*images: bytes) -> list:
     return [("images", (f"{i}.png", data, "image/png")) for i, data in enumerate(images)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -175,6 +175,7 @@ def git_commit() -> str:
 def cmd_release(args) -> int:
     from . import registry
     from .checkpoint import load, model_of
+    from .release import release
 
     ckpt = load(args.checkpoint)
     _, charset, config = model_of(ckpt, args.checkpoint)
@@ -186,7 +187,7 @@ def cmd_release(args) -> int:
                               charset=charset.chars, height=config.data.height, width=config.data.width,
                               data=args.data, licence=args.licence, config=args.config or "", commit=git_commit(),
                               metrics=metrics, speed=dict(args.speed or []), recreate=args.recreate or "")
-    out = registry.release(args.checkpoint, info, args.word_list)
+    out = release(args.checkpoint, info, args.word_list)
     Path(args.docs).parent.mkdir(parents=True, exist_ok=True)
     Path(args.docs).write_text(registry.cards_markdown(), encoding="utf-8")
     print(f"released {args.name}: {out} ({out.stat().st_size / 1e6:.1f} MB); model cards: {args.docs}")

@@ -14,9 +14,7 @@ language-model decoders.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 
@@ -113,35 +111,6 @@ def table() -> str:
         rows.append((m.name, m.reads, m.charset_summary(), f"{m.height}x{m.width}", size, scores, m.licence))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def release(checkpoint_path: str | Path, info: ModelInfo, word_list: str | Path | None = None) -> Path:
-    """Write ``checkpoint_path``'s model as ``crnn_ocr/models/<info.file>`` (float16, config,
-    charset and training labels in its metadata), copy ``word_list`` beside it as
-    ``<name>.words.txt``, and record ``info`` in the index; returns the model file."""
-    from .checkpoint import load_model
-    from .pretrain import export_weights
-
-    MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    out = export_weights(checkpoint_path, MODELS_DIR / info.file, inference=True)
-    load_model(out)  # the file must load as a model before it is listed
-    umask = os.umask(0)
-    os.umask(umask)
-    out.chmod(0o666 & ~umask)  # a normal file's mode (safetensors writes owner-only files)
-    others = sum(m.path.stat().st_size for m in models().values() if m.name != info.name and m.path.is_file())
-    total = others + out.stat().st_size
-    if total > MAX_TOTAL_BYTES:
-        out.unlink()
-        raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, more than {MAX_TOTAL_BYTES / 1e6:.0f} MB")
-    if word_list is not None:
-        info.word_list = f"{info.name}.words.txt"
-        shutil.copyfile(word_list, MODELS_DIR / info.word_list)
-    entries = models() | {info.name: info}
-    tmp = INDEX.with_name(f".{INDEX.name}.tmp")
-    tmp.write_text(json.dumps([asdict(m) for m in entries.values()], indent=2, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, INDEX)
-    return out
 
 
 def cards_markdown() -> str:

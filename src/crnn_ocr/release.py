@@ -1,0 +1,38 @@
+"""``crnn-ocr release``: a trained checkpoint made a bundled model (float16 file in
+``crnn_ocr/models/``, an entry in its index). Kept apart from ``registry``, which only finds
+and describes bundled models, so that loading a model never imports the training code."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from . import registry
+from .checkpoint import load_model
+from .files import write_atomic
+from .pretrain import export_weights
+
+
+def release(checkpoint_path: str | Path, info: registry.ModelInfo, word_list: str | Path | None = None) -> Path:
+    """Write ``checkpoint_path``'s model as ``crnn_ocr/models/<info.file>`` (float16, config,
+    charset and training labels in its metadata), copy ``word_list`` beside it as
+    ``<name>.words.txt``, and record ``info`` in the index; returns the model file."""
+    registry.MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    out = export_weights(checkpoint_path, registry.MODELS_DIR / info.file, inference=True)
+    load_model(out)  # the file must load as a model before it is listed
+    umask = os.umask(0)
+    os.umask(umask)
+    out.chmod(0o666 & ~umask)  # a normal file's mode (safetensors writes owner-only files)
+    others = sum(m.path.stat().st_size for m in registry.models().values() if m.name != info.name and m.path.is_file())
+    total = others + out.stat().st_size
+    if total > registry.MAX_TOTAL_BYTES:
+        out.unlink()
+        raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, more than {registry.MAX_TOTAL_BYTES / 1e6:.0f} MB")
+    if word_list is not None:
+        info.word_list = f"{info.name}.words.txt"
+        shutil.copyfile(word_list, registry.MODELS_DIR / info.word_list)
+    entries = registry.models() | {info.name: info}
+    write_atomic(registry.INDEX, json.dumps([asdict(m) for m in entries.values()], indent=2, ensure_ascii=False) + "\n")
+    return out
