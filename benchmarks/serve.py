@@ -140,7 +140,7 @@ def wait_until_up(port: int, server: subprocess.Popen, timeout: float = 600) -> 
 def run_system(name: str, command: list[str], port: int, requests: list[bytes], labels: list[str],
                args, env: dict) -> dict:
     print(f"{name}: starting", flush=True)
-    log = tempfile.TemporaryFile("w+")  # the servers' logs (uvicorn's access log: one line per request)
+    log = tempfile.TemporaryFile("w+")  # the servers' logs (start-up and errors; no access log)
     server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         try:
@@ -204,7 +204,7 @@ def ddddocr_server(port: int, threads: int, alphabet: str) -> None:
     def healthz():
         return {"status": "ok"}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info")  # as crnn-ocr serve logs
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="info", access_log=False)  # as crnn-ocr serve logs
 
 
 def table(runs: list[dict]) -> str:

@@ -327,6 +327,19 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(checkpoint_path, images):
         assert server.wait(30) in (0, -signal.SIGTERM)
         log = server.stdout.read()
         assert "Shutting down" in log and "Finished server process" in log
+        assert "POST /v1/recognize" not in log  # no access log unless --access-log
     finally:
         if server.poll() is None:
             server.kill()
+
+
+@pytest.mark.parametrize("flags, logged", [([], False), (["--access-log"], True)])
+def test_the_access_log_is_off_unless_asked_for(checkpoint_path, monkeypatch, flags, logged):
+    import uvicorn
+
+    from crnn_ocr.cli import main
+
+    runs = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
+    assert main(["serve", "--checkpoint", str(checkpoint_path), "--threads", "1", *flags]) == 0
+    assert runs[0]["access_log"] is logged and runs[0]["host"] == "127.0.0.1"

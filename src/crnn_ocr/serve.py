@@ -218,7 +218,9 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
         for i, r in enumerate(results):
             if "error" in r:
                 raise RequestError(400, "not_an_image", f"image {i}: {r['error']}")
-        return {"model": name, "results": results}
+        # the dict is the documented Recognition already: answered as it is, without a second
+        # validation and serialisation through the response model
+        return JSONResponse({"model": name, "results": results})
 
     @app.get("/v1/models", response_model=list[ModelInfo], summary="The models this service reads with")
     async def models():
@@ -314,9 +316,11 @@ def load_recognizers(specs: list[str], threads: int = 0) -> dict[str, Recognizer
 
 
 def serve(recognizers: Mapping[str, Recognizer], host: str = "127.0.0.1", port: int = 8000,
-          limits: Limits | None = None, batching: Batching | None = None, browse: str | Path | None = None) -> None:
-    """Run the service until SIGINT or SIGTERM; requests in progress are answered first."""
+          limits: Limits | None = None, batching: Batching | None = None, browse: str | Path | None = None,
+          access_log: bool = False) -> None:
+    """Run the service until SIGINT or SIGTERM; requests in progress are answered first.
+    ``access_log``: one line per request on stderr (uvicorn's access log)."""
     import uvicorn
 
     app = create_app(recognizers, limits, batching, browse)
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=10, log_level="info")
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=10, log_level="info", access_log=access_log)
