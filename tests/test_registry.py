@@ -163,3 +163,22 @@ def test_the_bundled_models_load_and_fit_the_size_budget():
     for name, m in bundled.items():
         rec = Recognizer.load(name)
         assert rec.charset.chars == m.charset and (rec.config.data.height, rec.config.data.width) == (m.height, m.width)
+
+
+def test_a_bundled_model_by_name_is_a_starting_point_for_training(released, tmp_path):
+    from crnn_ocr.charset import Charset
+    from crnn_ocr.config import Config
+    from crnn_ocr.model import CRNN
+
+    config_file = tmp_path / "fine_tune.toml"
+    config_file.write_text('[data]\nheight = 32\nwidth = 128\n[model]\npretrained = "tiny-v1"\n')
+    config = Config.from_toml(config_file)
+    assert config.model.pretrained == "tiny-v1"  # a name, not a path beside the config file
+    model = CRNN.from_config(config, Charset("ab"))
+    copied, total, rows = checkpoint.load_pretrained(model, config.model.pretrained, Charset("ab"))
+    source, _ = checkpoint.read_weights(registry.resolve("tiny-v1"))
+    assert copied > 0 and rows == 3  # the blank, a and b
+    first_conv = next(k for k in source if k.startswith("cnn.") and k.endswith("weight"))
+    assert torch.equal(model.state_dict()[first_conv], source[first_conv].float())
+    with pytest.raises(registry.UnknownModel, match="unknown model 'no-such-model'"):
+        checkpoint.load_pretrained(model, "no-such-model")

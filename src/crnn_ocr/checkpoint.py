@@ -138,15 +138,15 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
 
 
 def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = None) -> tuple[int, int, int]:
-    """Copy every weight of checkpoint (or ``.safetensors`` file) ``path`` whose name and shape
-    match into ``model``.
+    """Copy every weight of checkpoint (or ``.safetensors`` file, or bundled model named)
+    ``path`` whose name and shape match into ``model``.
 
     The classifier is carried over row by row: the blank and every character of ``charset``
     (the model's) that the source model also knows start from the source's row; characters
     it does not know keep their fresh initialisation. Returns (tensors copied whole, tensors
     of ``model``, classifier rows carried over).
     """
-    source, source_chars = read_weights(path)
+    source, source_chars = read_weights(registry.resolve(path))
     own = model.state_dict()
     matching = {k: v for k, v in source.items()
                 if k in own and own[k].shape == getattr(v, "shape", None) and not k.startswith("fc.")}

@@ -94,8 +94,8 @@ class ModelConfig:
                               choices=("flatten", "max"))
     ctc_shortcut: float = option(0.0, "weight of the training-only CTC shortcut head's loss (e.g. 0.1); "
                                  "0 = no head", ge=0)
-    pretrained: str = option("", "'imagenet' (torchvision weights), or a crnn-ocr checkpoint or "
-                             ".safetensors file to start from")
+    pretrained: str = option("", "'imagenet' (torchvision weights), a bundled model's name (`crnn-ocr "
+                             "models`), or a crnn-ocr checkpoint or .safetensors file to start from")
     rnn_hidden: int = option(128, "GRU units per direction", ge=1)
     rnn_layers: int = option(2, "GRU layers", ge=1)
     dropout: float = option(0.2, "dropout before and after the GRU", ge=0, lt=1)
@@ -191,8 +191,10 @@ def check(section: str, f, value):
 def resolve_paths(raw: dict, folder: Path) -> dict:
     """The tables of a config file with the relative paths of ``PATH_KEYS`` joined to ``folder``
     (values of the wrong type are left for ``check`` to refuse)."""
+    from .registry import models  # the names of the bundled models, which are not paths either
+
     def resolved(value):
-        if not isinstance(value, str) or value in NOT_PATHS or Path(value).is_absolute():
+        if not isinstance(value, str) or value in NOT_PATHS or Path(value).is_absolute() or value in models():
             return value
         return os.path.normpath(os.path.join(os.path.abspath(folder), value))
 
