@@ -67,6 +67,15 @@ def test_a_bad_image_gets_an_error_in_its_place_and_the_others_are_read(rec, tmp
         rec.predict([good, tmp_path / "bad.png"])
 
 
+def test_read_is_prepare_then_read_prepared_in_any_grouping(rec):
+    images = [text_image("ab12", (160, 40)), b"broken", text_image("9z", (90, 40))]
+    prepared = rec.prepare(images)
+    assert prepared[1].error is not None and prepared[0].tensor.dtype == torch.uint8
+    whole = rec.read(images, details=True)
+    assert rec.read_prepared(prepared, details=True) == whole
+    assert rec.read_prepared(prepared[:2], details=True) + rec.read_prepared(prepared[2:], details=True) == whole
+
+
 def test_predict_is_text_and_confidence_of_read(rec):
     images = [text_image("ab12"), text_image("xyz", (200, 50), "RGB")]
     assert rec.predict(images) == [(r.text, r.confidence) for r in rec.read(images)]

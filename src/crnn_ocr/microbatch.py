@@ -2,9 +2,11 @@
 forward pass.
 
 One queue per model, emptied by one task: requests that arrive while the model is busy, or
-within ``max_wait_ms`` of each other, are read together through ``Recognizer.read`` (the one
-call into the Python API), and each request gets its own results back in order. A full queue
-refuses a request with ``RequestError`` 503. Nothing here knows HTTP beyond that status.
+within ``max_wait_ms`` of each other, are read together, and each request gets its own
+results back in order. Reading is ``Recognizer.read`` in its two halves, on two threads:
+``prepare`` (decode and resize) as each request arrives, ``read_prepared`` (one forward
+pass) for a whole batch, so the next requests are prepared while the model reads. A full
+queue refuses a request with ``RequestError`` 503. Nothing here knows HTTP beyond that status.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from .recognizer import Recognizer
+from .recognizer import Prepared, Reading, Recognizer
 
 
 @dataclass
@@ -39,15 +41,15 @@ class RequestError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def read_images(recognizer: Recognizer, images: list[Image.Image], details: bool) -> list[dict]:
-    """The one call into the Python API: ``{"text", "confidence"}`` per image, in order,
-    with ``"chars"`` when ``details``."""
-    return [r.to_dict() for r in recognizer.read(images, details=details)]
+def read_images(recognizer: Recognizer, images: list[Prepared | Reading], details: bool) -> list[dict]:
+    """The prepared images read: ``{"text", "confidence"}`` per image, in order, with
+    ``"chars"`` when ``details`` (and ``"error"`` for one that could not be prepared)."""
+    return [r.to_dict() for r in recognizer.read_prepared(images, details=details)]
 
 
 @dataclass
 class _Job:
-    images: list[Image.Image]
+    images: list[Prepared | Reading]
     details: bool
     future: asyncio.Future
     arrived: float
@@ -57,13 +59,17 @@ class MicroBatcher:
     """One queue per model, emptied by one task that reads queued requests together.
 
     Reading runs in ``executor`` (one thread shared by all models: on a CPU, two forward
-    passes at once only slow each other down), so the event loop keeps accepting requests.
+    passes at once only slow each other down), preparing in ``prepare_executor`` (one thread
+    too), so the event loop keeps accepting requests.
     """
 
-    def __init__(self, recognizer: Recognizer, batching: Batching, executor: ThreadPoolExecutor):
+    def __init__(self, recognizer: Recognizer, batching: Batching, executor: ThreadPoolExecutor,
+                 prepare_executor: ThreadPoolExecutor):
         self.recognizer, self.batching, self.executor = recognizer, batching, executor
+        self.prepare_executor = prepare_executor
         self.jobs: deque[_Job] = deque()
         self.waiting = 0  # images queued, not yet taken into a batch
+        self.preparing = 0  # images being prepared, queued next
         self.arrival = asyncio.Event()
         self.task: asyncio.Task | None = None
 
@@ -76,11 +82,18 @@ class MicroBatcher:
             await asyncio.gather(self.task, return_exceptions=True)
 
     async def read(self, images: list[Image.Image], details: bool) -> list[dict]:
-        """Queue ``images`` and wait for their results; ``RequestError`` 503 when full."""
-        if self.waiting + len(images) > self.batching.max_queue:
-            raise RequestError(503, "queue_full", f"the queue is full ({self.waiting} images waiting); "
-                               "try again shortly")
-        job = _Job(images, details, asyncio.get_running_loop().create_future(), time.monotonic())
+        """Prepare ``images``, queue them and wait for their results; ``RequestError`` 503
+        when the queue is full."""
+        if self.waiting + self.preparing + len(images) > self.batching.max_queue:
+            raise RequestError(503, "queue_full", f"the queue is full ({self.waiting + self.preparing} images "
+                               "waiting); try again shortly")
+        loop = asyncio.get_running_loop()
+        self.preparing += len(images)
+        try:
+            prepared = await loop.run_in_executor(self.prepare_executor, self.recognizer.prepare, images)
+        finally:
+            self.preparing -= len(images)
+        job = _Job(prepared, details, loop.create_future(), time.monotonic())
         self.jobs.append(job)
         self.waiting += len(images)
         self.arrival.set()

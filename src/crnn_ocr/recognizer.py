@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -68,6 +69,15 @@ class Reading:
         if self.error is not None:
             d["error"] = self.error
         return d
+
+
+class Prepared(NamedTuple):
+    """One image ready for the model (``Recognizer.prepare``): uint8 (C, H, W), the source's
+    pixels per input pixel along x, and the source's width."""
+
+    tensor: torch.Tensor
+    scale: float
+    width: int
 
 
 def usable_device(name: str) -> torch.device:
@@ -186,22 +196,34 @@ class Recognizer:
         HxWx3, or a list of them); an image that cannot be read gets one with ``error`` set,
         and never stops the others. ``details``: each character's confidence, columns and
         pixel range in the original image."""
-        chosen, d = self.decoder(decoder), self.config.data
-        readings: list[Reading | None] = []
-        loaded, where = [], []
+        return self.read_prepared(self.prepare(images), details, decoder, batch_size)
+
+    def prepare(self, images) -> list[Prepared | Reading]:
+        """The first half of ``read``: each image decoded and resized for the model (a
+        ``Prepared``), or, if it cannot be read, its ``Reading`` with ``error`` set. ``serve``
+        prepares the next requests while the model reads the previous ones."""
+        d, prepared = self.config.data, []
         for image in as_list(images):
             try:
-                loaded.append(load_tensor_and_scale(image, d.height, d.width, d.channels, d.max_width))
-                where.append(len(readings))
-                readings.append(None)
+                prepared.append(Prepared(*load_tensor_and_scale(image, d.height, d.width, d.channels, d.max_width)))
             except Exception as e:  # one bad image never drops the others
-                readings.append(Reading("", 0.0, error=str(e) if isinstance(e, BadImage) else
+                prepared.append(Reading("", 0.0, error=str(e) if isinstance(e, BadImage) else
                                         f"unreadable ({type(e).__name__})"))
+        return prepared
+
+    def read_prepared(self, prepared: list[Prepared | Reading], details: bool = False,
+                      decoder: str | Decoder = "greedy", batch_size: int = 64) -> list[Reading]:
+        """The second half of ``read``: the prepared images read in one pass (the readings of
+        those that could not be prepared kept in their places)."""
+        chosen, d = self.decoder(decoder), self.config.data
+        readings = [p if isinstance(p, Reading) else None for p in prepared]
+        loaded = [p for p in prepared if isinstance(p, Prepared)]
         if loaded:
-            batch = self.collate([tensor for tensor, _, _ in loaded])
-            result = infer(self.model, batch, self.charset, chosen, batch_size, d.trim_padding, details)
-            for i, h, (_, scale, width) in zip(where, result.hypotheses, loaded):
-                readings[i] = reading_of(h, scale, width)
+            result = infer(self.model, self.collate([p.tensor for p in loaded]), self.charset, chosen, batch_size,
+                           d.trim_padding, details)
+            where = (i for i, r in enumerate(readings) if r is None)
+            for i, h, p in zip(where, result.hypotheses, loaded):
+                readings[i] = reading_of(h, p.scale, p.width)
         return readings
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:

@@ -193,9 +193,10 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        with ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-read") as executor:
+        with ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-read") as executor, \
+                ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-prepare") as prepare_executor:
             for name, rec in recognizers.items():
-                batchers[name] = MicroBatcher(rec, batching, executor)
+                batchers[name] = MicroBatcher(rec, batching, executor, prepare_executor)
                 batchers[name].start()
             yield
             for batcher in batchers.values():  # uvicorn has answered every request by now
