@@ -248,6 +248,9 @@ def main() -> None:
     p.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx",
                    help="serve the checkpoint exported to ONNX (ONNX Runtime, the faster) or as it is")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="crnn-ocr serve --max-wait-ms")
+    p.add_argument("--max-batch", type=int, default=32, help="crnn-ocr serve --max-batch of the batching server")
+    p.add_argument("--systems", nargs="+", choices=("batching", "one-at-a-time", "ddddocr"),
+                   default=["batching", "one-at-a-time", "ddddocr"], help="the servers to measure")
     p.add_argument("--peers-python", default=".venv-peers/bin/python", help="the Python that has ddddocr")
     p.add_argument("--out-dir", default="results")
     p.add_argument("--ddddocr-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -269,9 +272,10 @@ def main() -> None:
         model = str(export_onnx(model, Path(tempfile.mkdtemp()) / "captcha.onnx"))
     serve = [sys.executable, "-m", "crnn_ocr", "serve", "--checkpoint", f"captcha={model}",
              "--threads", str(args.threads), "--max-wait-ms", str(args.max_wait_ms)]
-    systems = [("crnn-ocr serve", serve + ["--max-batch", "32"]),
+    systems = [("crnn-ocr serve", serve + ["--max-batch", str(args.max_batch)]),
                ("crnn-ocr serve --max-batch 1", serve + ["--max-batch", "1"])]
-    if Path(args.peers_python).exists():
+    systems = [s for s, kind in zip(systems, ("batching", "one-at-a-time")) if kind in args.systems]
+    if "ddddocr" in args.systems and Path(args.peers_python).exists():
         alphabet = "".join(sorted(set("".join(labels))))
         systems.append(("ddddocr", [args.peers_python, str(Path(__file__).resolve()), "--alphabet", alphabet,
                                     "--threads", str(args.threads), "--ddddocr-server"]))
@@ -281,11 +285,11 @@ def main() -> None:
         command = command + [str(port)] if command[-1] == "--ddddocr-server" else command + ["--port", str(port)]
         requests = [multipart_request(im, port) for im in images]
         runs.append(run_system(name, command, port, requests, labels, args, env))
-    if not Path(args.peers_python).exists():
+    if "ddddocr" in args.systems and not Path(args.peers_python).exists():
         runs.append({"system": "ddddocr", "skipped": f"no {args.peers_python} (run benchmarks/setup_peers.sh)"})
 
     result = {"images": len(images), "seconds_per_level": args.seconds, "threads": args.threads,
-              "max_wait_ms": args.max_wait_ms, "checkpoint": Path(args.checkpoint).name, "backend": args.backend,
+              "max_wait_ms": args.max_wait_ms, "max_batch": args.max_batch, "checkpoint": Path(args.checkpoint).name, "backend": args.backend,
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_average": os.getloadavg(),
               "runs": runs, "targets": targets(runs)}
     out = Path(args.out_dir)
@@ -293,7 +297,7 @@ def main() -> None:
     (out / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
     md = [f"# crnn-ocr serve under load\n",
           f"{len(images)} captcha images, one per request, {args.seconds:g} s per level after a warm-up; "
-          f"crnn-ocr served with {args.backend}; "
+          f"crnn-ocr served with {args.backend}, --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms:g}; "
           f"{args.threads} model thread(s) per server; {result['machine']}; load average before: "
           f"{', '.join(f'{x:.2f}' for x in result['load_average'])}.\n", table(runs), "",
           "Targets: " + "; ".join(f"{k}: {v}" for k, v in result["targets"].items()), ""]
