@@ -248,7 +248,7 @@ def main() -> None:
     p.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx",
                    help="serve the checkpoint exported to ONNX (ONNX Runtime, the faster) or as it is")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="crnn-ocr serve --max-wait-ms")
-    p.add_argument("--max-batch", type=int, default=32, help="crnn-ocr serve --max-batch of the batching server")
+    p.add_argument("--max-batch", type=int, default=16, help="crnn-ocr serve --max-batch of the batching server")
     p.add_argument("--systems", nargs="+", choices=("batching", "one-at-a-time", "ddddocr"),
                    default=["batching", "one-at-a-time", "ddddocr"], help="the servers to measure")
     p.add_argument("--peers-python", default=".venv-peers/bin/python", help="the Python that has ddddocr")

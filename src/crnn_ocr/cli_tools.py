@@ -82,7 +82,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--access-log", action="store_true", help="log one line per request to stderr (off by default: "
                    "at hundreds of requests per second it costs a noticeable share of the CPU)")
     g = p.add_argument_group("micro-batching")
-    g.add_argument("--max-batch", type=int, default=32, help="images per forward pass; 1 = one request at a time "
+    g.add_argument("--max-batch", type=int, default=16, help="images per forward pass; 1 = one request at a time "
                    "(default: %(default)s)")
     g.add_argument("--max-wait-ms", type=float, default=2.0,
                    help="how long a request waits for others to join its batch (default: %(default)s)")

@@ -28,7 +28,7 @@ class Batching:
     images (a larger request is read on its own). ``max_batch = 1`` reads one request at a
     time. Requests beyond ``max_queue`` waiting images are answered 503."""
 
-    max_batch: int = 32
+    max_batch: int = 16
     max_wait_ms: float = 2.0
     max_queue: int = 256
 

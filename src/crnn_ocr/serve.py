@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
+import gc
 import io
 import json
 import warnings
@@ -198,6 +199,10 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
             for name, rec in recognizers.items():
                 batchers[name] = MicroBatcher(rec, batching, executor, prepare_executor)
                 batchers[name].start()
+            # Everything loaded so far (torch, the models, the web stack) lives as long as the
+            # service: out of the garbage collector's sight, so that a full collection does not
+            # stall every request in flight for a large part of a second.
+            gc.freeze()
             yield
             for batcher in batchers.values():  # uvicorn has answered every request by now
                 await batcher.stop()
