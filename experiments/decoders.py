@@ -1,9 +1,12 @@
-"""Measure what each decoder gains and costs on an IAM model: greedy, lexicon, language model.
+"""Measure what each decoder gains and costs on a handwriting model: greedy, lexicon, language model.
 
     python experiments/decoders.py --checkpoint runs/experiments/iam_full_shortcut/best.pt \
         --iam ../shared/data/iam_words --tune-ids ../shared/data/iam_words/splits/val1.txt \
         --eval-ids ../shared/data/iam_words/splits/val1.txt ../shared/data/iam_words/splits/val2.txt \
         --words /usr/share/dict/american-english --out results/decoders.json
+
+Lines (or any labels.tsv folders): ``--tune-data DIR --eval-data DIR ...`` in place of the
+IAM ids. The lexicon decoder answers one word, so it is left out when a label holds a space.
 
 The model reads every image once; each decoder then decodes the same log-probabilities, so the
 times are the decoders' own (ms per word, one thread). The language model's weights (alpha,
@@ -24,7 +27,7 @@ import torch
 from crnn_ocr.dataset import decode_images
 from crnn_ocr.inference import batches
 from crnn_ocr.items import Skipped
-from crnn_ocr.layouts import load_iam, read_ids
+from crnn_ocr.layouts import items_of, load_iam, read_ids
 from crnn_ocr.lexicon import Lexicon, read_word_lists
 from crnn_ocr.lm import CharNgram, LMDecoder
 from crnn_ocr.metrics import cer, word_accuracy
@@ -47,21 +50,25 @@ def score(decoder, log_probs: list[torch.Tensor], gold: list[str], charset) -> d
     t0 = time.perf_counter()
     pred = [decoder(lp, charset)[0].text for lp in log_probs]
     ms = 1000 * (time.perf_counter() - t0) / len(log_probs)
-    return {"word_accuracy": word_accuracy(gold, pred), "cer": cer(gold, pred), "ms_per_word": ms}
+    return {"word_accuracy": word_accuracy(gold, pred), "cer": cer(gold, pred), "ms_per_image": ms}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--iam", required=True, help="IAM words root")
-    p.add_argument("--tune-ids", nargs="+", required=True, help="validation id lists to choose alpha, beta on")
-    p.add_argument("--tune-n", type=int, default=600, help="words of --tune-ids used for the choice")
-    p.add_argument("--eval-ids", nargs="+", required=True, help="validation id lists to report on")
+    p.add_argument("--iam", help="IAM words root (with --tune-ids and --eval-ids)")
+    p.add_argument("--tune-ids", nargs="+", help="validation id lists to choose alpha, beta on")
+    p.add_argument("--eval-ids", nargs="+", help="validation id lists to report on")
+    p.add_argument("--tune-data", nargs="+", help="or: labels.tsv folders to choose alpha, beta on")
+    p.add_argument("--eval-data", nargs="+", help="or: labels.tsv folders to report on")
+    p.add_argument("--tune-n", type=int, default=600, help="images of the tuning set used for the choice")
     p.add_argument("--words", nargs="+", required=True, help="word lists (e.g. /usr/share/dict/american-english)")
     p.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.6, 1.0])
     p.add_argument("--betas", type=float, nargs="+", default=[0.0, 1.0, 2.0])
     p.add_argument("--out", default="results/decoders.json")
     args = p.parse_args()
+    if not ((args.iam and args.tune_ids and args.eval_ids) or (args.tune_data and args.eval_data)):
+        p.error("give --iam with --tune-ids and --eval-ids, or --tune-data and --eval-data")
     torch.set_num_threads(1)
 
     rec = Recognizer.load(args.checkpoint)
@@ -73,33 +80,42 @@ def main() -> None:
     lm_build = time.perf_counter() - t0
     lexicon = Lexicon(set(words) | set(vocabulary))
 
-    def load(ids: list[str], n: int = 0):
-        items = load_iam(args.iam, read_ids(ids), skipped=Skipped())
+    def load(ids: list[str] | None, folders: list[str] | None, n: int = 0):
+        items = load_iam(args.iam, read_ids(ids), skipped=Skipped()) if ids else \
+            [it for f in folders for it in items_of(Path(f), "", Skipped())]
         items = items[:n] if n else items
-        images, items = decode_images(items, d.height, d.width, d.channels, Skipped())
+        if d.any_width:
+            images = [rec.load_image(it.path) for it in items]
+        else:
+            images, items = decode_images(items, d.height, d.width, d.channels, Skipped())
         return log_probs_of(rec, images), [it.text for it in items]
 
-    tune_lp, tune_gold = load(args.tune_ids, args.tune_n)
+    tune_lp, tune_gold = load(args.tune_ids, args.tune_data, args.tune_n)
     grid = {}
     for alpha, beta in itertools.product(args.alphas, args.betas):
         grid[(alpha, beta)] = score(LMDecoder(lm, alpha, beta), tune_lp, tune_gold, charset)
         print(f"tune alpha {alpha} beta {beta}: CER {100 * grid[(alpha, beta)]['cer']:.2f}%", flush=True)
     alpha, beta = min(grid, key=lambda k: grid[k]["cer"])
 
-    eval_lp, eval_gold = load(args.eval_ids)
+    eval_lp, eval_gold = load(args.eval_ids, args.eval_data)
     results = {"checkpoint": Path(args.checkpoint).name, "n": len(eval_gold),
-               "eval_ids": [Path(i).name for i in args.eval_ids],
-               "tuned_on": f"first {len(tune_gold)} words of " + ", ".join(Path(i).name for i in args.tune_ids),
+               "eval": [Path(i).name for i in args.eval_ids or args.eval_data],
+               "tuned_on": f"first {len(tune_gold)} images of " + ", ".join(Path(i).name for i in
+                                                                          args.tune_ids or args.tune_data),
                "lm": {"order": lm.order, "alpha": alpha, "beta": beta, "build_seconds": round(lm_build, 1),
                       "texts": f"{len(words)} word-list words + {len(vocabulary)} training labels"},
                "tuning": [{"alpha": a, "beta": b, **s} for (a, b), s in grid.items()], "decoders": {}}
     from crnn_ocr.ctc import GreedyDecoder
 
-    for name, decoder in [("greedy", GreedyDecoder()), ("lexicon", lexicon), ("lm", LMDecoder(lm, alpha, beta))]:
+    lines = any(" " in g for g in eval_gold)  # the lexicon decoder answers a single word
+    for name, decoder in [("greedy", GreedyDecoder()), ("lexicon", None if lines else lexicon),
+                          ("lm", LMDecoder(lm, alpha, beta))]:
+        if decoder is None:
+            continue
         results["decoders"][name] = score(decoder, eval_lp, eval_gold, charset)
         s = results["decoders"][name]
         print(f"{name}: word accuracy {100 * s['word_accuracy']:.2f}%, CER {100 * s['cer']:.2f}%, "
-              f"{s['ms_per_word']:.2f} ms/word", flush=True)
+              f"{s['ms_per_image']:.2f} ms/image", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
