@@ -109,6 +109,16 @@ def test_the_lexicon_and_lm_decoders_use_the_shipped_word_list_and_the_training_
     assert rec.read([text_image("abc", (128, 32))], decoder="lm")[0].error is None
 
 
+def test_a_bundled_models_lm_weights_reach_its_lm_decoder_and_its_card(models_dir, tiny_pt, tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("zebra\n")
+    release(tiny_pt, info(lm_weights={"alpha": 0.4, "beta": 1.5}), word_list=words)
+    lm = Recognizer.load("tiny-v1", lm=[]).decoders["lm"]
+    assert (lm.alpha, lm.beta) == (0.4, 1.5)
+    assert "`--decoder lm` weights (chosen on validation data): alpha 0.4, beta 1.5" in registry.cards_markdown()
+    assert Recognizer.load(tiny_pt, lm=[str(words)]).decoders["lm"].alpha == 1.0  # not bundled: the defaults
+
+
 def test_lm_without_any_words_says_what_to_pass(tmp_path):
     with pytest.raises(ValueError, match="needs words"):
         Recognizer.load(tiny_checkpoint(tmp_path / "bare.pt"), lm=[])

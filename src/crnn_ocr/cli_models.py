@@ -186,7 +186,8 @@ def cmd_release(args) -> int:
     info = registry.ModelInfo(name=args.name, file=f"{args.name}.safetensors", reads=args.reads,
                               charset=charset.chars, height=config.data.height, width=config.data.width,
                               data=args.data, licence=args.licence, config=args.config or "", commit=git_commit(),
-                              metrics=metrics, speed=dict(args.speed or []), recreate=args.recreate or "")
+                              metrics=metrics, speed=dict(args.speed or []), recreate=args.recreate or "",
+                              lm_weights=dict(zip(("alpha", "beta"), args.lm_weights or ())))
     out = release(args.checkpoint, info, args.word_list)
     Path(args.docs).parent.mkdir(parents=True, exist_ok=True)
     Path(args.docs).write_text(registry.cards_markdown(), encoding="utf-8")
@@ -238,6 +239,9 @@ def add_model_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=speed_entry, action="append", metavar="WHAT=VALUE",
                    help="a speed measurement, repeatable, e.g. 'ONNX Runtime, batch 1, 1 thread=1.4 ms'")
     p.add_argument("--word-list", metavar="FILE", help="words shipped beside the model for --decoder lexicon / lm")
+    p.add_argument("--lm-weights", type=float, nargs=2, metavar=("ALPHA", "BETA"),
+                   help="the weights of --decoder lm for this model, chosen on validation data "
+                   "(experiments/decoders.py; default: 1.0 0.0)")
     p.add_argument("--recreate", help="the commands that make the model again, for its card")
     p.add_argument("--docs", default="docs/models.md", help="the model cards to rewrite (default: %(default)s)")
     p.set_defaults(func=cmd_release)

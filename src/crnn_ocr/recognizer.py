@@ -90,12 +90,6 @@ def usable_device(name: str) -> torch.device:
     return device
 
 
-def shipped_word_list(path: str | Path) -> list[Path]:
-    """The word list shipped beside a bundled model file, as a list of at most one file."""
-    info = registry.info_of(path)
-    return [info.word_list_path] if info is not None and info.word_list_path is not None else []
-
-
 def as_list(images) -> list:
     """One image (path, bytes, PIL image or array) or an iterable of them -> a list."""
     return [images] if isinstance(images, SINGLE_IMAGE) else list(images)
@@ -155,14 +149,17 @@ class Recognizer:
             (model, charset, config), vocabulary = model_of(ckpt, path), ckpt.get("vocabulary", [])
             model.to(usable_device(device))
         decoders: dict[str, Decoder] = {}
+        info = registry.info_of(path)  # a bundled model: its own word list and language-model weights
+        shipped = [info.word_list_path] if info is not None and info.word_list_path is not None else []
+        weights = {"lexicon": {}, "lm": info.lm_weights if info is not None else {}}
         for name, files, make in (("lexicon", lexicon, Lexicon.from_files), ("lm", lm, LMDecoder.from_files)):
             if files is None:
                 continue
-            files = list(files) or shipped_word_list(path)
+            files = list(files) or shipped
             if not files and not vocabulary:
                 raise ValueError(f"the {name} decoder needs words: give word lists (one word per line, e.g. "
                                  "/usr/share/dict/words); this model has no training labels or word list of its own")
-            decoders[name] = make(files, extra=vocabulary)
+            decoders[name] = make(files, extra=vocabulary, **weights[name])
         return cls(model, charset, config, decoders)
 
     def decoder(self, name: str | Decoder) -> Decoder:

@@ -45,6 +45,7 @@ class ModelInfo:
     speed: dict = field(default_factory=dict)  # ms per image
     recreate: str = ""  # the commands that make the file again
     word_list: str = ""  # in crnn_ocr/models/: words for --decoder lexicon / lm when none are given
+    lm_weights: dict = field(default_factory=dict)  # {"alpha", "beta"} of --decoder lm, chosen on validation data
 
     @property
     def path(self) -> Path:
@@ -128,6 +129,9 @@ def cards_markdown() -> str:
                   f"- Config: `{m.config}`; commit `{m.commit or 'unknown'}`"]
         if m.word_list:
             parts.append(f"- Word list for `--decoder lexicon` / `lm`: `crnn_ocr/models/{m.word_list}`")
+        if m.lm_weights:
+            parts.append("- `--decoder lm` weights (chosen on validation data): "
+                         + ", ".join(f"{k} {v:g}" for k, v in m.lm_weights.items()))
         parts += [f"- Validation {'images' if k == 'n' else k}: {metric_text(k, v)}" for k, v in m.metrics.items()]
         parts += [f"- Speed, {k}: {v}" for k, v in m.speed.items()]
         parts += ["", "Recreate it:", "", "```sh", m.recreate, "```", ""] if m.recreate else [""]
