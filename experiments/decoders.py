@@ -9,10 +9,11 @@ Lines (or any labels.tsv folders): ``--tune-data DIR --eval-data DIR ...`` in pl
 IAM ids. The lexicon decoder answers one word, so it is left out when a label holds a space.
 
 The model reads every image once; each decoder then decodes the same log-probabilities, so the
-times are the decoders' own (ms per word, one thread). The language model's weights (alpha,
-beta) are chosen on the first ``--tune-n`` words of ``--tune-ids`` (validation data, never test
-data); the word list and the checkpoint's training labels are the only text the lexicon and
-the language model see.
+times are the decoders' own (ms per image, one thread). The language model's weights (alpha,
+beta) are chosen on the first ``--tune-n`` images of ``--tune-ids`` or ``--tune-data``
+(validation data, never test data); the word list and the checkpoint's training labels are the
+only text the lexicon and the language model see. For lines, "word accuracy" is the share of
+lines read exactly.
 """
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ from crnn_ocr.layouts import items_of, load_iam, read_ids
 from crnn_ocr.lexicon import Lexicon, read_word_lists
 from crnn_ocr.lm import CharNgram, LMDecoder
 from crnn_ocr.metrics import cer, word_accuracy
-from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.recognizer import Prepared, Recognizer
 
 
 @torch.no_grad()
-def log_probs_of(rec: Recognizer, images: torch.Tensor) -> list[torch.Tensor]:
+def log_probs_of(rec: Recognizer, images: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
     """Each image's (T, 1, classes) log-probabilities, read at its own width if the model was
     trained that way."""
     out: list[torch.Tensor | None] = [None] * len(images)
@@ -67,8 +68,9 @@ def main() -> None:
     p.add_argument("--betas", type=float, nargs="+", default=[0.0, 1.0, 2.0])
     p.add_argument("--out", default="results/decoders.json")
     args = p.parse_args()
-    if not ((args.iam and args.tune_ids and args.eval_ids) or (args.tune_data and args.eval_data)):
-        p.error("give --iam with --tune-ids and --eval-ids, or --tune-data and --eval-data")
+    by_ids, by_folders = (args.iam, args.tune_ids, args.eval_ids), (args.tune_data, args.eval_data)
+    if not (all(by_ids) and not any(by_folders) or all(by_folders) and not any(by_ids)):
+        p.error("give --iam with --tune-ids and --eval-ids, or --tune-data and --eval-data (not both)")
     torch.set_num_threads(1)
 
     rec = Recognizer.load(args.checkpoint)
@@ -85,7 +87,9 @@ def main() -> None:
             [it for f in folders for it in items_of(Path(f), "", Skipped())]
         items = items[:n] if n else items
         if d.any_width:
-            images = [rec.load_image(it.path) for it in items]
+            prepared = [(p, it) for p, it in zip(rec.prepare([it.path for it in items]), items)
+                        if isinstance(p, Prepared)]  # unreadable images are left out
+            images, items = [p.tensor for p, _ in prepared], [it for _, it in prepared]
         else:
             images, items = decode_images(items, d.height, d.width, d.channels, Skipped())
         return log_probs_of(rec, images), [it.text for it in items]

@@ -191,10 +191,13 @@ def check(section: str, f, value):
 def resolve_paths(raw: dict, folder: Path) -> dict:
     """The tables of a config file with the relative paths of ``PATH_KEYS`` joined to ``folder``
     (values of the wrong type are left for ``check`` to refuse)."""
-    from .registry import models  # the names of the bundled models, which are not paths either
+    from .registry import models
 
-    def resolved(value):
-        if not isinstance(value, str) or value in NOT_PATHS or Path(value).is_absolute() or value in models():
+    bundled = set(models())  # ``pretrained`` may name a bundled model: not a path either
+
+    def resolved(value, key: str = ""):
+        if not isinstance(value, str) or value in NOT_PATHS or Path(value).is_absolute() \
+                or (key == "pretrained" and value in bundled):
             return value
         return os.path.normpath(os.path.join(os.path.abspath(folder), value))
 
@@ -204,7 +207,7 @@ def resolve_paths(raw: dict, folder: Path) -> dict:
             if key in table:
                 value = table[key]
                 table[key] = [resolved(v) for v in value] if isinstance(value, list) else \
-                    resolved(value) if key in ("path", "pretrained") else value
+                    resolved(value, key) if key in ("path", "pretrained") else value
     return raw
 
 

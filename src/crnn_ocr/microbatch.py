@@ -83,7 +83,9 @@ class MicroBatcher:
 
     async def read(self, images: list[Image.Image], details: bool) -> list[dict]:
         """Prepare ``images``, queue them and wait for their results; ``RequestError`` 503
-        when the queue is full."""
+        when the queue is full (images being prepared count), 400 when an image cannot be
+        decoded. (A request cancelled while it is prepared stops counting at once, although its
+        thread finishes decoding it.)"""
         if self.waiting + self.preparing + len(images) > self.batching.max_queue:
             raise RequestError(503, "queue_full", f"the queue is full ({self.waiting + self.preparing} images "
                                "waiting); try again shortly")
@@ -93,6 +95,9 @@ class MicroBatcher:
             prepared = await loop.run_in_executor(self.prepare_executor, self.recognizer.prepare, images)
         finally:
             self.preparing -= len(images)
+        for i, p in enumerate(prepared):  # refused now: the model never reads a request that fails
+            if isinstance(p, Reading):
+                raise RequestError(400, "not_an_image", f"image {i}: {p.error}")
         job = _Job(prepared, details, loop.create_future(), time.monotonic())
         self.jobs.append(job)
         self.waiting += len(images)

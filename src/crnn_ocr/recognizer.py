@@ -135,7 +135,8 @@ class Recognizer:
                 ``torch.set_num_threads``.
             lexicon, lm: word-list files (one word per line) for the ``"lexicon"`` and ``"lm"``
                 decoders, with the model's training labels added; an empty list means the
-                word list shipped with a bundled model (if any) and the training labels.
+                word list shipped with a bundled model (if any) and the training labels. A
+                bundled model's language model uses the weights chosen for it (its card).
             device: where a PyTorch model runs (``"cpu"``, ``"cuda"``, ...); ONNX runs on the CPU.
         """
         path = registry.resolve(path)

@@ -1,8 +1,10 @@
 """``crnn-ocr serve``: recognizers behind an HTTP API and a web page (FastAPI + uvicorn).
 
-A thin layer over ``Recognizer.read``: this module parses requests, enforces limits and gathers
-the images of concurrent requests into one forward pass. Of the images it reads only the
-headers (format and size, so that a wrong or oversized upload is refused before it is queued).
+A thin layer over the Python API: this module parses requests, enforces limits and hands the
+images to ``microbatch``, which prepares them (``Recognizer.prepare``) and gathers those of
+concurrent requests into one forward pass (``Recognizer.read_prepared``). Here, of the images
+only the headers are read (format and size, so that a wrong or oversized upload is refused
+before it is decoded).
 
 Endpoints: ``POST /v1/recognize`` (multipart field ``images``, repeatable, or JSON
 ``{"images": ["<base64>", ...]}``; ``?model=NAME&details=true``), ``GET /v1/models``,
@@ -124,8 +126,8 @@ def decode_base64(index: int, text: str) -> bytes:
 
 def open_upload(index: int, data: bytes, max_pixels: int) -> Image.Image:
     """Uploaded bytes -> a PIL image, opened but not decoded: the header gives the format and
-    the pixel count, checked here; the pixels are decoded by ``Recognizer.read`` in the
-    batch (an image that fails there is refused then)."""
+    the pixel count, checked here; the pixels are decoded by ``Recognizer.prepare`` (an image
+    that fails there is refused then, before its request is queued)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -182,7 +184,9 @@ RECOGNIZE_BODY = {"requestBody": {"required": True, "content": {
 def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = None,
                batching: Batching | None = None, browse: str | Path | None = None) -> FastAPI:
     """The service for ``recognizers`` (name -> ``Recognizer``; the first is the default),
-    optionally with the page that browses the ``evaluate`` output folder ``browse``."""
+    optionally with the page that browses the ``evaluate`` output folder ``browse``. While it
+    runs, the objects that existed at its start are frozen out of the garbage collector's
+    sight (``gc.freeze``; undone at shutdown)."""
     if not recognizers and browse is None:
         raise ValueError("serve at least one model or an evaluation folder")
     limits, batching = limits or Limits(), batching or Batching()
@@ -202,8 +206,10 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
             # Everything loaded so far (torch, the models, the web stack) lives as long as the
             # service: out of the garbage collector's sight, so that a full collection does not
             # stall every request in flight for a large part of a second.
+            gc.collect()
             gc.freeze()
             yield
+            gc.unfreeze()
             for batcher in batchers.values():  # uvicorn has answered every request by now
                 await batcher.stop()
 
@@ -211,8 +217,7 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
 
     add_error_handlers(app)
 
-    @app.post("/v1/recognize", response_model=Recognition, response_model_exclude_none=True,
-              openapi_extra=RECOGNIZE_BODY, summary="Read the text of one or many word images")
+    @app.post("/v1/recognize", response_model=Recognition, openapi_extra=RECOGNIZE_BODY, summary="Read the text of one or many word images")
     async def recognize(request: Request, model: str | None = Query(None, description="a name from /v1/models"),
                         details: bool = Query(False, description="per-character confidence and x-range")):
         name = model or default
@@ -220,10 +225,7 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
             raise RequestError(404, "unknown_model", f"no model named {name!r}; models: {', '.join(recognizers)}")
         encoded = await uploaded_images(request, limits)
         images = [open_upload(i, data, limits.max_pixels) for i, data in enumerate(encoded)]
-        results = await batchers[name].read(images, details)
-        for i, r in enumerate(results):
-            if "error" in r:
-                raise RequestError(400, "not_an_image", f"image {i}: {r['error']}")
+        results = await batchers[name].read(images, details)  # 400 for an image that cannot be decoded
         # the dict is the documented Recognition already: answered as it is, without a second
         # validation and serialisation through the response model
         return JSONResponse({"model": name, "results": results})
@@ -232,9 +234,11 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
     async def models():
         return [model_info(name, rec, name == default) for name, rec in recognizers.items()]
 
-    @app.get("/healthz", summary="Liveness: 200 while the service answers, with the images queued per model")
+    @app.get("/healthz", summary="Liveness: 200 while the service answers, with the images queued "
+             "(prepared, waiting for the model) and being prepared, per model")
     async def healthz():
-        return {"status": "ok", "queued": {name: b.waiting for name, b in batchers.items()}}
+        return {"status": "ok", "queued": {name: b.waiting for name, b in batchers.items()},
+                "preparing": {name: b.preparing for name, b in batchers.items()}}
 
     @app.get("/", include_in_schema=False)
     async def page():
