@@ -87,7 +87,9 @@ def interleaved_times(calls: dict, runs: int, warmup: int, rounds: int = 5) -> d
 def torch_variants(model: torch.nn.Module, example: torch.Tensor) -> dict:
     """name -> a function of a float batch, for each way of running the PyTorch model."""
     model = model.eval()
-    fused = fx_optimization.fuse(copy.deepcopy(model))  # BatchNorm folded into the convs
+    # BatchNorm folded into the convs; traced for inference (the training-only shortcut head off)
+    traced = torch.fx.symbolic_trace(copy.deepcopy(model), concrete_args={"shortcut": False})
+    fused = fx_optimization.fuse(traced, no_trace=True)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's deprecation and the GRU's tracer warnings
         scripted = torch.jit.freeze(torch.jit.trace(model, example))
