@@ -55,6 +55,10 @@ class ModelInfo:
     def word_list_path(self) -> Path | None:
         return MODELS_DIR / self.word_list if self.word_list else None
 
+    def input_size(self) -> str:
+        """``'48x192'``, or ``'48 x any width'`` for a model that reads every image at its own width."""
+        return f"{self.height}x{self.width}" if self.width else f"{self.height} x any width"
+
     def charset_summary(self) -> str:
         """``'19: 2345678bcdefgmnpwxy'`` or, for a long charset, its size and classes."""
         chars = self.charset
@@ -109,7 +113,7 @@ def table() -> str:
     for m in models().values():
         scores = ", ".join(f"{k} {metric_text(k, v)}" for k, v in m.metrics.items() if k != "n")
         size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
-        rows.append((m.name, m.reads, m.charset_summary(), f"{m.height}x{m.width}", size, scores, m.licence))
+        rows.append((m.name, m.reads, m.charset_summary(), m.input_size(), size, scores, m.licence))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
@@ -124,7 +128,7 @@ def cards_markdown() -> str:
         size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
         parts += [f"## `{m.name}`", "", f"Reads {m.reads}.", "",
                   f"- File: `crnn_ocr/models/{m.file}` ({size}, float16 safetensors; config and charset in its metadata)",
-                  f"- Input: {m.height}x{m.width}; charset {m.charset_summary()}",
+                  f"- Input: {m.input_size()}; charset {m.charset_summary()}",
                   f"- Training data: {m.data}", f"- Data licence: {m.licence}",
                   f"- Config: `{m.config}`; commit `{m.commit or 'unknown'}`"]
         if m.word_list:
