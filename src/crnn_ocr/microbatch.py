@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from PIL import Image
@@ -143,3 +145,20 @@ class MicroBatcher:
                     part = [{k: v for k, v in r.items() if k != "chars"} for r in part]
                 if not job.future.done():  # done: the client went away
                     job.future.set_result(part)
+
+
+@asynccontextmanager
+async def running(recognizers: Mapping[str, Recognizer], batching: Batching, batchers: dict[str, MicroBatcher]):
+    """A started ``MicroBatcher`` per recognizer, put into ``batchers`` by name (one read and
+    one prepare thread shared by all), for the duration of the ``async with``; stopped after
+    (when the server has answered every request)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-read") as executor, \
+            ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-prepare") as prepare_executor:
+        for name, rec in recognizers.items():
+            batchers[name] = MicroBatcher(rec, batching, executor, prepare_executor)
+            batchers[name].start()
+        try:
+            yield batchers
+        finally:
+            for batcher in batchers.values():
+                await batcher.stop()

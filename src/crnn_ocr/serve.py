@@ -24,7 +24,6 @@ import io
 import json
 import warnings
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from PIL import Image
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from .microbatch import Batching, MicroBatcher, RequestError
+from .microbatch import Batching, MicroBatcher, RequestError, running
 from .onnx_model import OnnxModel
 from .recognizer import Recognizer
 
@@ -198,11 +197,7 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        with ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-read") as executor, \
-                ThreadPoolExecutor(1, thread_name_prefix="crnn-ocr-prepare") as prepare_executor:
-            for name, rec in recognizers.items():
-                batchers[name] = MicroBatcher(rec, batching, executor, prepare_executor)
-                batchers[name].start()
+        async with running(recognizers, batching, batchers):
             # Everything loaded so far (torch, the models, the web stack) lives as long as the
             # service: out of the garbage collector's sight, so that a full collection does not
             # stall every request in flight for a large part of a second.
@@ -210,8 +205,6 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
             gc.freeze()
             yield
             gc.unfreeze()
-            for batcher in batchers.values():  # uvicorn has answered every request by now
-                await batcher.stop()
 
     app = FastAPI(title="crnn-ocr", summary="CRNN text recognition of word images", lifespan=lifespan)
 
