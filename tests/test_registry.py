@@ -119,6 +119,13 @@ def test_a_bundled_models_lm_weights_reach_its_lm_decoder_and_its_card(models_di
     assert Recognizer.load(tiny_pt, lm=[str(words)]).decoders["lm"].alpha == 1.0  # not bundled: the defaults
 
 
+def test_a_word_list_another_model_ships_already_is_shared_not_copied(released, models_dir, tiny_pt, tmp_path):
+    release(tiny_pt, info("tiny-v2"), word_list=tmp_path / "words.txt")  # the list tiny-v1 ships
+    assert registry.models()["tiny-v2"].word_list == "tiny-v1.words.txt"
+    assert not (models_dir / "tiny-v2.words.txt").exists()
+    assert set(Recognizer.load("tiny-v2", lexicon=[]).decoders["lexicon"].words) >= {"zebra", "quartz"}
+
+
 def test_lm_without_any_words_says_what_to_pass(tmp_path):
     with pytest.raises(ValueError, match="needs words"):
         Recognizer.load(tiny_checkpoint(tmp_path / "bare.pt"), lm=[])

@@ -30,9 +30,13 @@ def release(checkpoint_path: str | Path, info: registry.ModelInfo, word_list: st
     if total > registry.MAX_TOTAL_BYTES:
         out.unlink()
         raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, more than {registry.MAX_TOTAL_BYTES / 1e6:.0f} MB")
-    if word_list is not None:
-        info.word_list = f"{info.name}.words.txt"
-        shutil.copyfile(word_list, registry.MODELS_DIR / info.word_list)
+    if word_list is not None:  # shipped once: a model whose list another model ships already shares that file
+        words = Path(word_list).read_bytes()
+        same = [m.word_list for m in registry.models().values() if m.name != info.name and m.word_list_path
+                and m.word_list_path.is_file() and m.word_list_path.read_bytes() == words]
+        info.word_list = same[0] if same else f"{info.name}.words.txt"
+        if not same:
+            shutil.copyfile(word_list, registry.MODELS_DIR / info.word_list)
     entries = registry.models() | {info.name: info}
     write_atomic(registry.INDEX, json.dumps([asdict(m) for m in entries.values()], indent=2, ensure_ascii=False) + "\n")
     return out
