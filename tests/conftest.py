@@ -98,3 +98,19 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_config(tmp_path) -> Path:
+    """A config file for a seconds-long training run on synthetic captchas."""
+    return write_tiny_config(tmp_path / "tiny.toml", train=8, val=4, batch_size=8, small_model=True, augment=False)
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``crnn-ocr argv``: exit code, stdout, stderr; never a traceback."""
+    from crnn_ocr.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err + out
+    return code, out, err

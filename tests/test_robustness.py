@@ -23,14 +23,13 @@ from PIL import Image
 from crnn_ocr import checkpoint
 from crnn_ocr.registry import models
 from crnn_ocr.charset import Charset
-from crnn_ocr.cli import main
 from crnn_ocr.model import CRNN
 from crnn_ocr.config import Config, DataConfig
 from crnn_ocr.data import (DataError, OCRDataset, Skipped, detect_layout, evaluation_items, load_folder, load_iam,
                            load_tsv, read_ids, training_items)
 from crnn_ocr.images import BadImage, load_tensor
 
-from conftest import text_image, write_tiny_config
+from conftest import run_cli, text_image
 
 # ---------------------------------------------------------------------------------------------
 # The corpus
@@ -107,17 +106,7 @@ def model_checkpoint(tmp_path_factory) -> Path:
 
 
 
-@pytest.fixture
-def tiny_config(tmp_path) -> Path:
-    return write_tiny_config(tmp_path / "tiny.toml", train=8, val=4, batch_size=8, small_model=True, augment=False)
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    """``crnn-ocr argv``: exit code, stdout, stderr; never a traceback."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err + out
-    return code, out, err
+run = run_cli
 
 
 def assert_error_line(code: int, err: str, *fragments: str) -> None:
@@ -475,8 +464,6 @@ def test_any_exception_while_decoding_one_image_skips_only_that_image(tmp_path, 
 
 
 def test_special_files_are_refused_quickly_with_a_reason(tmp_path):
-    from crnn_ocr.recognizer import as_list  # noqa: F401  (the Recognizer takes arrays too)
-
     os.mkfifo(tmp_path / "fifo.png")  # reading it would block forever
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
     (tmp_path / "dangling.png").symlink_to(tmp_path / "nowhere.png")

@@ -12,21 +12,17 @@ import torch
 from crnn_ocr import checkpoint
 from crnn_ocr.cli import main
 
-from conftest import write_tiny_config
+from conftest import run_cli
 
 train_module = importlib.import_module("crnn_ocr.train")
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    return write_tiny_config(tmp_path / "tiny.toml", train=8, val=4, batch_size=8, small_model=True, augment=False)
+def tiny(tiny_config):
+    return tiny_config
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+run = run_cli
 
 
 def one_error(err: str) -> str:
