@@ -1,13 +1,15 @@
 """Synthetic words from system fonts and the ``synth:words`` data path."""
 import string
-import time
 
 import pytest
+import torch
 
 from crnn_ocr.charset import Charset
 from crnn_ocr.config import DataConfig
 from crnn_ocr.data import Skipped, training_items
-from crnn_ocr.synth_text import CAPITALS_ONLY, PRINTABLE, random_text, synthetic_words, system_fonts
+from crnn_ocr import synth_text
+from crnn_ocr.dataset import RenderedDataset
+from crnn_ocr.synth_text import CAPITALS_ONLY, PRINTABLE, SyntheticWords, random_text, synthetic_words, system_fonts
 
 
 pytestmark = pytest.mark.skipif(
@@ -62,11 +64,28 @@ def test_random_texts_mix_words_numbers_and_iam_punctuation():
     assert max(len(t) for t in texts) <= 16
 
 
-def test_rendering_takes_milliseconds():
-    synthetic_words(20, seed=0)  # fonts found and opened
-    start = time.perf_counter()
-    synthetic_words(200, seed=1)
-    assert (time.perf_counter() - start) / 200 < 0.02
+def test_words_are_rendered_only_when_asked_for_and_the_same_in_any_order(monkeypatch):
+    words = SyntheticWords(5000, seed=2)
+    calls = []
+    original = synth_text.render
+    monkeypatch.setattr(synth_text, "render", lambda *a: calls.append(a[0]) or original(*a))
+    ds = RenderedDataset(words, 32, 128, 1, Skipped(), Charset.from_texts(it.text for it in words), max_length=32)
+    assert len(ds) == 5000 and not calls  # texts are drawn up front; no image is made or held
+    late = words.render(4321).tobytes()
+    assert words.render(7).tobytes() == synthetic_words(8, seed=2)[7].image.tobytes()
+    assert words.render(4321).tobytes() == late and calls == [words.texts[4321], words.texts[7],
+                                                                  *words.texts[:8], words.texts[4321]]
+    images, targets, lengths = ds.batch([4321, 7])
+    assert images.shape == (2, 1, 32, 128) and images.dtype == torch.uint8
+    assert ds.charset.decode(targets[: lengths[0]].tolist()) == words.texts[4321]
+
+
+def test_training_renders_batches_in_a_loader_process():
+    words = SyntheticWords(64, seed=4)
+    ds = RenderedDataset(words, 32, 128, 1, Skipped(), Charset.from_texts(it.text for it in words))
+    order = [[5, 9, 2], [60, 1, 33]]
+    got = list(ds.batches(order))
+    assert len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got[1], ds.batch(order[1])))
 
 
 def test_synth_words_path_makes_training_and_validation_words():
@@ -74,4 +93,7 @@ def test_synth_words_path_makes_training_and_validation_words():
     train, val = training_items(data, seed=0, skipped=Skipped())
     assert len(train) == 30 and len(val) == 10
     assert {it.text for it in train} != {it.text for it in val}
-    assert all(it.image is not None for it in train + val)
+    assert isinstance(train, SyntheticWords) and all(it.image is not None for it in val)  # training: on the fly
+    data.width = 0  # any width: every image's width is needed up front
+    train, _ = training_items(data, seed=0, skipped=Skipped())
+    assert all(it.image is not None for it in train)

@@ -1,5 +1,6 @@
 """Decoded, in-memory training data: images decoded once into uint8 tensors with their
-encoded labels, and the training batches cut from them (width-bucketed when trimming).
+encoded labels, and the training batches cut from them (width-bucketed when trimming);
+or, for synthetic words, images rendered on the fly (``RenderedDataset``).
 
 A fixed canvas (``[data] width`` > 0) gives one tensor (N, C, H, W); any-width mode
 (``width = 0``) a list of (C, H, W) tensors, each as wide as its image (compact: no padding
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 import signal
+from array import array
 from concurrent.futures import ProcessPoolExecutor
 
 import torch
@@ -20,6 +22,8 @@ from .ctc import pack_targets, required_length
 from .images import MAX_WIDTH, BadImage, ImageTooWide, content_widths, load_tensor
 from .inference import COLUMN_STRIDE, Images, crop_width
 from .items import Item, Skipped
+
+RENDER_WORKERS = 1  # loader processes that render on-the-fly training images (RenderedDataset)
 
 
 def _decode_one(args):
@@ -68,17 +72,25 @@ def decode_images(items: list[Item], height: int, width: int, channels: int, ski
     return images, kept
 
 
+def label_problem(text: str, charset: Charset, max_length: int) -> str:
+    """Why a label cannot be learnt ('' if it can): it must not be empty, have every
+    character in ``charset`` and be at most ``max_length`` CTC columns long (0: no limit)."""
+    if not text:
+        return "empty label"
+    if charset.unknown(text):
+        return "label with characters outside the charset"
+    if max_length and required_length(text) > max_length:
+        return "label too long for the model's output"
+    return ""
+
+
 def usable_labels(items: list[Item], charset: Charset, max_length: int, skipped: Skipped) -> list[Item]:
-    """The items whose label can be learnt: not empty, every character in ``charset``, and
-    at most ``max_length`` CTC columns long (0: no limit); the others are counted."""
+    """The items whose label can be learnt (``label_problem``); the others are counted."""
     usable = []
     for it in items:
-        if not it.text:
-            skipped["empty label"] += 1
-        elif charset.unknown(it.text):
-            skipped["label with characters outside the charset"] += 1
-        elif max_length and required_length(it.text) > max_length:
-            skipped["label too long for the model's output"] += 1
+        problem = label_problem(it.text, charset, max_length)
+        if problem:
+            skipped[problem] += 1
         else:
             usable.append(it)
     return usable
@@ -136,6 +148,54 @@ class OCRDataset(torch.utils.data.Dataset):
         if trim and isinstance(self.images, torch.Tensor):
             images = images[..., : crop_width(self.widths[index].max(), images.shape[3])]
         return images, targets, lengths
+
+    def batches(self, indexes: list[list[int]], trim: bool = False):
+        """The training batches of each index list in turn (``batch``)."""
+        return (self.batch(index, trim) for index in indexes)
+
+
+class RenderedDataset(torch.utils.data.Dataset):
+    """Training images made when a batch asks for them (``synth_text.SyntheticWords``): only
+    the labels are held, so memory does not grow with the number of images. A fixed-width
+    input only (``width`` > 0), not trimmed. ``batches`` renders them ahead of the training
+    step in ``RENDER_WORKERS`` loader processes, so the training threads never wait for fonts.
+
+    Items whose label cannot be learnt (``label_problem``) are skipped and counted, as in
+    ``OCRDataset``.
+    """
+
+    def __init__(self, source, height: int, width: int, channels: int, skipped: Skipped, charset: Charset,
+                 max_length: int = 0):
+        if not width:
+            raise ValueError("images rendered on the fly need a fixed input width (width > 0)")
+        self.source, self.shape, self.charset = source, (height, width, channels), charset
+        self.index = array("q")
+        for i, item in enumerate(source):
+            problem = label_problem(item.text, charset, max_length)
+            if problem:
+                skipped[problem] += 1
+            else:
+                self.index.append(i)
+        self.widths = torch.full((len(self.index),), width, dtype=torch.long)
+        self.scaled_down: list[str] = []  # a fixed width shrinks a wide image; nothing to report
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int):
+        j = self.index[i]
+        image = load_tensor(self.source.render(j), *self.shape, name=self.source[j].path)
+        return image, self.charset.encode(self.source[j].text), i
+
+    def batch(self, index: list[int], trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The training batch of items ``index``, rendered now (``trim`` does not apply)."""
+        return collate([self[i] for i in index])[:3]
+
+    def batches(self, indexes: list[list[int]], trim: bool = False):
+        """The training batches of each index list in turn, rendered ahead in loader processes."""
+        loader = torch.utils.data.DataLoader(self, batch_sampler=indexes, collate_fn=collate,
+                                             num_workers=RENDER_WORKERS, prefetch_factor=4)
+        return (batch[:3] for batch in loader)
 
 
 def pad_to_widest(images: list[torch.Tensor]) -> torch.Tensor:

@@ -1,11 +1,12 @@
 """Which items a run trains, validates or is evaluated on, for a ``DataConfig`` or a path.
 
 Without a path, synthetic captchas (``synth_captcha``); with the path ``synth:words``, word
-images rendered from the system's fonts (``synth_text``); otherwise a dataset folder in any
+images rendered from the system's fonts (``synth_text``; on the fly, for a fixed width); otherwise a dataset folder in any
 layout of ``layouts``, split 70/20/10 (seeded) when it has no split folders.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from .config import SYNTHETIC_WORDS, DataConfig
@@ -13,16 +14,20 @@ from .items import DataError, Item, Skipped
 from .files import shown
 from .layouts import detect_layout, items_of, load_iam, read_ids, sample, split, split_folder
 from .synth_captcha import synthetic_captchas
-from .synth_text import synthetic_words
+from .synth_text import SyntheticWords, synthetic_words
 
 
-def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[list[Item], list[Item]]:
-    """Training and validation items for a ``DataConfig``."""
+def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Sequence[Item], list[Item]]:
+    """Training and validation items for a ``DataConfig``. Synthetic words for a fixed-width
+    input are a ``SyntheticWords`` (images rendered when asked for: training renders them on
+    the fly); every other item list holds its images or their paths."""
     if not data.path:
         return synthetic_captchas(data.synthetic_train, seed), synthetic_captchas(data.synthetic_val, seed + 1)
     if data.path == SYNTHETIC_WORDS:
         val = synthetic_words(data.synthetic_val, seed + 1, cover_charset=False)
-        return synthetic_words(data.synthetic_train, seed), val
+        if data.any_width:  # each image's width must be known before batching: render them now
+            return synthetic_words(data.synthetic_train, seed), val
+        return SyntheticWords(data.synthetic_train, seed), val
     root = Path(data.path)
     layout = detect_layout(root)
     if layout == "splits":

@@ -1,9 +1,11 @@
 """Synthetic word images rendered from the system's fonts, for pretraining without downloads.
 
-``synthetic_words(n, seed)`` draws ``n`` labelled images, the same ones for the same seed (on
-a machine with the same fonts): a word, number or punctuation token in a printed or a
-handwriting-like font, dark ink on a lighter background, with random gray levels, font size,
-stroke weight, shear, slight rotation and padding. The texts cover every printable ASCII
+``SyntheticWords(n, seed)`` is ``n`` labelled images, the same ones for the same seed (on a
+machine with the same fonts), rendered only when asked for (the trainer renders them on the
+fly, in a loader process); ``synthetic_words(n, seed)`` renders them all at once. Each is a
+word, number or punctuation token in a printed or a handwriting-like font, dark ink on a
+lighter background, with random gray levels, font size, stroke weight, shear, slight
+rotation, blur and padding. The texts cover every printable ASCII
 character, so a model pretrained on them has a classifier for IAM's alphabet and more.
 
 Fonts are found with matplotlib's font manager (fontconfig on Linux); on Debian,
@@ -19,11 +21,13 @@ from __future__ import annotations
 import math
 import random
 import string
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .items import Item
 
@@ -135,7 +139,8 @@ def random_text(rng: random.Random) -> str:
 
 def render(text: str, font: Font, rng: random.Random) -> Image.Image:
     """``text`` in ``font`` as a grayscale (``L``) image, with random size, weight, gray
-    levels, padding, shear and rotation drawn from ``rng``."""
+    levels, padding, shear, rotation and blur (a quarter of the images: out-of-focus scans and
+    soft pencil) drawn from ``rng``."""
     size = rng.randint(18, 44)
     face = _truetype(font.path, size)
     stroke = 1 if size >= 26 and rng.random() < 0.2 else 0
@@ -155,11 +160,16 @@ def render(text: str, font: Font, rng: random.Random) -> Image.Image:
                           resample=Image.Resampling.BILINEAR, fillcolor=background)
     if rng.random() < 0.5:
         im = im.rotate(rng.uniform(-3, 3), resample=Image.Resampling.BILINEAR, expand=True, fillcolor=background)
+    if rng.random() < 0.25:
+        im = im.filter(ImageFilter.GaussianBlur(rng.uniform(0.2, 0.6) * size / 18))  # at most ~1/30 of the text height
     return im
 
 
-def synthetic_words(n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True) -> list[Item]:
-    """``n`` rendered words (``Item`` with an in-memory image), the same for the same seed.
+class SyntheticWords(Sequence):
+    """``n`` rendered words, made on demand: a sequence of ``Item`` that holds only the texts
+    (and each one's font), never the images. ``render(i)`` draws image ``i`` from its own
+    seeded random generator, so it is the same whenever and wherever (in whichever loader
+    process) it is asked for, and memory does not grow with the number of images.
 
     Args:
         n: number of images.
@@ -172,25 +182,45 @@ def synthetic_words(n: int, seed: int, handwriting: float = 0.5, cover_charset: 
     Raises:
         RuntimeError: no usable font is installed.
     """
-    fonts = system_fonts()
-    if not fonts:
-        raise RuntimeError("no TrueType/OpenType font with ASCII letters found; on Debian: "
-                           "apt-get install fonts-dejavu fonts-liberation fonts-freefont-ttf")
-    styles = {True: [f for f in fonts if f.handwriting], False: [f for f in fonts if not f.handwriting]}
-    rng = random.Random(seed)
-    texts = []
-    if cover_charset:
-        alphabet = list(PRINTABLE.strip())
-        rng.shuffle(alphabet)
-        texts = ["".join(alphabet[i : i + 8]) for i in range(0, len(alphabet), 8)][:n]
-        texts[0] = texts[0][:4] + " " + texts[0][4:]
-    items = []
-    for i in range(n):
-        text = texts[i] if i < len(texts) else random_text(rng)
-        pool = styles[rng.random() < handwriting] or fonts
-        usable = [f for f in pool if set(text) <= f.chars] or [f for f in fonts if set(text) <= f.chars]
-        while not usable:  # no installed font has every character of this text: draw another
-            text = random_text(rng)
-            usable = [f for f in fonts if set(text) <= f.chars]
-        items.append(Item(text, f"synth-words/{i:06d}.png", render(text, rng.choice(usable), rng)))
-    return items
+
+    def __init__(self, n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True):
+        fonts = system_fonts()
+        if not fonts:
+            raise RuntimeError("no TrueType/OpenType font with ASCII letters found; on Debian: "
+                               "apt-get install fonts-dejavu fonts-liberation fonts-freefont-ttf")
+        styles = {True: [f for f in fonts if f.handwriting], False: [f for f in fonts if not f.handwriting]}
+        rng = random.Random(seed)
+        first = []
+        if cover_charset:
+            alphabet = list(PRINTABLE.strip())
+            rng.shuffle(alphabet)
+            first = ["".join(alphabet[i : i + 8]) for i in range(0, len(alphabet), 8)][:n]
+            first[0] = first[0][:4] + " " + first[0][4:]
+        self.seed, self.fonts, self.texts, self._font = seed, fonts, [], array("H")
+        for i in range(n):
+            text = first[i] if i < len(first) else random_text(rng)
+            pool = styles[rng.random() < handwriting] or fonts
+            usable = [f for f in pool if set(text) <= f.chars] or [f for f in fonts if set(text) <= f.chars]
+            while not usable:  # no installed font has every character of this text: draw another
+                text = random_text(rng)
+                usable = [f for f in fonts if set(text) <= f.chars]
+            self.texts.append(text)
+            self._font.append(fonts.index(rng.choice(usable)))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, i: int) -> Item:
+        """Item ``i`` without its image (cheap: for charsets, label checks and counts)."""
+        return Item(self.texts[i], f"synth-words/{i:06d}.png")
+
+    def render(self, i: int) -> Image.Image:
+        """Image ``i``, the same on every call."""
+        return render(self.texts[i], self.fonts[self._font[i]], random.Random(self.seed * 1_000_003 + i))
+
+
+def synthetic_words(n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True) -> list[Item]:
+    """``n`` rendered words with their images in memory (``Item.image``), the same for the
+    same seed; the arguments are ``SyntheticWords``'s."""
+    words = SyntheticWords(n, seed, handwriting, cover_charset)
+    return [Item(it.text, it.path, words.render(i)) for i, it in enumerate(words)]

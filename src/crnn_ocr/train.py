@@ -210,15 +210,16 @@ def train_one_epoch(loop: Loop, stop: StopRequest) -> EpochStats:
     first = p.step - p.epoch * loop.steps_per_epoch
     loop.net.train()
     stats = EpochStats(time.time())
-    bar = tqdm(range(first, loop.steps_per_epoch), desc=f"epoch {p.epoch + 1}/{t.epochs}", leave=False,
+    steps = range(first, loop.steps_per_epoch)
+    bar = tqdm(steps, desc=f"epoch {p.epoch + 1}/{t.epochs}", leave=False,
                mininterval=1.0, dynamic_ncols=True,
                disable=None if loop.main_process else True)  # None: no bar when not a terminal
-    for b in bar:
+    batches = loop.data.train.batches([order[b * t.batch_size:(b + 1) * t.batch_size] for b in steps],
+                                      d.trim_padding)
+    for _, (images, targets, lengths) in zip(bar, batches):
         if any_rank(stop.requested, loop.world):
             stats.interrupted = True
             break
-        images, targets, lengths = loop.data.train.batch(order[b * t.batch_size:(b + 1) * t.batch_size],
-                                                         d.trim_padding)
         loss = train_step(loop, images, targets, lengths)
         if loss is not None:
             stats.loss_sum += loss * len(images)

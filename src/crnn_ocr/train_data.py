@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from .charset import Charset
 from .config import Config, DataConfig
 from .ctc import required_length
-from .dataset import OCRDataset
+from .dataset import OCRDataset, RenderedDataset
 from .items import DataError, Item, Skipped
 from .model import CRNN
 from .sources import training_items
+from .synth_text import SyntheticWords
 
 TOO_MANY_LONG_LABELS = 0.01  # more than this share of training labels too long: refuse to train
 
@@ -23,7 +24,7 @@ TOO_MANY_LONG_LABELS = 0.01  # more than this share of training labels too long:
 class TrainingData:
     """Decoded training and validation sets with what validation compares against."""
 
-    train: OCRDataset
+    train: OCRDataset | RenderedDataset
     val: OCRDataset
     charset: Charset
     val_targets: list[list[int]]  # the validation labels' encodable characters, for the CTC loss
@@ -53,12 +54,16 @@ def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[
     imagenet = config.model.pretrained == "imagenet" and not charset_chars
     model = CRNN.from_config(config, charset, imagenet=imagenet, training=True)
     check_label_lengths(train_items, model.columns, d)
-    train_ds = OCRDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns,
-                          max_width=d.max_width)
+    if isinstance(train_items, SyntheticWords):
+        train_ds = RenderedDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns)
+    else:
+        train_ds = OCRDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns,
+                              max_width=d.max_width)
     val_ds = OCRDataset(val_items, d.height, d.width, d.channels, skipped, max_width=d.max_width)
     scaled_down = len(train_ds.scaled_down) + len(val_ds.scaled_down)
     val_targets = [charset.encode("".join(c for c in it.text if not charset.unknown(c))) for it in val_ds.items]
-    vocabulary = sorted({it.text for it in train_ds.items})
+    # Random synthetic texts are no lexicon (and could be millions): only real labels are kept.
+    vocabulary = sorted({it.text for it in train_ds.items}) if isinstance(train_ds, OCRDataset) else []
     log(f"{len(train_ds)} training and {len(val_ds)} validation images, {len(charset) - 1} characters"
         + (f"; skipped: {skipped}" if skipped else "")
         + (f"; {scaled_down} images wider than max_width {d.max_width} scaled down" if scaled_down else ""))
