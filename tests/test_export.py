@@ -10,6 +10,7 @@ from crnn_ocr.cli import main
 from crnn_ocr.model import CRNN
 from crnn_ocr.config import Config
 from crnn_ocr.export import export_onnx
+from crnn_ocr.onnx_model import OnnxModel
 from crnn_ocr.recognizer import Recognizer
 
 from conftest import text_image
@@ -23,7 +24,6 @@ def tiny_checkpoint(path, backbone: str = "simple", seed: int = 0):
     config = Config()
     config.data.height, config.data.width = 32, 128
     config.model.backbone = backbone
-    config.data.height, config.data.width = 32, 128
     charset = Charset(CHARS)
     model = CRNN.from_config(config, charset)
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
@@ -91,6 +91,21 @@ def test_read_with_details_is_the_same_for_both_backends(exported):
     for a, b in zip(ours, theirs):
         assert [(c.char, c.columns, c.x) for c in a.chars or []] == [(c.char, c.columns, c.x) for c in b.chars or []]
         assert a.confidence == pytest.approx(b.confidence, rel=1e-3)
+
+
+def test_a_pytorch_model_can_run_on_onnx_runtime_without_a_file(exported, tmp_path):
+    torch_rec, _ = exported
+    pt = tmp_path / "tiny.pt"
+    checkpoint.save({"model": torch_rec.model.state_dict(), "config": torch_rec.config.to_dict(),
+                     "charset": torch_rec.charset.chars, "epoch": 1}, pt)
+    rec = Recognizer.load(pt, threads=1, backend="onnx")
+    assert isinstance(rec.model, OnnxModel) and not list(tmp_path.glob("*.onnx"))
+    images = [text_image("ab12"), text_image("xyz", (200, 50), "RGB")]
+    ours, theirs = torch_rec.read(images), rec.read(images)
+    assert [r.text for r in ours] == [r.text for r in theirs]
+    assert [r.confidence for r in ours] == pytest.approx([r.confidence for r in theirs], abs=1e-4)
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        Recognizer.load(pt, backend="tensorrt")
 
 
 def test_onnx_file_carries_charset_and_preprocessing(tmp_path):

@@ -335,6 +335,8 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(checkpoint_path, images):
         request = urllib.request.Request(f"{url}/v1/recognize", body, {"content-type": "application/json"})
         answer = json.load(urllib.request.urlopen(request, timeout=10))
         assert len(answer["results"]) == 1
+        models = json.load(urllib.request.urlopen(f"{url}/v1/models", timeout=10))
+        assert [m["backend"] for m in models] == ["onnx"]  # the default: the .pt exported at start-up
         server.send_signal(signal.SIGTERM)
         # uvicorn finishes the requests in progress, then ends by the signal it was sent
         assert server.wait(30) in (0, -signal.SIGTERM)
@@ -346,13 +348,17 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(checkpoint_path, images):
             server.kill()
 
 
-@pytest.mark.parametrize("flags, logged", [([], False), (["--access-log"], True)])
-def test_the_access_log_is_off_unless_asked_for(checkpoint_path, monkeypatch, flags, logged):
+@pytest.mark.parametrize("flags, logged, backend", [([], False, "onnx"),
+                                                    (["--access-log", "--backend", "pytorch"], True, "pytorch")])
+def test_the_access_log_is_off_unless_asked_for(checkpoint_path, monkeypatch, flags, logged, backend):
     import uvicorn
 
     from crnn_ocr.cli import main
 
     runs = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append((app, options)))
     assert main(["serve", "--checkpoint", str(checkpoint_path), "--threads", "1", *flags]) == 0
-    assert runs[0]["access_log"] is logged and runs[0]["host"] == "127.0.0.1"
+    app, options = runs[0]
+    assert options["access_log"] is logged and options["host"] == "127.0.0.1"
+    with TestClient(app) as client:
+        assert [m["backend"] for m in client.get("/v1/models").json()] == [backend]

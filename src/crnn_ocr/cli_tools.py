@@ -25,8 +25,8 @@ def cmd_serve(args) -> int:
     limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
                     max_pixels=args.max_pixels)
     batching = Batching(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue)
-    serve(load_recognizers(args.checkpoint or [], args.threads), args.host, args.port, limits, batching, args.browse,
-          args.access_log)
+    recognizers = load_recognizers(args.checkpoint or [], args.threads, args.backend)
+    serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log)
     return 0
 
 
@@ -79,6 +79,9 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx",
+                   help="what runs the models: ONNX Runtime (a .pt or .safetensors model is exported in memory at "
+                   "start-up; two to three times faster on a CPU) or PyTorch (default: %(default)s)")
     p.add_argument("--access-log", action="store_true", help="log one line per request to stderr (off by default: "
                    "at hundreds of requests per second it costs a noticeable share of the CPU)")
     g = p.add_argument_group("micro-batching")

@@ -35,13 +35,9 @@ OPSET = 20  # recent, and more than enough for Conv, MaxPool, GRU and LogSoftmax
 INPUT, OUTPUT = "images", "log_probs"
 
 
-def export_onnx(checkpoint: str | Path, onnx_path: str | Path, opset: int = OPSET) -> Path:
-    """Write the model of ``checkpoint`` (a ``.pt`` file) to ``onnx_path`` with its metadata.
-
-    >>> export_onnx("runs/captcha/best.pt", "captcha.onnx")  # doctest: +SKIP
-    PosixPath('captcha.onnx')
-    """
-    model, charset, config = load_model(checkpoint)
+def onnx_bytes(model: torch.nn.Module, charset, config, opset: int = OPSET) -> bytes:
+    """A CRNN (eval mode, on the CPU) as a serialized ONNX model with its metadata: what
+    ``export_onnx`` writes, and what ``Recognizer.load(..., backend="onnx")`` runs directly."""
     d = config.data
     example = torch.rand(2, d.channels, d.height, min(d.widest, 512))  # any width will do: it is dynamic
     buffer = io.BytesIO()
@@ -63,7 +59,17 @@ def export_onnx(checkpoint: str | Path, onnx_path: str | Path, opset: int = OPSE
         "config": json.dumps(config.to_dict(), ensure_ascii=False),
     })
     onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def export_onnx(checkpoint: str | Path, onnx_path: str | Path, opset: int = OPSET) -> Path:
+    """Write the model of ``checkpoint`` (a ``.pt`` file) to ``onnx_path`` with its metadata.
+
+    >>> export_onnx("runs/captcha/best.pt", "captcha.onnx")  # doctest: +SKIP
+    PosixPath('captcha.onnx')
+    """
+    model, charset, config = load_model(checkpoint)
     onnx_path = Path(onnx_path)
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, onnx_path)
+    onnx_path.write_bytes(onnx_bytes(model, charset, config, opset))
     return onnx_path

@@ -20,23 +20,26 @@ class OnnxModel:
     (T, N, classes), like ``CRNN.forward``.
 
     Args:
-        path: a file written by ``crnn_ocr.export.export_onnx``.
+        path: a file written by ``crnn_ocr.export.export_onnx``, or the bytes of one
+            (``export.onnx_bytes``).
         threads: intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
     """
 
-    def __init__(self, path: str | Path, threads: int = 0):
+    def __init__(self, path: str | Path | bytes, threads: int = 0):
         import onnxruntime as ort  # imported here: the PyTorch back end does not need it
 
-        if not Path(path).is_file():
+        if not isinstance(path, bytes) and not Path(path).is_file():
             raise CheckpointError(f"ONNX model not found: {path}")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1  # the graph is a chain: nothing runs in parallel
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), options,
+                                                providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own exception types for unreadable models
-            raise CheckpointError(f"{path} is not a usable ONNX model ({str(e).splitlines()[0][:80]})") from None
+            name = "the model" if isinstance(path, bytes) else path
+            raise CheckpointError(f"{name} is not a usable ONNX model ({str(e).splitlines()[0][:80]})") from None
         self.metadata = self.session.get_modelmeta().custom_metadata_map
         self.input_name = self.session.get_inputs()[0].name
 

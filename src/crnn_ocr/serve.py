@@ -302,9 +302,9 @@ def add_browser(app: FastAPI, folder: Path) -> None:
         return FileResponse(path)
 
 
-def load_recognizers(specs: list[str], threads: int = 0) -> dict[str, Recognizer]:
+def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") -> dict[str, Recognizer]:
     """``NAME=PATH`` or ``PATH`` (named after the file, or its folder for ``best``/``last``)
-    -> name -> ``Recognizer``."""
+    -> name -> ``Recognizer``, run by ``backend`` (``Recognizer.load``)."""
     recognizers = {}
     for spec in specs:
         name, sep, path = spec.partition("=")
@@ -314,7 +314,7 @@ def load_recognizers(specs: list[str], threads: int = 0) -> dict[str, Recognizer
             name = p.parent.name if p.stem in ("best", "last") and p.parent.name else p.stem
         if name in recognizers:
             raise ValueError(f"two models named {name!r}; name them with NAME=PATH")
-        recognizers[name] = Recognizer.load(path, threads=threads)
+        recognizers[name] = Recognizer.load(path, threads=threads, backend=backend)
     return recognizers
 
 
