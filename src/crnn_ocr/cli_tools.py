@@ -25,8 +25,14 @@ def cmd_serve(args) -> int:
     limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
                     max_pixels=args.max_pixels)
     batching = Batching(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue)
+    if args.workers < 1:
+        raise ValueError(f"--workers must be 1 or more, got {args.workers}")
+    # Loaded here even for --workers: a bad model name or file fails now, with its one-line error.
     recognizers = load_recognizers(args.checkpoint or [], args.threads, args.backend)
-    serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log)
+    if args.workers > 1:
+        recognizers.clear()  # each worker process loads its own
+    serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log, args.workers,
+          args.checkpoint or [], args.threads, args.backend)
     return 0
 
 
@@ -82,6 +88,10 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx",
                    help="what runs the models: ONNX Runtime (a .pt or .safetensors model is exported in memory at "
                    "start-up; two to three times faster on a CPU) or PyTorch (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port, each with its own copy of the models and its own "
+                   "batches; 2 serves a small model on a 2-core machine about 1.5x faster at 32 concurrent clients "
+                   "(default: %(default)s)")
     p.add_argument("--access-log", action="store_true", help="log one line per request to stderr (off by default: "
                    "at hundreds of requests per second it costs a noticeable share of the CPU)")
     g = p.add_argument_group("micro-batching")

@@ -22,10 +22,11 @@ import csv
 import gc
 import io
 import json
+import os
 import warnings
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
@@ -210,7 +211,8 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
 
     add_error_handlers(app)
 
-    @app.post("/v1/recognize", response_model=Recognition, openapi_extra=RECOGNIZE_BODY, summary="Read the text of one or many word images")
+    @app.post("/v1/recognize", response_model=Recognition, openapi_extra=RECOGNIZE_BODY,
+              summary="Read the text of one or many word images")
     async def recognize(request: Request, model: str | None = Query(None, description="a name from /v1/models"),
                         details: bool = Query(False, description="per-character confidence and x-range")):
         name = model or default
@@ -318,12 +320,45 @@ def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") 
     return recognizers
 
 
+WORKER_SETTINGS = "CRNN_OCR_SERVE_SETTINGS"  # how ``serve`` hands its settings to --workers processes
+
+
 def serve(recognizers: Mapping[str, Recognizer], host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, batching: Batching | None = None, browse: str | Path | None = None,
-          access_log: bool = False) -> None:
+          access_log: bool = False, workers: int = 1, models: list[str] | None = None, threads: int = 0,
+          backend: str = "onnx") -> None:
     """Run the service until SIGINT or SIGTERM; requests in progress are answered first.
-    ``access_log``: one line per request on stderr (uvicorn's access log)."""
+    ``access_log``: one line per request on stderr (uvicorn's access log).
+
+    ``workers`` > 1: that many server processes share the port (uvicorn's supervisor), each
+    loading ``models`` (``load_recognizers`` specs, with ``threads`` and ``backend``) and
+    batching its own requests. One process parses requests and decodes images under one
+    Python lock (the GIL); a second one doubles that, which is what a small model on a
+    2-core machine is short of at high concurrency (benchmarks/serve.py)."""
     import uvicorn
 
-    app = create_app(recognizers, limits, batching, browse)
-    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=10, log_level="info", access_log=access_log)
+    limits, batching = limits or Limits(), batching or Batching()
+    options = {"host": host, "port": port, "timeout_graceful_shutdown": 10, "log_level": "info",
+               "access_log": access_log}
+    if workers <= 1:
+        uvicorn.run(create_app(recognizers, limits, batching, browse), **options)
+        return
+    if models is None:
+        raise ValueError("serve(workers > 1) needs the models as specs (models=[...]) for each process to load")
+    os.environ[WORKER_SETTINGS] = json.dumps({
+        "models": models, "threads": threads, "backend": backend, "limits": asdict(limits),
+        "batching": asdict(batching), "browse": None if browse is None else str(browse)})
+    # A worker answers the supervisor's health checks from a thread that needs the GIL, which
+    # importing torch and exporting a model hold for seconds at a time on a busy machine.
+    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, timeout_worker_healthcheck=60, **options)
+
+
+def worker_app() -> FastAPI:
+    """The app of one ``--workers`` process, from the settings ``serve`` left in the environment."""
+    settings = json.loads(os.environ[WORKER_SETTINGS])
+    if settings["threads"]:
+        import torch
+
+        torch.set_num_threads(settings["threads"])
+    return create_app(load_recognizers(settings["models"], settings["threads"], settings["backend"]),
+                      Limits(**settings["limits"]), Batching(**settings["batching"]), settings["browse"])

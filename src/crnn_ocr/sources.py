@@ -1,8 +1,9 @@
 """Which items a run trains, validates or is evaluated on, for a ``DataConfig`` or a path.
 
 Without a path, synthetic captchas (``synth_captcha``); with the path ``synth:words``, word
-images rendered from the system's fonts (``synth_text``; on the fly, for a fixed width); otherwise a dataset folder in any
-layout of ``layouts``, split 70/20/10 (seeded) when it has no split folders.
+images rendered from the system's fonts (``synth_text``; on the fly for a fixed width);
+otherwise a dataset folder in any layout of ``layouts``, split 70/20/10 (seeded) when it has
+no split folders.
 """
 from __future__ import annotations
 
