@@ -86,6 +86,11 @@ def test_training_renders_batches_in_a_loader_process():
     order = [[5, 9, 2], [60, 1, 33]]
     got = list(ds.batches(order))
     assert len(got) == 2 and all(torch.equal(a, b) for a, b in zip(got[1], ds.batch(order[1])))
+    short = min(range(len(ds)), key=lambda i: len(words.texts[i]))
+    trimmed, _, _ = next(ds.batches([[short]], trim=True))  # cut to its content once rendered
+    full, _, _ = ds.batch([short])
+    assert trimmed.shape[3] < 128 and torch.equal(trimmed, full[..., : trimmed.shape[3]])
+    assert ds.widths[short] == len(words.texts[short])  # the sort key of width-bucketing
 
 
 def test_synth_words_path_makes_training_and_validation_words():

@@ -14,6 +14,7 @@ import warnings
 import signal
 from array import array
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import torch
 
@@ -157,11 +158,13 @@ class OCRDataset(torch.utils.data.Dataset):
 class RenderedDataset(torch.utils.data.Dataset):
     """Training images made when a batch asks for them (``synth_text.SyntheticWords``): only
     the labels are held, so memory does not grow with the number of images. A fixed-width
-    input only (``width`` > 0), not trimmed. ``batches`` renders them ahead of the training
-    step in ``RENDER_WORKERS`` loader processes, so the training threads never wait for fonts.
+    input only (``width`` > 0). ``batches`` renders them ahead of the training step in
+    ``RENDER_WORKERS`` loader processes, so the training threads never wait for fonts.
 
     Items whose label cannot be learnt (``label_problem``) are skipped and counted, as in
-    ``OCRDataset``.
+    ``OCRDataset``. Trimming (``trim_padding``) cuts each batch to its widest image once it
+    is rendered; ``widths``, which width-bucketing sorts by before any image exists, are the
+    label lengths (a longer text renders wider).
     """
 
     def __init__(self, source, height: int, width: int, channels: int, skipped: Skipped, charset: Charset,
@@ -169,33 +172,42 @@ class RenderedDataset(torch.utils.data.Dataset):
         if not width:
             raise ValueError("images rendered on the fly need a fixed input width (width > 0)")
         self.source, self.shape, self.charset = source, (height, width, channels), charset
-        self.index = array("q")
+        self.index, lengths = array("q"), array("q")
         for i, item in enumerate(source):
             problem = label_problem(item.text, charset, max_length)
             if problem:
                 skipped[problem] += 1
             else:
                 self.index.append(i)
-        self.widths = torch.full((len(self.index),), width, dtype=torch.long)
+                lengths.append(len(item.text))
+        self.widths = torch.tensor(lengths, dtype=torch.long)
         self.scaled_down: list[str] = []  # a fixed width shrinks a wide image; nothing to report
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, i: int):
-        j = self.index[i]
-        image = load_tensor(self.source.render(j), *self.shape, name=self.source[j].path)
-        return image, self.charset.encode(self.source[j].text), i
+        item = self.source[self.index[i]]
+        image = load_tensor(self.source.render(self.index[i]), *self.shape, name=item.path)
+        return image, self.charset.encode(item.text), i
+
+    def collate(self, batch: list, trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rendered items -> a training batch; with ``trim``, cut to the widest image's content
+        (and the room its label needs), as ``OCRDataset.batch`` cuts."""
+        images, targets, lengths, index = collate(batch)
+        if trim:
+            room = COLUMN_STRIDE * max(required_length(self.source[self.index[i]].text) for i in index.tolist())
+            images = images[..., : crop_width(max(int(content_widths(images).max()), room), images.shape[3])]
+        return images, targets, lengths
 
     def batch(self, index: list[int], trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The training batch of items ``index``, rendered now (``trim`` does not apply)."""
-        return collate([self[i] for i in index])[:3]
+        """The training batch of items ``index``, rendered now."""
+        return self.collate([self[i] for i in index], trim)
 
     def batches(self, indexes: list[list[int]], trim: bool = False):
         """The training batches of each index list in turn, rendered ahead in loader processes."""
-        loader = torch.utils.data.DataLoader(self, batch_sampler=indexes, collate_fn=collate,
-                                             num_workers=RENDER_WORKERS, prefetch_factor=4)
-        return (batch[:3] for batch in loader)
+        return iter(torch.utils.data.DataLoader(self, batch_sampler=indexes, collate_fn=partial(self.collate, trim=trim),
+                                                num_workers=RENDER_WORKERS, prefetch_factor=4))
 
 
 def pad_to_widest(images: list[torch.Tensor]) -> torch.Tensor:
