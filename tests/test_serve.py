@@ -351,6 +351,19 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(checkpoint_path, recognizer,
             server.kill()
 
 
+def test_workers_that_cannot_listen_stop_with_a_one_line_error(checkpoint_path, capfd):
+    from crnn_ocr.cli import main
+
+    with socket.socket() as taken:  # a port held without SO_REUSEPORT: no worker can bind it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--model", str(checkpoint_path), "--threads", "1", "--workers", "2",
+                     "--port", str(port)])
+    err = capfd.readouterr().err
+    assert code == 1 and "crnn-ocr serve worker: error:" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("flags, logged, backend", [([], False, "onnx"),
                                                     (["--access-log", "--backend", "pytorch"], True, "pytorch")])
 def test_the_access_log_is_off_unless_asked_for(checkpoint_path, monkeypatch, flags, logged, backend):

@@ -31,9 +31,8 @@ def cmd_serve(args) -> int:
     recognizers = load_recognizers(args.checkpoint or [], args.threads, args.backend)
     if args.workers > 1:
         recognizers.clear()  # each worker process loads its own
-    serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log, args.workers,
-          args.checkpoint or [], args.threads, args.backend)
-    return 0
+    return serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log, args.workers,
+                 args.checkpoint or [], args.threads, args.backend)
 
 
 def cmd_prepare_synth_lines(args) -> int:

@@ -22,7 +22,6 @@ import csv
 import gc
 import io
 import json
-import os
 import warnings
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
@@ -320,42 +319,37 @@ def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") 
     return recognizers
 
 
-WORKER_SETTINGS = "CRNN_OCR_SERVE_SETTINGS"  # how ``serve`` hands its settings to --workers processes
-
-
 def serve(recognizers: Mapping[str, Recognizer], host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, batching: Batching | None = None, browse: str | Path | None = None,
           access_log: bool = False, workers: int = 1, models: list[str] | None = None, threads: int = 0,
-          backend: str = "onnx") -> None:
+          backend: str = "onnx") -> int:
     """Run the service until SIGINT or SIGTERM; requests in progress are answered first.
-    ``access_log``: one line per request on stderr (uvicorn's access log).
+    ``access_log``: one line per request on stderr (uvicorn's access log). Returns the exit
+    status (0: stopped cleanly).
 
-    ``workers`` > 1: that many server processes share the port (uvicorn's supervisor), each
-    loading ``models`` (``load_recognizers`` specs, with ``threads`` and ``backend``) and
-    batching its own requests. One process parses requests and decodes images under one
-    Python lock (the GIL); a second one doubles that, which is what a small model on a
-    2-core machine is short of at high concurrency (benchmarks/serve.py)."""
+    ``workers`` > 1: that many server processes on the port (``workers.run_workers``), each
+    loading ``models`` (``load_recognizers`` specs, with ``threads`` and ``backend``) instead
+    of using ``recognizers``, and batching its own requests. One process parses requests and
+    decodes images under one Python lock (the GIL); a second one doubles that, which is what
+    a small model on a 2-core machine is short of at high concurrency (benchmarks/serve.py)."""
     import uvicorn
 
     limits, batching = limits or Limits(), batching or Batching()
-    options = {"host": host, "port": port, "timeout_graceful_shutdown": 10, "log_level": "info",
-               "access_log": access_log}
+    options = {"timeout_graceful_shutdown": 10, "log_level": "info", "access_log": access_log}
     if workers <= 1:
-        uvicorn.run(create_app(recognizers, limits, batching, browse), **options)
-        return
+        uvicorn.run(create_app(recognizers, limits, batching, browse), host=host, port=port, **options)
+        return 0
     if models is None:
         raise ValueError("serve(workers > 1) needs the models as specs (models=[...]) for each process to load")
-    os.environ[WORKER_SETTINGS] = json.dumps({
-        "models": models, "threads": threads, "backend": backend, "limits": asdict(limits),
-        "batching": asdict(batching), "browse": None if browse is None else str(browse)})
-    # A worker answers the supervisor's health checks from a thread that needs the GIL, which
-    # importing torch and exporting a model hold for seconds at a time on a busy machine.
-    uvicorn.run(f"{__name__}:worker_app", factory=True, workers=workers, timeout_worker_healthcheck=60, **options)
+    from .workers import run_workers
+
+    settings = {"models": models, "threads": threads, "backend": backend, "limits": asdict(limits),
+                "batching": asdict(batching), "browse": None if browse is None else str(browse)}
+    return run_workers(workers, settings, host, port, options)
 
 
-def worker_app() -> FastAPI:
-    """The app of one ``--workers`` process, from the settings ``serve`` left in the environment."""
-    settings = json.loads(os.environ[WORKER_SETTINGS])
+def worker_app(settings: dict) -> FastAPI:
+    """The app of one ``--workers`` process, from the settings ``serve`` gave it."""
     if settings["threads"]:
         import torch
 

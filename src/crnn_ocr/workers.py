@@ -1,0 +1,84 @@
+"""``crnn-ocr serve --workers N``: N server processes on one port, each with a socket of its own.
+
+uvicorn's own ``workers`` share one listening socket, and which process accepts a connection is
+a race: in a measurement (benchmarks/serve.py), all 32 connections of a burst went to one
+process while the other idled. Here each process binds its own socket with ``SO_REUSEPORT``
+and the kernel spreads the connections over them by a hash of each client's address and port.
+The processes start listening together, once each has loaded its models. The parent only
+starts them (``spawn``: nothing of its torch state is inherited), forwards SIGINT and SIGTERM to
+them and waits; each answers its requests in progress before it ends. ``SO_REUSEPORT`` is Linux and BSD; elsewhere run one process.
+
+It is not the place for the app itself (``serve.create_app``, ``serve.worker_app``).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import socket
+import sys
+import threading
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` that other processes may bind too (``SO_REUSEPORT``)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    return sock
+
+
+def _worker(settings: dict, host: str, port: int, options: dict, ready: threading.Barrier) -> None:
+    import uvicorn
+
+    try:
+        from .serve import worker_app
+
+        app = worker_app(settings)
+        # Listen only once every process has loaded its models: keep-alive connections made
+        # while one process was still loading would all stay with the others.
+        ready.wait()
+        sock = listening_socket(host, port)
+    except threading.BrokenBarrierError:  # another process failed to start, and said why
+        sys.exit(1)
+    except Exception as e:  # the boundary of a process: one line, and the parent stops the others
+        print(f"crnn-ocr serve worker: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+              file=sys.stderr, flush=True)
+        sys.exit(1)
+    uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run(sockets=[sock])
+
+
+def run_workers(n: int, settings: dict, host: str, port: int, options: dict) -> int:
+    """Run ``n`` server processes (``serve.worker_app(settings)`` each, uvicorn ``options``)
+    until SIGINT or SIGTERM; 0 when they all ended cleanly, else 1 (a process that failed to
+    start stops the others)."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("--workers needs SO_REUSEPORT (Linux or BSD); run one process here")
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(n)
+    processes = [context.Process(target=_worker, args=(settings, host, port, options, ready),
+                                 name=f"crnn-ocr-serve-{i}") for i in range(n)]
+
+    def stop(signum=None, frame=None):
+        ready.abort()  # processes still loading stop there
+        for p in processes:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: uvicorn's graceful shutdown
+
+    handlers = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for p in processes:
+            p.start()
+        failed = False
+        while any(p.is_alive() for p in processes):
+            for p in processes:
+                p.join(0.2)
+                if p.exitcode not in (None, 0, -signal.SIGTERM, -signal.SIGINT) and not failed:
+                    failed = True
+                    stop()
+        return 1 if failed else 0
+    finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
