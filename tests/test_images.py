@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from crnn_ocr.data import OCRDataset, Skipped, load_folder
-from crnn_ocr.images import augment_batch, resize_and_pad
+from crnn_ocr.images import augment_batch, border_median, resize_and_pad
 
 from conftest import text_image
 
@@ -53,3 +53,14 @@ def test_augmentation_is_seeded_keeps_shape_and_range_and_keeps_the_word(width):
         assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
         shift = (ink_centre(out) - ink_centre(x)).abs()  # a small warp: the word stays where it was
         assert (shift[:, 0] < 10).all() and (shift[:, 1] < 6).all(), shift
+
+
+def test_the_background_is_the_median_of_the_border_rounded_down():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        a = rng.integers(0, 256, (int(rng.integers(1, 40)), int(rng.integers(1, 60)), int(rng.choice([1, 3]))),
+                         dtype=np.uint8)
+        border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+        assert (border_median(a) == np.median(border, axis=0).astype(np.uint8)).all()
+    two = np.array([[[100], [100]], [[201], [201]]], dtype=np.uint8)  # an even border: 100 x 4, 201 x 4
+    assert border_median(two).tolist() == [150]

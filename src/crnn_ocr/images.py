@@ -121,13 +121,20 @@ def resize_and_pad(im: Image.Image, height: int, width: int, channels: int) -> t
     a = np.asarray(im)
     if a.ndim == 2:
         a = a[:, :, None]
-    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
-    background = np.median(border, axis=0).astype(np.uint8)
+    background = border_median(a)
     out = np.empty((height, width, channels), dtype=np.uint8)
     out[:] = background
     top = (height - nh) // 2
     out[top : top + nh, :nw] = a
     return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+
+
+def border_median(a: np.ndarray) -> np.ndarray:
+    """The median of an (H, W, C) uint8 image's border pixels per channel, rounded down: its
+    background colour. (``np.median(...).astype(np.uint8)``, at half the cost per image.)"""
+    border = np.sort(np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]]), axis=0)
+    n = len(border)
+    return ((border[(n - 1) // 2].astype(np.uint16) + border[n // 2]) // 2).astype(np.uint8)
 
 
 def content_widths(images: torch.Tensor) -> torch.Tensor:
