@@ -1,11 +1,13 @@
 """Image in, tensor out: every image mode decodes to one size, resize and pad, augmentation."""
+import io
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from crnn_ocr.data import OCRDataset, Skipped, load_folder
-from crnn_ocr.images import augment_batch, border_median, resize_and_pad
+from crnn_ocr.images import augment_batch, border_median, open_image, resize_and_pad
 
 from conftest import text_image
 
@@ -64,3 +66,14 @@ def test_the_background_is_the_median_of_the_border_rounded_down():
         assert (border_median(a) == np.median(border, axis=0).astype(np.uint8)).all()
     two = np.array([[[100], [100]], [[201], [201]]], dtype=np.uint8)  # an even border: 100 x 4, 201 x 4
     assert border_median(two).tolist() == [150]
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_transparent_images_are_read_on_white_as_alpha_compositing_gives(mode):
+    rng = np.random.default_rng(1)
+    im = Image.fromarray(rng.integers(0, 256, (30, 70, 4), dtype=np.uint8), "RGBA").convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+    expected = np.asarray(Image.alpha_composite(white, im.convert("RGBA")).convert("RGB"))
+    assert np.array_equal(np.asarray(open_image(buf.getvalue())), expected)
