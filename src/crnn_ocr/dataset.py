@@ -206,8 +206,9 @@ class RenderedDataset(torch.utils.data.Dataset):
 
     def batches(self, indexes: list[list[int]], trim: bool = False):
         """The training batches of each index list in turn, rendered ahead in loader processes."""
-        return iter(torch.utils.data.DataLoader(self, batch_sampler=indexes, collate_fn=partial(self.collate, trim=trim),
-                                                num_workers=RENDER_WORKERS, prefetch_factor=4))
+        loader = torch.utils.data.DataLoader(self, batch_sampler=indexes, collate_fn=partial(self.collate, trim=trim),
+                                             num_workers=RENDER_WORKERS, prefetch_factor=4)
+        return iter(loader)
 
 
 def pad_to_widest(images: list[torch.Tensor]) -> torch.Tensor:

@@ -1,12 +1,13 @@
 """``crnn-ocr serve --workers N``: N server processes on one port, each with a socket of its own.
 
-uvicorn's own ``workers`` share one listening socket, and which process accepts a connection is
-a race: in a measurement (benchmarks/serve.py), all 32 connections of a burst went to one
-process while the other idled. Here each process binds its own socket with ``SO_REUSEPORT``
-and the kernel spreads the connections over them by a hash of each client's address and port.
-The processes start listening together, once each has loaded its models. The parent only
-starts them (``spawn``: nothing of its torch state is inherited), forwards SIGINT and SIGTERM to
-them and waits; each answers its requests in progress before it ends. ``SO_REUSEPORT`` is Linux and BSD; elsewhere run one process.
+Each process binds its own socket with ``SO_REUSEPORT``, and the kernel spreads connections
+over the listening ones by a hash of each client's address and port. The processes start
+listening together, once every one has loaded its models: with uvicorn's own ``workers`` (one
+shared socket, each process accepting as soon as it is up), all 32 keep-alive connections of a
+benchmark burst went to the first process up and stayed there (benchmarks/serve.py). The parent
+only starts the processes (``spawn``: nothing of its torch state is inherited), forwards SIGINT
+and SIGTERM to them and waits; each answers its requests in progress before it ends.
+``SO_REUSEPORT`` is Linux and BSD; elsewhere run one process.
 
 It is not the place for the app itself (``serve.create_app``, ``serve.worker_app``).
 """
