@@ -89,8 +89,8 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
                    "start-up; two to three times faster on a CPU) or PyTorch (default: %(default)s)")
     p.add_argument("--workers", type=int, default=1,
                    help="server processes sharing the port, each with its own copy of the models and its own "
-                   "batches; 2 serves a small model on a 2-core machine about 1.5x faster at 32 concurrent clients "
-                   "(default: %(default)s)")
+                   "batches; on a 2-core machine, 2 gave up to 20%% more throughput and a lower p99 latency at 32 "
+                   "concurrent clients (benchmarks/serve.py) (default: %(default)s)")
     p.add_argument("--access-log", action="store_true", help="log one line per request to stderr (off by default: "
                    "at hundreds of requests per second it costs a noticeable share of the CPU)")
     g = p.add_argument_group("micro-batching")

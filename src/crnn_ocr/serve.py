@@ -102,8 +102,8 @@ async def uploaded_images(request: Request, limits: Limits) -> list[bytes]:
 
 def multipart_parts(body: bytes, content_type: str, max_parts: int) -> list[tuple[str, bool, bytes]]:
     """The parts of a multipart/form-data body, parsed in memory by python-multipart: (field
-    name, whether it is a file, its bytes) each. (Starlette's form parser spools every file to
-    a temporary file object: a quarter of the event loop's time per captcha request.)"""
+    name, whether it is a file, its bytes) each. (Starlette's form parser wraps every file in a
+    temporary file object: about a seventh of the event loop's time per captcha request.)"""
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
