@@ -29,10 +29,13 @@ def cmd_serve(args) -> int:
         raise ValueError(f"--workers must be 1 or more, got {args.workers}")
     # Loaded here even for --workers: a bad model name or file fails now, with its one-line error.
     recognizers = load_recognizers(args.checkpoint or [], args.threads, args.backend)
-    if args.workers > 1:
-        recognizers.clear()  # each worker process loads its own
-    return serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log, args.workers,
-                 args.checkpoint or [], args.threads, args.backend)
+    if args.workers > 1:  # each process loads its own
+        from .workers import run_workers
+
+        return run_workers(args.workers, args.checkpoint or [], args.threads, args.backend, limits, batching,
+                           args.browse, args.host, args.port, args.access_log)
+    serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log)
+    return 0
 
 
 def cmd_prepare_synth_lines(args) -> int:

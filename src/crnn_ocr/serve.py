@@ -25,7 +25,7 @@ import json
 import warnings
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
@@ -208,6 +208,9 @@ RECOGNIZE_BODY = {"requestBody": {"required": True, "content": {
         "images": {"type": "array", "items": {"type": "string", "format": "byte"}}}}}}}}
 
 
+RECOGNIZE_DOCS = {"openapi_extra": RECOGNIZE_BODY, "summary": "Read the text of one or many word images"}
+
+
 # --- the app -------------------------------------------------------------------------------
 
 def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = None,
@@ -240,8 +243,7 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
 
     add_error_handlers(app)
 
-    @app.post("/v1/recognize", response_model=Recognition, openapi_extra=RECOGNIZE_BODY,
-              summary="Read the text of one or many word images")
+    @app.post("/v1/recognize", response_model=Recognition, **RECOGNIZE_DOCS)
     async def recognize(request: Request, model: str | None = Query(None, description="a name from /v1/models"),
                         details: bool = Query(False, description="per-character confidence and x-range")):
         name = model or default
@@ -250,8 +252,7 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
         encoded = await uploaded_images(request, limits)
         images = [open_upload(i, data, limits.max_pixels) for i, data in enumerate(encoded)]
         results = await batchers[name].read(images, details)  # 400 for an image that cannot be decoded
-        # the dict is the documented Recognition already: answered as it is, without a second
-        # validation and serialisation through the response model
+        # The dict is the documented Recognition: answered without a second pass through pydantic.
         return JSONResponse({"model": name, "results": results})
 
     @app.get("/v1/models", response_model=list[ModelInfo], summary="The models this service reads with")
@@ -349,40 +350,16 @@ def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") 
     return recognizers
 
 
+UVICORN_OPTIONS = {"timeout_graceful_shutdown": 10, "log_level": "info"}  # every server process's
+
+
 def serve(recognizers: Mapping[str, Recognizer], host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, batching: Batching | None = None, browse: str | Path | None = None,
-          access_log: bool = False, workers: int = 1, models: list[str] | None = None, threads: int = 0,
-          backend: str = "onnx") -> int:
+          access_log: bool = False) -> None:
     """Run the service until SIGINT or SIGTERM; requests in progress are answered first.
-    ``access_log``: one line per request on stderr (uvicorn's access log). Returns the exit
-    status (0: stopped cleanly).
-
-    ``workers`` > 1: that many server processes on the port (``workers.run_workers``), each
-    loading ``models`` (``load_recognizers`` specs, with ``threads`` and ``backend``) instead
-    of using ``recognizers``, and batching its own requests. One process parses requests and
-    decodes images under one Python lock (the GIL); a second one doubles that, which is what
-    a small model on a 2-core machine is short of at high concurrency (benchmarks/serve.py)."""
+    ``access_log``: one line per request on stderr (uvicorn's access log). Several processes:
+    ``workers.run_workers``."""
     import uvicorn
 
-    limits, batching = limits or Limits(), batching or Batching()
-    options = {"timeout_graceful_shutdown": 10, "log_level": "info", "access_log": access_log}
-    if workers <= 1:
-        uvicorn.run(create_app(recognizers, limits, batching, browse), host=host, port=port, **options)
-        return 0
-    if models is None:
-        raise ValueError("serve(workers > 1) needs the models as specs (models=[...]) for each process to load")
-    from .workers import run_workers
-
-    settings = {"models": models, "threads": threads, "backend": backend, "limits": asdict(limits),
-                "batching": asdict(batching), "browse": None if browse is None else str(browse)}
-    return run_workers(workers, settings, host, port, options)
-
-
-def worker_app(settings: dict) -> FastAPI:
-    """The app of one ``--workers`` process, from the settings ``serve`` gave it."""
-    if settings["threads"]:
-        import torch
-
-        torch.set_num_threads(settings["threads"])
-    return create_app(load_recognizers(settings["models"], settings["threads"], settings["backend"]),
-                      Limits(**settings["limits"]), Batching(**settings["batching"]), settings["browse"])
+    app = create_app(recognizers, limits, batching, browse)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, **UVICORN_OPTIONS)

@@ -9,7 +9,7 @@ only starts the processes (``spawn``: nothing of its torch state is inherited), 
 and SIGTERM to them and waits; each answers its requests in progress before it ends.
 ``SO_REUSEPORT`` is Linux and BSD; elsewhere run one process.
 
-It is not the place for the app itself (``serve.create_app``, ``serve.worker_app``).
+It is not the place for the app itself (``serve.create_app``).
 """
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ import signal
 import socket
 import sys
 import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from .serve import UVICORN_OPTIONS, Batching, Limits, create_app, load_recognizers
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -31,12 +35,20 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(settings: dict, host: str, port: int, options: dict, ready: threading.Barrier) -> None:
+def worker_app(settings: dict):
+    """The app of one process, from the settings ``run_workers`` gave it."""
+    if settings["threads"]:
+        import torch
+
+        torch.set_num_threads(settings["threads"])
+    return create_app(load_recognizers(settings["models"], settings["threads"], settings["backend"]),
+                      Limits(**settings["limits"]), Batching(**settings["batching"]), settings["browse"])
+
+
+def _worker(settings: dict, host: str, port: int, access_log: bool, ready: threading.Barrier) -> None:
     import uvicorn
 
     try:
-        from .serve import worker_app
-
         app = worker_app(settings)
         # Listen only once every process has loaded its models: keep-alive connections made
         # while one process was still loading would all stay with the others.
@@ -48,18 +60,26 @@ def _worker(settings: dict, host: str, port: int, options: dict, ready: threadin
         print(f"crnn-ocr serve worker: error: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
               file=sys.stderr, flush=True)
         sys.exit(1)
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options)).run(sockets=[sock])
+    config = uvicorn.Config(app, host=host, port=port, access_log=access_log, **UVICORN_OPTIONS)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
-def run_workers(n: int, settings: dict, host: str, port: int, options: dict) -> int:
-    """Run ``n`` server processes (``serve.worker_app(settings)`` each, uvicorn ``options``)
-    until SIGINT or SIGTERM; 0 when they all ended cleanly, else 1 (a process that failed to
-    start stops the others)."""
+def run_workers(n: int, models: list[str], threads: int = 0, backend: str = "onnx", limits: Limits | None = None,
+                batching: Batching | None = None, browse: str | Path | None = None, host: str = "127.0.0.1",
+                port: int = 8000, access_log: bool = False) -> int:
+    """Run ``n`` server processes until SIGINT or SIGTERM, each loading ``models``
+    (``serve.load_recognizers`` specs, with ``threads`` and ``backend``) and batching its own
+    requests; the other arguments are ``serve.serve``'s. 0 when they all ended cleanly, else 1
+    (a process that failed to start stops the others). One process parses requests and decodes
+    images under one Python lock (the GIL); a second one doubles that, which is what a small
+    model on a 2-core machine is short of at high concurrency (benchmarks/serve.py)."""
     if not hasattr(socket, "SO_REUSEPORT"):
         raise ValueError("--workers needs SO_REUSEPORT (Linux or BSD); run one process here")
+    settings = {"models": models, "threads": threads, "backend": backend, "limits": asdict(limits or Limits()),
+                "batching": asdict(batching or Batching()), "browse": None if browse is None else str(browse)}
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(n)
-    processes = [context.Process(target=_worker, args=(settings, host, port, options, ready),
+    processes = [context.Process(target=_worker, args=(settings, host, port, access_log, ready),
                                  name=f"crnn-ocr-serve-{i}") for i in range(n)]
 
     def stop(signum=None, frame=None):
