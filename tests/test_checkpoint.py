@@ -72,3 +72,27 @@ def test_a_process_killed_while_saving_leaves_the_previous_checkpoint_intact(tmp
     assert proc.returncode == -signal.SIGKILL
     assert checkpoint.load(path)["charset"] == "old"
     assert checkpoint.load(path)["model"]["w"].tolist() == [0, 1, 2, 3]
+
+
+def test_pretrained_weights_of_another_input_height_feed_the_gru_the_same_sum(tmp_path):
+    """A 32-pixel model starts a 48-pixel one: the GRU's input weights are resampled from 2
+    to 3 rows of CNN features, so that features that are the same in every row give the same
+    input to the GRU; everything else is copied whole."""
+    from crnn_ocr.charset import Charset
+    from crnn_ocr.model import CRNN
+
+    torch.manual_seed(0)
+    small = CRNN(4, height=32, width=64, rnn_hidden=8, cnn_channels=(4, 4, 8, 8, 8), shortcut=True)
+    tall = CRNN(4, height=48, width=64, rnn_hidden=8, cnn_channels=(4, 4, 8, 8, 8), shortcut=True)
+    assert (small.feature_rows, tall.feature_rows) == (2, 3)
+    path = tmp_path / "small.pt"
+    torch.save({"model": small.state_dict(), "charset": "abc", "config": {}}, path)
+    copied, total, _ = checkpoint.load_pretrained(tall, path, Charset("abc"))
+    assert copied == total - 2  # the classifier is mapped by character
+    column = torch.rand(8, 1)  # one column's CNN features (channels), the same in every row
+    for name in ("rnn.weight_ih_l0", "rnn.weight_ih_l0_reverse"):
+        w_small, w_tall = small.state_dict()[name], tall.state_dict()[name]
+        assert w_tall.shape == (24, 8 * 3)
+        assert torch.allclose(w_small @ column.repeat(1, 2).flatten(), w_tall @ column.repeat(1, 3).flatten(), atol=1e-5)
+    assert tall.shortcut.weight.shape == (4, 24, 3)
+    assert torch.equal(tall.state_dict()["cnn.0.0.weight"], small.state_dict()["cnn.0.0.weight"])

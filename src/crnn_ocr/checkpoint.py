@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from . import registry
 from .charset import Charset
@@ -137,10 +138,35 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
         raise CheckpointError(f"{path} is not a safetensors file ({str(e).splitlines()[0][:80]})") from None
 
 
+# The weights that read the CNN's flattened (channel, row) features: their number of rows
+# follows the input height.
+FEATURE_INPUTS = ("rnn.weight_ih_l0", "rnn.weight_ih_l0_reverse", "shortcut.weight")
+
+
+def other_height(w: torch.Tensor, shape: torch.Size, rows: int) -> torch.Tensor:
+    """Input weights ``w`` over flattened features of another number of rows (another input
+    height), made to fit ``shape`` (``rows`` rows): each channel's weights are interpolated
+    along the rows and scaled so that a feature map that is the same in every row gives the
+    same sum. ``w`` unchanged if it is not such a weight."""
+    if w.ndim < 2 or w.shape == shape or w.ndim != len(shape) or w.shape[0] != shape[0] \
+            or w.shape[2:] != shape[2:] or shape[1] % rows:
+        return w
+    channels = shape[1] // rows
+    if w.shape[1] % channels:
+        return w
+    src_rows = w.shape[1] // channels
+    v = w.unflatten(1, (channels, src_rows)).movedim(2, -1)  # (out, C, *kernel, rows)
+    v = F.interpolate(v.reshape(-1, 1, src_rows).float(), size=rows, mode="linear", align_corners=False)
+    v = v.reshape(*w.shape[:1], channels, *w.shape[2:], rows).movedim(-1, 2).flatten(1, 2)
+    return (v * (src_rows / rows)).to(w.dtype)
+
+
 def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = None) -> tuple[int, int, int]:
     """Copy every weight of checkpoint (or ``.safetensors`` file, or bundled model named)
     ``path`` whose name and shape match into ``model``.
 
+    Trained at another input height, the GRU's input weights are resampled to this model's
+    rows of CNN features (``other_height``), so a 48-pixel model starts a 64-pixel one.
     The classifier is carried over row by row: the blank and every character of ``charset``
     (the model's) that the source model also knows start from the source's row; characters
     it does not know keep their fresh initialisation. Returns (tensors copied whole, tensors
@@ -148,6 +174,8 @@ def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = Non
     """
     source, source_chars = read_weights(registry.resolve(path))
     own = model.state_dict()
+    source = {k: other_height(v, own[k].shape, model.feature_rows) if k in FEATURE_INPUTS and k in own else v
+              for k, v in source.items()}
     matching = {k: v for k, v in source.items()
                 if k in own and own[k].shape == getattr(v, "shape", None) and not k.startswith("fc.")}
     if not any(k.startswith("cnn.") for k in matching):

@@ -138,7 +138,8 @@ class CRNN(nn.Module):
                 f"{max_label_length} (its length plus one blank per repeated neighbour); "
                 f"use a wider input (--width) or drop the long labels")
         self.column_pool = column_pool
-        features = c * h if column_pool == "flatten" else c
+        self.feature_rows = h if column_pool == "flatten" else 1  # the GRU's input: channel by row
+        features = c * self.feature_rows
         self.dropout = nn.Dropout(dropout)
         self.rnn = nn.GRU(features, rnn_hidden, num_layers=rnn_layers, bidirectional=True,
                           dropout=dropout if rnn_layers > 1 else 0.0)
