@@ -164,6 +164,20 @@ def select_lines(lines: dict[str, list[Word]], ids: set[str], dropped: Skipped) 
     return chosen
 
 
+def check_inputs(root: Path, id_files: list[str], out: Path) -> None:
+    """``build_iam_lines``' arguments, each refused with a one-line ``DataError``."""
+    if not root.is_dir():
+        raise DataError(f"IAM root not found: {root}")
+    if not (root / "words.txt").is_file():
+        raise DataError(f"no words.txt in {root}")
+    if not (root / "words").is_dir():
+        raise DataError(f"no words/ folder in {root}")
+    if not id_files:
+        raise DataError("give at least one word-id list (--ids FILE)")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"output path is a file: {out}")
+
+
 def build_iam_lines(root: str | Path, id_files: list[str], out: str | Path, margin: int = MARGIN,
                     keep_incomplete: bool = False, progress: bool = True) -> LineReport:
     """Rebuild the lines of the word ids in ``id_files`` from the IAM words root ``root`` and
@@ -183,16 +197,7 @@ def build_iam_lines(root: str | Path, id_files: list[str], out: str | Path, marg
             an output path that is a file.
     """
     root, out = Path(root), Path(out)
-    if not root.is_dir():
-        raise DataError(f"IAM root not found: {root}")
-    if not (root / "words.txt").is_file():
-        raise DataError(f"no words.txt in {root}")
-    if not (root / "words").is_dir():
-        raise DataError(f"no words/ folder in {root}")
-    if not id_files:
-        raise DataError("give at least one word-id list (--ids FILE)")
-    if out.exists() and not out.is_dir():
-        raise DataError(f"output path is a file: {out}")
+    check_inputs(root, id_files, out)
     ids = read_ids(id_files)
     report = LineReport()
     lines = select_lines(read_lines(root / "words.txt", report.dropped), ids, report.dropped)

@@ -21,7 +21,9 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
-from .serve import UVICORN_OPTIONS, Batching, Limits, create_app, load_recognizers
+from .microbatch import Batching
+from .serve import UVICORN_OPTIONS, create_app, load_recognizers
+from .uploads import Limits
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
