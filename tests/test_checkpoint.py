@@ -96,3 +96,27 @@ def test_pretrained_weights_of_another_input_height_feed_the_gru_the_same_sum(tm
         assert torch.allclose(w_small @ column.repeat(1, 2).flatten(), w_tall @ column.repeat(1, 3).flatten(), atol=1e-5)
     assert tall.shortcut.weight.shape == (4, 24, 3)
     assert torch.equal(tall.state_dict()["cnn.0.0.weight"], small.state_dict()["cnn.0.0.weight"])
+
+
+def test_a_model_with_residual_blocks_added_starts_as_the_model_without_them(tmp_path):
+    """The plain simple backbone's weights load into one with residual blocks after its last
+    two conv blocks: the layers are matched by stage (their indices in ``model.cnn`` moved),
+    and the new blocks start as the identity, so the deeper model reads exactly as the other."""
+    from crnn_ocr.charset import Charset
+    from crnn_ocr.model import CRNN
+
+    torch.manual_seed(0)
+    plain = CRNN(4, height=32, width=64, rnn_hidden=8, cnn_channels=(4, 4, 8, 8, 8)).eval()
+    with torch.no_grad():  # running statistics that are not the defaults, so that they must be copied
+        for module in plain.cnn.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    deep = CRNN(4, height=32, width=64, rnn_hidden=8, cnn_channels=(4, 4, 8, 8, 8), cnn_blocks=(0, 0, 0, 1, 2))
+    path = tmp_path / "plain.pt"
+    torch.save({"model": plain.state_dict(), "charset": "abc", "config": {}}, path)
+    copied, total, _ = checkpoint.load_pretrained(deep, path, Charset("abc"))
+    assert copied == len(plain.state_dict()) - 2  # all but the classifier, which is mapped by character
+    assert total > copied  # the three residual blocks are new
+    images = torch.rand(2, 1, 32, 64)
+    assert torch.allclose(deep.eval()(images), plain(images), atol=1e-5)

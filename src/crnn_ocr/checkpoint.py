@@ -161,12 +161,50 @@ def other_height(w: torch.Tensor, shape: torch.Size, rows: int) -> torch.Tensor:
     return (v * (src_rows / rows)).to(w.dtype)
 
 
+def cnn_units(keys) -> list[tuple[int, int, int]]:
+    """The simple backbone's layers in a state dict, as (stage, residual block or -1 for the
+    stage's conv block, index in ``model.cnn``); pooling layers have no weights and no entry."""
+    found = {}
+    for key in keys:
+        m = re.match(r"cnn\.(\d+)\.(body\.|0\.weight$)", key)
+        if m:
+            found[int(m[1])] = m[2] == "body."
+    units, stage, block = [], -1, 0
+    for index in sorted(found):
+        if found[index]:
+            units.append((stage, block, index))
+            block += 1
+        else:
+            stage, block = stage + 1, 0
+            units.append((stage, -1, index))
+    return units
+
+
+def renumber_cnn(source: dict, own_keys) -> dict:
+    """``source``'s simple-backbone weights renamed to the layers of a model with residual
+    blocks added or removed (``cnn_blocks``): each stage's conv block goes to the same stage's,
+    each residual block to the same stage's block of that number. Keys without a counterpart
+    keep their names (and so are not loaded)."""
+    own = {(stage, block): index for stage, block, index in cnn_units(own_keys)}
+    moves = {index: own[stage, block] for stage, block, index in cnn_units(source) if (stage, block) in own}
+    renamed = {}
+    for key, value in source.items():
+        m = re.match(r"cnn\.(\d+)\.", key)
+        if m and int(m[1]) in moves:
+            key = f"cnn.{moves[int(m[1])]}.{key[m.end():]}"
+        renamed[key] = value
+    return renamed
+
+
 def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = None) -> tuple[int, int, int]:
     """Copy every weight of checkpoint (or ``.safetensors`` file, or bundled model named)
     ``path`` whose name and shape match into ``model``.
 
-    Trained at another input height, the GRU's input weights are resampled to this model's
-    rows of CNN features (``other_height``), so a 48-pixel model starts a 64-pixel one.
+    The simple backbone's layers are matched by stage, not by index, so a model with
+    residual blocks added (``cnn_blocks``) starts from a model without them, the new blocks
+    as the identity (``renumber_cnn``). Trained at another input height, the GRU's input
+    weights are resampled to this model's rows of CNN features (``other_height``), so a
+    48-pixel model starts a 64-pixel one.
     The classifier is carried over row by row: the blank and every character of ``charset``
     (the model's) that the source model also knows start from the source's row; characters
     it does not know keep their fresh initialisation. Returns (tensors copied whole, tensors
@@ -174,6 +212,7 @@ def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = Non
     """
     source, source_chars = read_weights(registry.resolve(path))
     own = model.state_dict()
+    source = renumber_cnn(source, own)
     source = {k: other_height(v, own[k].shape, model.feature_rows) if k in FEATURE_INPUTS and k in own else v
               for k, v in source.items()}
     matching = {k: v for k, v in source.items()
