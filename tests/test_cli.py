@@ -91,11 +91,11 @@ def test_a_model_trained_without_padding_reads_every_width_in_order(tmp_path):
 
 def test_flags_override_the_config(tmp_path):
     config = write_tiny_config(tmp_path / "tiny.toml")
-    args = build_parser().parse_args(["train", "--config", str(config), "--trim-padding", "--cnn-channels",
+    args = build_parser().parse_args(["train", "--config", str(config), "--no-trim-padding", "--cnn-channels",
                                       "8", "16", "32", "32", "64", "--epochs", "3"])
     cfg = config_from_args(args)
-    assert cfg.data.trim_padding and cfg.model.cnn_channels == [8, 16, 32, 32, 64] and cfg.train.epochs == 3
-    assert cfg.data.synthetic_train == 48 and not config_from_args(build_parser().parse_args(
+    assert not cfg.data.trim_padding and cfg.model.cnn_channels == [8, 16, 32, 32, 64] and cfg.train.epochs == 3
+    assert cfg.data.synthetic_train == 48 and config_from_args(build_parser().parse_args(
         ["train", "--config", str(config)])).data.trim_padding
 
 

@@ -70,6 +70,17 @@ def test_release_writes_a_float16_file_with_config_charset_and_labels_and_an_ind
     assert "## `tiny-v1`" in cards and "word_accuracy: 50.00%" in cards
 
 
+
+def test_a_released_file_records_the_config_without_the_folders_of_the_training_machine(models_dir, tiny_pt):
+    ckpt = checkpoint.load(tiny_pt)
+    ckpt["config"]["data"].update(path="/home/someone/data/iam_words", val_ids=["/home/someone/data/iam_words/val1.txt"])
+    ckpt["config"]["model"]["pretrained"] = "/home/someone/runs/start/best.pt"
+    checkpoint.save(ckpt, tiny_pt)
+    with safe_open(str(release(tiny_pt, info())), "pt") as f:
+        config = json.loads(f.metadata()["config"])
+    assert (config["data"]["path"], config["data"]["val_ids"]) == ("iam_words", ["val1.txt"])
+    assert config["model"]["pretrained"] == "best.pt" and "/home/" not in json.dumps(config)
+
 def test_a_released_model_loads_by_name_and_reads_like_its_checkpoint(released):
     by_name, original = Recognizer.load("tiny-v1"), Recognizer.load(released)
     for (k, a), b in zip(by_name.model.state_dict().items(), original.model.state_dict().values()):

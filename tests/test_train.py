@@ -138,3 +138,29 @@ def test_mixed_precision_falls_back_to_float32_on_a_cpu_without_native_bfloat16(
     assert autocast_dtype(cpu, amp=True) is None
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     assert autocast_dtype(cpu, amp=True) == torch.bfloat16
+
+
+def test_by_default_a_run_starts_from_the_bundled_synthetic_words_model_when_its_cnn_fits(tmp_path, capsys):
+    """``pretrained = "auto"`` (the default): the simple backbone at its default widths starts
+    from ``synth-words`` (at another input height, its GRU input resampled); a CNN of other
+    widths, or ResNet-18, starts from scratch, and the log says which."""
+    from crnn_ocr import Config
+    from crnn_ocr.checkpoint import auto_start
+    from crnn_ocr.cli import main
+
+    config = Config()
+    assert config.model.pretrained == "auto" and auto_start(config) == "synth-words"
+    config.model.backbone = "resnet18"
+    assert auto_start(config) == ""
+    config.model.backbone, config.model.cnn_channels = "simple", [8, 16, 32, 64, 128]
+    assert auto_start(config) == ""
+
+    toml = write_tiny_config(tmp_path / "tiny.toml", train=8, val=4, batch_size=8, augment=False)
+    toml.write_text(toml.read_text().replace('pretrained = ""\n', ""))  # back to the default
+    assert main(["train", "--config", str(toml), "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "pretrained: auto -> synth-words" in out
+    assert "pretrained: copied 46 of 48 tensors from synth-words" in out  # all but the classifier
+    assert main(["train", "--config", str(toml), "--cnn-channels", "8", "16", "32", "64", "128",
+                 "--out", str(tmp_path / "slim")]) == 0
+    assert "pretrained: auto -> none (from scratch)" in capsys.readouterr().out

@@ -20,7 +20,7 @@ from . import registry
 from .charset import Charset
 from .config import Config
 from .files import atomic_file
-from .model import CRNN
+from .model import CRNN, SIMPLE_CHANNELS
 
 
 class CheckpointError(Exception):
@@ -194,6 +194,19 @@ def renumber_cnn(source: dict, own_keys) -> dict:
             key = f"cnn.{moves[int(m[1])]}.{key[m.end():]}"
         renamed[key] = value
     return renamed
+
+
+AUTO_START = "synth-words"  # the bundled model that ``[model] pretrained = "auto"`` starts from
+
+
+def auto_start(config: Config) -> str:
+    """What ``pretrained = "auto"`` starts from: the bundled synthetic-words model when the
+    config's CNN is the one it has (the simple backbone at its default widths, grayscale;
+    residual blocks, another height or column pooling are fine, see ``load_pretrained``),
+    else ``""``: from scratch."""
+    m = config.model
+    fits = m.backbone == "simple" and tuple(m.cnn_channels) == SIMPLE_CHANNELS and config.data.channels == 1
+    return AUTO_START if fits and AUTO_START in registry.models() else ""
 
 
 def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = None) -> tuple[int, int, int]:

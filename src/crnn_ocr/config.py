@@ -23,7 +23,8 @@ from .model import SIMPLE_CHANNELS
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
 MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; /dev/zero is not one
 PATH_KEYS = {"data": ("path", "train_ids", "val_ids"), "model": ("pretrained",)}
-NOT_PATHS = ("", SYNTHETIC_WORDS, "imagenet")  # values of those keys that name no file
+AUTO = "auto"  # [model] pretrained: the bundled synthetic-words model if it fits (checkpoint.auto_start)
+NOT_PATHS = ("", "none", AUTO, SYNTHETIC_WORDS, "imagenet")  # values of those keys that name no file
 MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
 
 
@@ -65,7 +66,7 @@ class DataConfig:
     augment: bool = option(True, "random affine, blur and noise on training batches")
     elastic: float = option(0.0, "augmentation: smooth random warp of about this many pixels "
                             "(handwriting: 2.5); 0 = off", ge=0)
-    trim_padding: bool = option(False, "batch images of similar width and cut off the padding "
+    trim_padding: bool = option(True, "batch images of similar width and cut off the padding "
                                 "(training and reading)")
     synthetic_train: int = option(3000, "synthetic data: number of training images", ge=1, aliases=("--images",))
     synthetic_val: int = option(300, "synthetic data: number of validation images", ge=1,
@@ -94,9 +95,11 @@ class ModelConfig:
                               choices=("flatten", "max"))
     ctc_shortcut: float = option(0.0, "weight of the training-only CTC shortcut head's loss (e.g. 0.1); "
                                  "0 = no head", ge=0)
-    pretrained: str = option("", "'imagenet' (torchvision weights), a bundled model's name (`crnn-ocr "
-                             "models`), or a crnn-ocr checkpoint or .safetensors file to start from")
-    rnn_hidden: int = option(128, "GRU units per direction", ge=1)
+    pretrained: str = option(AUTO, "what to start from: 'auto' = the bundled synthetic-words model when this CNN "
+                             "is its (the simple backbone at its default widths, grayscale), else nothing; '' or "
+                             "'none' = nothing (from scratch); 'imagenet' (torchvision weights); a bundled model's "
+                             "name (`crnn-ocr models`); or a crnn-ocr checkpoint or .safetensors file")
+    rnn_hidden: int = option(256, "GRU units per direction", ge=1)
     rnn_layers: int = option(2, "GRU layers", ge=1)
     dropout: float = option(0.2, "dropout before and after the GRU", ge=0, lt=1)
 
@@ -130,9 +133,11 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 PRESETS = {
     # Synthetic words rendered from the system's fonts (``crnn-ocr pretrain``); its warm-up is
     # min(1, epochs / 10) unless given (few long epochs want less than a whole one).
+    # The values of the keys whose defaults changed since are pinned, so that the recreate
+    # commands of pretrained/README.md still make the same runs.
     "pretrain": {"data": {"path": SYNTHETIC_WORDS, "height": 32, "width": 128, "synthetic_train": 20000,
-                          "synthetic_val": 500},
-                 "model": {"backbone": "resnet18"},
+                          "synthetic_val": 500, "trim_padding": False},
+                 "model": {"backbone": "resnet18", "pretrained": "", "rnn_hidden": 128},
                  "train": {"epochs": 5, "batch_size": 32, "warmup_epochs": 0.5}},
 }
 
@@ -209,6 +214,22 @@ def resolve_paths(raw: dict, folder: Path) -> dict:
                 table[key] = [resolved(v) for v in value] if isinstance(value, list) else \
                     resolved(value, key) if key in ("path", "pretrained") else value
     return raw
+
+
+def without_folders(config: dict) -> dict:
+    """A config dict (``Config.to_dict``) whose file paths (the data, its id lists, the
+    weights it started from) keep only their last name: what a released file records of the
+    run, without the folders of the machine that trained it."""
+    out = {section: dict(table) if isinstance(table, dict) else table for section, table in config.items()}
+    for section, keys in PATH_KEYS.items():
+        table = out.get(section)
+        for key in keys if isinstance(table, dict) else ():
+            value = table.get(key)
+            if isinstance(value, list):
+                table[key] = [Path(v).name for v in value]
+            elif isinstance(value, str) and value not in NOT_PATHS:
+                table[key] = Path(value).name
+    return out
 
 
 @dataclass

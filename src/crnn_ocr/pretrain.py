@@ -16,7 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from . import checkpoint
-from .config import SECTIONS, Config
+from .config import SECTIONS, Config, without_folders
 
 WEIGHTS_FILE = "backbone.safetensors"
 
@@ -43,16 +43,18 @@ def pretrain_config(**overrides) -> Config:
 
 def export_weights(checkpoint_path: str | Path, out_path: str | Path, inference: bool = False) -> Path:
     """Write the model of a checkpoint as float16 safetensors, with its config, charset and
-    best validation scores as string metadata. ``inference``: for reading only (a bundled
-    model): without the training-only shortcut head, with the training labels as a JSON
-    ``vocabulary`` (the lexicon and language-model decoders use them)."""
+    best validation scores as string metadata (the config's paths without their folders).
+    ``inference``: for reading only (a bundled model): without the training-only shortcut
+    head, with the training labels as a JSON ``vocabulary`` (the lexicon and language-model
+    decoders use them)."""
     from safetensors.torch import save_file
 
     ckpt = checkpoint.load(checkpoint_path)
     state = checkpoint.inference_weights(ckpt["model"]) if inference else ckpt["model"]
     tensors = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in state.items()}
     best = (ckpt.get("history") or [{}])[-1]  # best.pt's history ends at the epoch it was saved
-    metadata = {"format": "crnn-ocr weights", "config": json.dumps(ckpt["config"]), "charset": ckpt["charset"],
+    metadata = {"format": "crnn-ocr weights", "config": json.dumps(without_folders(ckpt["config"])),
+                "charset": ckpt["charset"],
                 "epoch": str(ckpt.get("epoch", "")), "val_cer": str(best.get("val_cer", "")),
                 "val_word_accuracy": str(best.get("val_word_accuracy", ""))}
     if inference:
