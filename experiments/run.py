@@ -92,11 +92,12 @@ def run_one(config_path: Path, args) -> dict:
 
     test = args.captcha_test if kind == "captcha" else args.iam_test
     m = cfg.model
+    start = checkpoint.auto_start(cfg) if m.pretrained == "auto" else "" if m.pretrained == "none" else m.pretrained
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
-               "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(m.pretrained).name if m.pretrained else "",
+               "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
                "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
-              "pretrained": bool(cfg.model.pretrained), "options": options, **summary}
+              "pretrained": bool(start), "options": options, **summary}
     if test:
         ids = args.iam_test_ids if kind == "iam" else None
         metrics = evaluate(str(run_dir / "best.pt"), test, str(run_dir / "test"), split_ids=ids)
