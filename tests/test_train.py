@@ -164,3 +164,5 @@ def test_by_default_a_run_starts_from_the_bundled_synthetic_words_model_when_its
     assert main(["train", "--config", str(toml), "--cnn-channels", "8", "16", "32", "64", "128",
                  "--out", str(tmp_path / "slim")]) == 0
     assert "pretrained: auto -> none (from scratch)" in capsys.readouterr().out
+    assert main(["train", "--config", str(toml), "--pretrained", "none", "--out", str(tmp_path / "none")]) == 0
+    assert "pretrained:" not in capsys.readouterr().out
