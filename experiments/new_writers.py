@@ -9,8 +9,8 @@ each a ``labels.tsv`` and links to the IAM images (nothing is copied):
     python experiments/new_writers.py --iam ../shared/data/iam_words --out ../data/iam_new_writers
     crnn-ocr train --data ../data/iam_new_writers --out runs/new_writers_defaults
 
-The synthetic-words backbone (pretrained/) saw no IAM image. The bundled handwriting-en did
-train on these writers, so it is no fair start on this set.
+The bundled synth-words model (the default start) saw no IAM image. The bundled
+handwriting-en did train on these writers, so it is no fair start on this set.
 """
 from __future__ import annotations
 
