@@ -92,7 +92,7 @@ def run_one(config_path: Path, args) -> dict:
 
     test = args.captcha_test if kind == "captcha" else args.iam_test
     m = cfg.model
-    start = checkpoint.auto_start(cfg) if m.pretrained == "auto" else "" if m.pretrained == "none" else m.pretrained
+    start = checkpoint.pretrained_start(cfg)
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
                "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
                "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed}

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from . import registry
 from .charset import Charset
-from .config import Config
+from .config import AUTO, Config
 from .files import atomic_file
 from .model import CRNN, SIMPLE_CHANNELS
 
@@ -207,6 +207,25 @@ def auto_start(config: Config) -> str:
     m = config.model
     fits = m.backbone == "simple" and tuple(m.cnn_channels) == SIMPLE_CHANNELS and config.data.channels == 1
     return AUTO_START if fits and AUTO_START in registry.models() else ""
+
+
+def pretrained_start(config: Config) -> str:
+    """What ``[model] pretrained`` starts from: ``"auto"`` resolved (``auto_start``), ``"none"``
+    as ``""`` (from scratch), any other value as it is."""
+    value = config.model.pretrained
+    return auto_start(config) if value == AUTO else "" if value == "none" else value
+
+
+def start_from_pretrained(model: CRNN, config: Config, charset: Charset, log=print) -> None:
+    """Load what ``[model] pretrained`` names into a fresh ``model`` and log what was copied
+    (ImageNet weights are loaded when the model is built)."""
+    start = pretrained_start(config)
+    if config.model.pretrained == AUTO:
+        log(f"pretrained: auto -> {start or 'none (from scratch): no bundled model has this CNN'}")
+    if start not in ("", "imagenet"):
+        copied, total, rows = load_pretrained(model, start, charset)
+        log(f"pretrained: copied {copied} of {total} tensors from {start}, "
+            f"and {rows} of {len(charset)} classifier rows (blank and known characters)")
 
 
 def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = None) -> tuple[int, int, int]:

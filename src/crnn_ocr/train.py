@@ -26,7 +26,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from . import checkpoint, plots, run_folder
-from .config import AUTO, Config
+from .config import Config
 from .ctc import ctc_loss
 from .dataset import width_bucketed
 from .images import augment_batch
@@ -120,13 +120,8 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     if ckpt:
         log(f"resuming from {out / 'last.pt'} (epoch {ckpt['epoch']}, step {ckpt['step']})")
     data, model = load_training_data(config, ckpt["charset"] if ckpt else None, log)
-    start = checkpoint.auto_start(config) if config.model.pretrained == AUTO else config.model.pretrained
-    if config.model.pretrained == AUTO and not ckpt:
-        log(f"pretrained: auto -> {start or 'none (from scratch): no bundled model has this CNN'}")
-    if start not in ("", "none", "imagenet") and not ckpt:
-        copied, total, rows = checkpoint.load_pretrained(model, start, data.charset)
-        log(f"pretrained: copied {copied} of {total} tensors from {start}, "
-            f"and {rows} of {len(data.charset)} classifier rows (blank and known characters)")
+    if not ckpt:
+        checkpoint.start_from_pretrained(model, config, data.charset, log)
     log(f"model: {config.model.backbone} backbone, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
         f"parameters, {model.columns} output columns; device {device}" + (f", {world} processes" if world > 1 else ""))
     # channels_last: oneDNN's convolutions run faster on NHWC (1.2x with bf16 on 2 CPU cores).
