@@ -166,3 +166,23 @@ def test_by_default_a_run_starts_from_the_bundled_synthetic_words_model_when_its
     assert "pretrained: auto -> none (from scratch)" in capsys.readouterr().out
     assert main(["train", "--config", str(toml), "--pretrained", "none", "--out", str(tmp_path / "none")]) == 0
     assert "pretrained:" not in capsys.readouterr().out
+
+
+def test_the_moving_average_warms_up_then_keeps_its_decay():
+    from torch.optim.swa_utils import AveragedModel
+
+    from crnn_ocr.train import ema_with_warmup
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)
+
+    def step_to(value: float) -> float:
+        net.weight.data.fill_(value)
+        ema.update_parameters(net)
+        return ema.module.weight.item()
+
+    assert step_to(0.0) == 0.0  # the first update copies
+    assert step_to(11.0) == pytest.approx(11.0 * 9 / 11)  # n = 1: decay 2/11, not 0.999
+    for _ in range(20_000):
+        step_to(1.0)
+    assert step_to(2.0) == pytest.approx(1.0 + 0.001)  # decay capped at 0.999

@@ -146,6 +146,19 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
                 amp_dtype, memory_format, writer)
 
 
+def ema_with_warmup(decay: float):
+    """``AveragedModel``'s update for a moving average whose decay grows with the number of
+    updates n as min(decay, (1 + n) / (10 + n)) (TensorFlow's ``num_updates``): early on the
+    average follows the weights, where a fixed 0.999 would sit near the random start for
+    thousands of steps (a short run would validate its first weights)."""
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+    def update(averaged, current, n):
+        n = float(n)
+        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, n)
+    return update
+
+
 def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_per_epoch: int,
               rank: int) -> TrainState:
     """A fresh ``TrainState``: AdamW, warm-up + cosine schedule, the moving average if asked."""
@@ -154,9 +167,9 @@ def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_
     # the noise of the last steps, so it usually validates better than the weights themselves.
     ema = None
     if t.ema:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        from torch.optim.swa_utils import AveragedModel
 
-        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(t.ema), use_buffers=True)
+        ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(t.ema), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     total_steps = steps_per_epoch * t.epochs
     warmup = max(1, round(t.warmup_epochs * steps_per_epoch))
