@@ -49,3 +49,32 @@ def test_ablation_table_shows_each_runs_options_and_times():
     lines = run.ablation_markdown([row]).splitlines()
     assert lines[0] == "### iam"
     assert lines[4] == ("| iam_x | 1750 | 48 | max | 0.1 | - | - | 0 | 50.00 | 20.00 | - | 10.0 | 5.0 | - |")
+
+
+def test_captcha_minute_reports_each_seed_and_refuses_a_pretrained_start(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    import pytest
+
+    from conftest import write_tiny_config
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiments"))
+    import captcha_minute
+
+    config = write_tiny_config(tmp_path / "tiny.toml", train=16, val=8, small_model=True)
+    out = tmp_path / "results"
+    monkeypatch.setattr(sys, "argv", ["captcha_minute.py", str(config), "--seeds", "0", "1", "--threads", "1",
+                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    captcha_minute.main()
+    result = json.loads((out / "captcha_minute.json").read_text())
+    assert [r["seed"] for r in result["runs"]] == [0, 1] and result["threads"] == 1
+    assert all(r["epochs"] == 1 and r["acc>=99%"] is None for r in result["runs"])  # one epoch reads nothing yet
+    rows = (out / "captcha_minute.md").read_text().splitlines()[4:]
+    assert [row.split(" | ")[3] for row in rows] == ["no", "no"]
+
+    pretrained = tmp_path / "pretrained.toml"
+    pretrained.write_text(config.read_text().replace('pretrained = ""', 'pretrained = "synth-words"'))
+    monkeypatch.setattr(sys, "argv", ["captcha_minute.py", str(pretrained), "--out", str(out)])
+    with pytest.raises(SystemExit, match="from scratch"):
+        captcha_minute.main()
