@@ -56,7 +56,6 @@ def test_captcha_minute_reports_each_seed_and_refuses_a_pretrained_start(tmp_pat
     import sys
 
     import pytest
-
     from conftest import write_tiny_config
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiments"))

@@ -171,7 +171,7 @@ def test_by_default_a_run_starts_from_the_bundled_synthetic_words_model_when_its
 def test_the_moving_average_warms_up_then_keeps_its_decay():
     from torch.optim.swa_utils import AveragedModel
 
-    from crnn_ocr.train import ema_with_warmup
+    from crnn_ocr.train_state import ema_with_warmup
 
     net = torch.nn.Linear(1, 1, bias=False)
     ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)

@@ -115,8 +115,8 @@ class TrainConfig:
     warmup_epochs: float = option(1.0, "linear warm-up, then cosine decay to lr * min_lr_ratio", ge=0)
     min_lr_ratio: float = option(0.01, "the last learning rate as a fraction of lr", ge=0, lt=1)
     grad_clip: float = option(5.0, "gradient norm clipping", gt=0)
-    ema: float = option(0.0, "decay of a moving average of the weights (e.g. 0.999, reached after a warm-up) that validation "
-                        "and best.pt use; 0 = off", ge=0, lt=1)
+    ema: float = option(0.0, "decay of a moving average of the weights (e.g. 0.999, reached after a "
+                        "warm-up) that validation and best.pt use; 0 = off", ge=0, lt=1)
     patience: int = option(0, "early stopping after this many epochs without a better validation CER; "
                            "0 = never", ge=0)
     seed: int = option(0, "seeds the split, the sample, the order, the augmentation and the weights", ge=0)

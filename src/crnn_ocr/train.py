@@ -35,7 +35,7 @@ from .metrics import cer, word_accuracy
 from .runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
 from .train_data import TrainingData, load_training_data
 from .train_report import epoch_line, log_tensorboard, open_tensorboard, write_history
-from .train_state import Progress, TrainState, load_for_resume
+from .train_state import Progress, TrainState, ema_with_warmup, load_for_resume
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -144,19 +144,6 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     (out / "samples").mkdir(exist_ok=True)
     return Loop(config, out, log, device, rank, world, data, state, net, sampler, steps_per_epoch, scaler,
                 amp_dtype, memory_format, writer)
-
-
-def ema_with_warmup(decay: float):
-    """``AveragedModel``'s update for a moving average whose decay grows with the number of
-    updates n as min(decay, (1 + n) / (10 + n)) (TensorFlow's ``num_updates``): early on the
-    average follows the weights, where a fixed 0.999 would sit near the random start for
-    thousands of steps (a short run would validate its first weights)."""
-    from torch.optim.swa_utils import get_ema_multi_avg_fn
-
-    def update(averaged, current, n):
-        n = float(n)
-        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, n)
-    return update
 
 
 def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_per_epoch: int,

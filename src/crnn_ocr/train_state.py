@@ -24,6 +24,19 @@ RESUME_ONLY = ("optimizer", "scheduler", "aug_rng", "torch_rng", "ema")
 """Left out of ``best.pt``, which is for using the model."""
 
 
+def ema_with_warmup(decay: float):
+    """``AveragedModel``'s update for a moving average whose decay grows with the number of
+    updates n as min(decay, (1 + n) / (10 + n)) (TensorFlow's ``num_updates``): early on the
+    average follows the weights, where a fixed 0.999 would sit near the random start for
+    thousands of steps (a short run would validate its first weights)."""
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
+
+    def update(averaged, current, n):
+        n = float(n)
+        get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, n)
+    return update
+
+
 @dataclass
 class Progress:
     """The counters of a run: where it is, what it has seen, when to stop."""
