@@ -139,16 +139,20 @@ def ablation_markdown(results: list[dict]) -> str:
         keys = list(runs[0]["time_to"])
         parts += [f"### {kind}", "",
                   "| config | train images | height | column pool | shortcut | res. blocks | pretrained | seed "
-                  "| word acc % | CER % | lexicon word acc % | train min | " + " | ".join(f"min to {k}" for k in keys) + " |",
-                  "|" + "---|" * (12 + len(keys))]
+                  "| scored on | word acc % | CER % | lexicon word acc % | train min | "
+                  + " | ".join(f"min to {k}" for k in keys) + " |",
+                  "|" + "---|" * (13 + len(keys))]
         for r in runs:
             o, t, lex = r["options"], r.get("test") or {}, r.get("test_lexicon") or {}
             acc = f"{100 * t['word_accuracy']:.2f}" if t else f"{100 * r['val_word_accuracy']:.2f}"
             lex_acc = f"{100 * lex['word_accuracy']:.2f}" if lex else "-"
             err = f"{100 * t['cer']:.2f}" if t else f"{100 * r['val_cer']:.2f}"
+            # Without a test location the scores are those of the validation the run trained with
+            # (a sample, if the config sets val_limit): say so, as the two do not compare.
+            scored = r.get("test_location") or "its training validation"
             parts.append(f"| {r['config']} | {o['train_images']} | {o['height']} | {o['column_pool']} "
                          f"| {o['ctc_shortcut'] or '-'} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
-                         f"| {acc} | {err} | {lex_acc} "
+                         f"| {scored} | {acc} | {err} | {lex_acc} "
                          f"| {minutes(r['train_seconds'])} | " + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")
         parts.append("")
     return "\n".join(parts)
@@ -190,6 +194,9 @@ ABLATIONS_HEADER = """# Ablations
 Written by `experiments/run.py --ablations`. Validation data only (IAM: val1 + val2; captchas:
 captcha_v2/val). "min to X": minutes of training (epochs and their validation) until the
 validation CER first fell to X (IAM) or the word accuracy first rose to X (captchas); "-" = never.
+"scored on": the words of the scores: the given test location (`--iam-test`, `--captcha-test`),
+else the validation set the run trained with (for the report-scale arms, a 500-word sample of
+val1 + val2), and the two do not compare.
 
 """
 

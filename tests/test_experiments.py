@@ -46,9 +46,13 @@ def test_ablation_table_shows_each_runs_options_and_times():
            "options": {"height": 48, "column_pool": "max", "ctc_shortcut": 0.1, "cnn_blocks": 0,
                        "pretrained": "", "train_images": 1750, "seed": 0},
            "time_to": {"CER<=20%": 300.0, "CER<=15%": None}}
-    lines = run.ablation_markdown([row]).splitlines()
+    lines = run.ablation_markdown([row, row | {"config": "iam_y", "test_location": "iam_words (val1.txt)",
+                                               "test": {"word_accuracy": 0.6, "cer": 0.1}}]).splitlines()
     assert lines[0] == "### iam"
-    assert lines[4] == ("| iam_x | 1750 | 48 | max | 0.1 | - | - | 0 | 50.00 | 20.00 | - | 10.0 | 5.0 | - |")
+    assert lines[4] == ("| iam_x | 1750 | 48 | max | 0.1 | - | - | 0 | its training validation | 50.00 | 20.00 | - "
+                        "| 10.0 | 5.0 | - |")
+    assert lines[5].startswith("| iam_y | 1750 | 48 | max | 0.1 | - | - | 0 | iam_words (val1.txt) | 60.00 | 10.00 |")
+    assert lines[2].count("|") == lines[3].count("|") == lines[4].count("|")
 
 
 def test_captcha_minute_reports_each_seed_and_refuses_a_pretrained_start(tmp_path, monkeypatch):
