@@ -158,13 +158,14 @@ def test_shortcut_head_is_left_out_of_loaded_models_and_the_onnx_graph(tmp_path)
     config = Config()
     config.data.height, config.data.width = 32, 128
     config.model.column_pool, config.model.ctc_shortcut = "max", 0.1
+    config.model.width_pool, config.model.shortcut_pool = 8, 2
     charset = Charset(CHARS)
     model = CRNN.from_config(config, charset, training=True)  # as training builds it
     assert model.shortcut is not None
     checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
                      "epoch": 1}, tmp_path / "short.pt")
     loaded, _, _ = checkpoint.load_model(tmp_path / "short.pt")
-    assert loaded.shortcut is None
+    assert loaded.shortcut is None and loaded.columns == 128 // 8  # the width pooling is kept
     graph = onnx.load(export_onnx(tmp_path / "short.pt", tmp_path / "short.onnx")).graph
     assert not any("shortcut" in init.name for init in graph.initializer)
     assert sum(node.op_type == "Conv" for node in graph.node) == 5  # the CNN's five, no 1-D head
@@ -173,8 +174,9 @@ def test_shortcut_head_is_left_out_of_loaded_models_and_the_onnx_graph(tmp_path)
 def test_checkpoints_saved_before_the_new_model_keys_still_load(tmp_path):
     pt = tiny_checkpoint(tmp_path / "old.pt")
     ckpt = torch.load(pt, weights_only=True)
-    for key in ("cnn_blocks", "column_pool", "ctc_shortcut"):
+    for key in ("cnn_blocks", "column_pool", "ctc_shortcut", "shortcut_pool", "width_pool"):
         del ckpt["config"]["model"][key]  # a config written before these keys existed
     torch.save(ckpt, pt)
     model, _, config = checkpoint.load_model(pt)
     assert config.model.column_pool == "flatten" and model.rnn.input_size == 256 * 2  # 256 channels x 2 rows, flattened
+    assert config.model.width_pool == 4 and config.model.shortcut_pool == 1

@@ -94,3 +94,20 @@ def test_ctc_shortcut_head_gives_a_second_output_only_when_asked():
     assert without.shortcut is None and not any(k.startswith("shortcut.") for k in without.state_dict())
     with pytest.raises(ValueError, match="no CTC shortcut head"):
         without(x, shortcut=True)
+
+
+def test_width_pool_8_halves_the_columns_and_shortcut_pool_coarsens_the_shortcut_only():
+    x = torch.rand(2, 1, 48, 192)
+    model = CRNN(num_classes=12, height=48, width=192, width_pool=8, shortcut=True, shortcut_pool=2).eval()
+    assert model.columns == 24
+    main_out, short = model(x, shortcut=True)
+    assert main_out.shape == (24, 2, 12) and short.shape == (12, 2, 12)
+    odd = CRNN(num_classes=12, height=48, width=200, shortcut=True, shortcut_pool=4).eval()  # 50 columns
+    assert odd(torch.rand(1, 1, 48, 200), shortcut=True)[1].shape[0] == 13  # the last, partial window counts
+    default = CRNN(num_classes=12, height=48, width=192)
+    assert default.columns == 48 and sum(p.numel() for p in default.parameters()) == sum(
+        p.numel() for p in CRNN(num_classes=12, height=48, width=192, width_pool=8).parameters())  # same weights
+    with pytest.raises(ValueError, match="by 4 or 8"):
+        CRNN(num_classes=12, width_pool=2)
+    with pytest.raises(ValueError, match="width by 4 only"):
+        CRNN(num_classes=12, backbone="resnet18", width_pool=8)

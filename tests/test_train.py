@@ -186,3 +186,22 @@ def test_the_moving_average_warms_up_then_keeps_its_decay():
     for _ in range(20_000):
         step_to(1.0)
     assert step_to(2.0) == pytest.approx(1.0 + 0.001)  # decay capped at 0.999
+
+
+def test_the_coarse_ctc_shortcut_adds_a_loss_on_pooled_columns_and_leaves_no_trace(tmp_path, tiny_toml, monkeypatch):
+    config = Config.from_toml(tiny_toml)
+    config.train.epochs = 1
+    config.model.ctc_shortcut, config.model.shortcut_pool, config.model.width_pool = 1.0, 2, 8
+    real, columns = train_module.ctc_loss, []
+
+    def loss(log_probs, *args):
+        columns.append(log_probs.shape[0])
+        return real(log_probs, *args)
+
+    monkeypatch.setattr(train_module, "ctc_loss", loss)
+    train(config, tmp_path / "run", log=lambda *a: None)
+    main_columns = config.data.width // 8
+    assert columns[:2] == [main_columns, -(-main_columns // 2)]  # each step: the main loss, then the shortcut's
+    assert len(columns) == 2 * 4  # 4 steps; validation computes its loss elsewhere
+    model, _, loaded = checkpoint.load_model(tmp_path / "run" / "best.pt")
+    assert model.shortcut is None and model.columns == main_columns and loaded.model.width_pool == 8

@@ -95,6 +95,10 @@ class ModelConfig:
                               choices=("flatten", "max"))
     ctc_shortcut: float = option(0.0, "weight of the training-only CTC shortcut head's loss (e.g. 0.1); "
                                  "0 = no head", ge=0)
+    shortcut_pool: int = option(1, "the shortcut head reads the CNN's columns max-pooled by this factor "
+                                "(2: a coarser CTC, which leaves the blank plateau sooner)", ge=1)
+    width_pool: int = option(4, "simple backbone: one output column per this many pixels of width "
+                             "(8: half the columns, a faster GRU, for short text)", choices=(4, 8))
     pretrained: str = option(AUTO, "what to start from: 'auto' = the bundled synthetic-words model when this CNN "
                              "is its (the simple backbone at its default widths, grayscale), else nothing; '' or "
                              "'none' = nothing (from scratch); 'imagenet' (torchvision weights); a bundled model's "

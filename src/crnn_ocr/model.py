@@ -40,15 +40,20 @@ class ResidualBlock(nn.Module):
 
 
 def simple_cnn(channels: int, widths: tuple[int, ...] = SIMPLE_CHANNELS,
-               blocks: tuple[int, ...] = (0, 0, 0, 0, 0)) -> nn.Sequential:
+               blocks: tuple[int, ...] = (0, 0, 0, 0, 0), width_pool: int = 4) -> nn.Sequential:
     """Five conv blocks; ``widths`` are their output channels (halve them for a 4x cheaper CNN).
-    ``blocks[i]`` residual blocks follow conv block ``i`` (a deeper CNN at the same width)."""
+    ``blocks[i]`` residual blocks follow conv block ``i`` (a deeper CNN at the same width).
+    ``width_pool`` 8 instead of 4 also halves the width at the fourth pooling: half as many
+    columns, each seeing a wider stretch of the image."""
     if len(widths) != 5 or min(widths) < 1:
         raise ValueError(f"the simple backbone needs 5 positive channel widths, got {list(widths)}")
     if len(blocks) != 5 or min(blocks) < 0:
         raise ValueError(f"the simple backbone needs 5 residual-block counts of 0 or more, got {list(blocks)}")
+    if width_pool not in (4, 8):
+        raise ValueError(f"the simple backbone reduces the width by 4 or 8, not {width_pool}")
     pools = [nn.MaxPool2d(2), nn.MaxPool2d(2),  # H/2, W/2, then H/4, W/4
-             nn.MaxPool2d((2, 1)), nn.MaxPool2d((2, 1)),  # H/8, H/16: from here on keep every column for CTC
+             nn.MaxPool2d((2, 1)),  # H/8: from here on keep every column for CTC
+             nn.MaxPool2d(2 if width_pool == 8 else (2, 1)),  # H/16 (and W/8)
              None]
     layers, c_in = [], channels
     for width, n_blocks, pool in zip(widths, blocks, pools):
@@ -99,6 +104,9 @@ class CRNN(nn.Module):
             shortcut=True)`` returns its log-probabilities too, for an auxiliary CTC loss that
             trains the CNN directly; inference never computes it, and loaded models are built
             without it.
+        width_pool: the simple backbone's width reduction, 4 (the default) or 8.
+        shortcut_pool: the shortcut head reads the CNN's columns max-pooled by this factor: a
+            coarser auxiliary CTC, where fewer columns must stay blank (1 = every column).
 
     >>> model = CRNN(num_classes=20)
     >>> model(torch.rand(2, 1, 32, 128)).shape  # (columns, batch, classes)
@@ -109,13 +117,16 @@ class CRNN(nn.Module):
                  height: int = 32, width: int = 128, channels: int = 1,
                  rnn_hidden: int = 128, rnn_layers: int = 2, dropout: float = 0.2, max_label_length: int = 0,
                  cnn_channels: tuple[int, ...] = SIMPLE_CHANNELS, cnn_blocks: tuple[int, ...] = (0, 0, 0, 0, 0),
-                 column_pool: str = "flatten", shortcut: bool = False):
+                 column_pool: str = "flatten", shortcut: bool = False, width_pool: int = 4,
+                 shortcut_pool: int = 1):
         super().__init__()
         if column_pool not in ("flatten", "max"):
             raise ValueError(f"unknown column_pool {column_pool!r} (expected 'flatten' or 'max')")
         if backbone == "simple":
-            self.cnn = simple_cnn(channels, tuple(cnn_channels), tuple(cnn_blocks))
+            self.cnn = simple_cnn(channels, tuple(cnn_channels), tuple(cnn_blocks), width_pool)
         elif backbone == "resnet18":
+            if width_pool != 4:
+                raise ValueError("width_pool: the resnet18 backbone reduces the width by 4 only")
             self.cnn = resnet18_cnn(channels, imagenet)
         else:
             raise ValueError(f"unknown backbone {backbone!r} (expected 'simple' or 'resnet18')")
@@ -146,6 +157,7 @@ class CRNN(nn.Module):
         self.fc = nn.Linear(2 * rnn_hidden, num_classes)
         # Kernel 3: each column sees its neighbours, a little context where the GRU sees it all.
         self.shortcut = nn.Conv1d(features, num_classes, 3, padding=1) if shortcut else None
+        self.shortcut_pool = shortcut_pool
 
     @classmethod
     def from_config(cls, config, charset, imagenet: bool = False, training: bool = False) -> CRNN:
@@ -155,7 +167,8 @@ class CRNN(nn.Module):
         return cls(len(charset), backbone=m.backbone, imagenet=imagenet, height=d.height, width=d.widest,
                    channels=d.channels, rnn_hidden=m.rnn_hidden, rnn_layers=m.rnn_layers, dropout=m.dropout,
                    cnn_channels=tuple(m.cnn_channels), cnn_blocks=tuple(m.cnn_blocks), column_pool=m.column_pool,
-                   shortcut=training and m.ctc_shortcut > 0)
+                   shortcut=training and m.ctc_shortcut > 0, width_pool=m.width_pool,
+                   shortcut_pool=m.shortcut_pool)
 
     def columns_of(self, images: torch.Tensor) -> torch.Tensor:
         """Float images (N, C, H, W) in [0, 1] -> one feature vector per column (N, F, T)."""
@@ -172,4 +185,7 @@ class CRNN(nn.Module):
             return log_probs
         if self.shortcut is None:
             raise ValueError("this model has no CTC shortcut head (built with shortcut=False)")
-        return log_probs, self.shortcut(x.permute(1, 2, 0)).permute(2, 0, 1).log_softmax(2)
+        columns = x.permute(1, 2, 0)  # (N, F, T)
+        if self.shortcut_pool > 1:
+            columns = nn.functional.max_pool1d(columns, self.shortcut_pool, ceil_mode=True)
+        return log_probs, self.shortcut(columns).permute(2, 0, 1).log_softmax(2)
