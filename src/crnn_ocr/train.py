@@ -35,15 +35,7 @@ from .metrics import cer, word_accuracy
 from .runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
 from .train_data import TrainingData, load_training_data
 from .train_report import epoch_line, log_tensorboard, open_tensorboard, write_history
-from .train_state import Progress, TrainState, ema_with_warmup, load_for_resume
-
-
-def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """Linear warm-up to 1, then cosine decay to ``min_ratio``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+from .train_state import Progress, TrainState, load_for_resume, new_state
 
 
 def validate(model, data: TrainingData, rank: int, world: int, trim: bool = False) -> tuple[list[str], float]:
@@ -144,26 +136,6 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     (out / "samples").mkdir(exist_ok=True)
     return Loop(config, out, log, device, rank, world, data, state, net, sampler, steps_per_epoch, scaler,
                 amp_dtype, memory_format, writer)
-
-
-def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_per_epoch: int,
-              rank: int) -> TrainState:
-    """A fresh ``TrainState``: AdamW, warm-up + cosine schedule, the moving average if asked."""
-    t = config.train
-    # An exponential moving average of the weights (and BatchNorm statistics): it smooths out
-    # the noise of the last steps, so it usually validates better than the weights themselves.
-    ema = None
-    if t.ema:
-        from torch.optim.swa_utils import AveragedModel
-
-        ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(t.ema), use_buffers=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-    total_steps = steps_per_epoch * t.epochs
-    warmup = max(1, round(t.warmup_epochs * steps_per_epoch))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, warmup, total_steps, t.min_lr_ratio))
-    aug_rng = torch.Generator().manual_seed(t.seed + 1 + rank)
-    return TrainState(config, data.charset, data.vocabulary, model, optimizer, scheduler, aug_rng, ema)
 
 
 def run(loop: Loop) -> dict:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .charset import Charset
 from .checkpoint import CheckpointError, inference_weights, load
 from .config import Config
+
+if TYPE_CHECKING:
+    from .train_data import TrainingData
 
 RESUME_KEYS = ("optimizer", "scheduler", "aug_rng", "torch_rng", "epoch", "step", "history")
 """What ``last.pt`` holds beyond a ``best.pt``: without these a checkpoint cannot be resumed."""
@@ -36,6 +40,34 @@ def ema_with_warmup(decay: float):
         get_ema_multi_avg_fn(min(decay, (1 + n) / (10 + n)))(averaged, current, n)
     return update
 
+
+
+def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up to 1, then cosine decay to ``min_ratio``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_per_epoch: int,
+              rank: int) -> TrainState:
+    """A fresh ``TrainState``: AdamW, warm-up + cosine schedule, the moving average if asked."""
+    t = config.train
+    # An exponential moving average of the weights (and BatchNorm statistics): it smooths out
+    # the noise of the last steps, so it usually validates better than the weights themselves.
+    ema = None
+    if t.ema:
+        from torch.optim.swa_utils import AveragedModel
+
+        ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(t.ema), use_buffers=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    total_steps = steps_per_epoch * t.epochs
+    warmup = max(1, round(t.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, warmup, total_steps, t.min_lr_ratio))
+    aug_rng = torch.Generator().manual_seed(t.seed + 1 + rank)
+    return TrainState(config, data.charset, data.vocabulary, model, optimizer, scheduler, aug_rng, ema)
 
 @dataclass
 class Progress:
