@@ -71,3 +71,18 @@ def test_a_damaged_weights_file_is_a_clear_error(tmp_path):
         load_pretrained(CRNN.from_config(Config(), Charset("ab")), bad)
     with pytest.raises(CheckpointError, match="not found"):
         load_pretrained(CRNN.from_config(Config(), Charset("ab")), tmp_path / "missing.safetensors")
+
+
+def test_an_interrupted_pretraining_resumes_to_its_weights_file(pretrained_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(pretrained_run, run)
+    (run / "backbone.safetensors").unlink()
+    flags = ["--images", "32", "--val-images", "8", "--threads", "1", "--backbone", "resnet18", "--rnn-hidden", "48",
+             "--trim-padding"]
+    assert main(["pretrain", "--out", str(run), "--epochs", "1", *flags]) == 2  # a run is there: refused
+    assert "--resume" in capsys.readouterr().err
+    assert main(["pretrain", "--out", str(run), "--epochs", "2", "--resume", *flags]) == 0  # one more epoch
+    assert "resuming from" in capsys.readouterr().out
+    assert load(run / "last.pt")["epoch"] == 2 and (run / "backbone.safetensors").is_file()

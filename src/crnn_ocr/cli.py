@@ -84,7 +84,7 @@ def cmd_pretrain(args) -> int:
 
     given = {name: value for values in given_flags(args).values() for name, value in values.items()}
     cfg = pretrain_config(**given)
-    result = pretrain(cfg, args.out, overwrite=args.overwrite)
+    result = pretrain(cfg, args.out, resume=args.resume, overwrite=args.overwrite)
     return 130 if result.get("interrupted") else 0
 
 
@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "best.pt and a small float16 backbone.safetensors to --out; start from either with "
                        "`crnn-ocr train --pretrained`.")
     p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt (give the "
+                   "same flags; --epochs may change, and the schedule then follows the new number)")
     p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
     add_config_flags(p, Config.preset("pretrain"), only=PRETRAIN_FLAGS)
     p.set_defaults(func=cmd_pretrain)

@@ -63,12 +63,13 @@ def export_weights(checkpoint_path: str | Path, out_path: str | Path, inference:
     return Path(out_path)
 
 
-def pretrain(config: Config, out_dir: str | Path, log=print, overwrite: bool = False) -> dict:
-    """Train on synthetic words as ``config`` says, then export ``backbone.safetensors``;
-    returns the best epoch's validation metrics."""
+def pretrain(config: Config, out_dir: str | Path, log=print, overwrite: bool = False, resume: bool = False) -> dict:
+    """Train on synthetic words as ``config`` says (``resume``: continue the run in
+    ``out_dir``), then export ``backbone.safetensors``; returns the best epoch's validation
+    metrics."""
     from .train import train
 
-    result = train(config, out_dir, log=log, overwrite=overwrite)
+    result = train(config, out_dir, resume=resume, log=log, overwrite=overwrite)
     if not result.get("interrupted"):
         weights = export_weights(Path(out_dir) / "best.pt", Path(out_dir) / WEIGHTS_FILE)
         log(f"pretrained weights: {weights} ({weights.stat().st_size / 1e6:.1f} MB); "
