@@ -94,7 +94,7 @@ def run_one(config_path: Path, args) -> dict:
     m = cfg.model
     start = checkpoint.pretrained_start(cfg)
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
-               "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
+               "shortcut_pool": m.shortcut_pool, "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
                "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
               "pretrained": bool(start), "options": options, **summary}
@@ -150,8 +150,11 @@ def ablation_markdown(results: list[dict]) -> str:
             # Without a test location the scores are those of the validation the run trained with
             # (a sample, if the config sets val_limit): say so, as the two do not compare.
             scored = r.get("test_location") or "its training validation"
+            shortcut = o["ctc_shortcut"] or "-"
+            if o["ctc_shortcut"] and o.get("shortcut_pool", 1) > 1:  # older results have no shortcut_pool
+                shortcut = f"{shortcut} (columns pooled by {o['shortcut_pool']})"
             parts.append(f"| {r['config']} | {o['train_images']} | {o['height']} | {o['column_pool']} "
-                         f"| {o['ctc_shortcut'] or '-'} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
+                         f"| {shortcut} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
                          f"| {scored} | {acc} | {err} | {lex_acc} "
                          f"| {minutes(r['train_seconds'])} | " + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")
         parts.append("")

@@ -53,6 +53,8 @@ def test_ablation_table_shows_each_runs_options_and_times():
                         "| 10.0 | 5.0 | - |")
     assert lines[5].startswith("| iam_y | 1750 | 48 | max | 0.1 | - | - | 0 | iam_words (val1.txt) | 60.00 | 10.00 |")
     assert lines[2].count("|") == lines[3].count("|") == lines[4].count("|")
+    coarse = row | {"options": row["options"] | {"shortcut_pool": 2}}
+    assert "| 0.1 (columns pooled by 2) |" in run.ablation_markdown([coarse])
 
 
 def test_captcha_minute_reports_each_seed_and_refuses_a_pretrained_start(tmp_path, monkeypatch):
