@@ -89,6 +89,18 @@ def test_training_filters_unknown_characters_and_too_long_labels(captcha_folder)
     assert images.shape == (2, 1, 32, 128) and lengths.tolist() == [5, 5] and len(targets) == 10
 
 
+def test_a_trimmed_batch_keeps_room_for_its_labels_at_the_models_column_stride():
+    from crnn_ocr.data import Item
+
+    blank = np.full((32, 128), 255, dtype=np.uint8)  # no content: only the labels' room is kept
+    items = [Item("abcabcab", "x.png", blank), Item("ab", "y.png", blank)]
+    for stride in (4, 8):
+        ds = OCRDataset(items, 32, 128, 1, Skipped(), charset=Charset("abc"), max_length=32, stride=stride)
+        assert ds.widths[0] >= 8 * stride and ds.widths[1] >= 2 * stride
+        images, _, _ = ds.batch([0], trim=True)
+        assert images.shape[3] // stride >= 8  # the model's columns still fit the 8-character label
+
+
 def test_width_bucketed_order_is_a_seeded_permutation_of_similar_width_batches():
     widths = torch.tensor([5, 100, 7, 90, 6, 95, 8, 80, 50])
     order = list(range(9))

@@ -120,3 +120,13 @@ def test_a_reading_is_plain_data():
     assert r.to_dict() == {"text": "ab", "confidence": 0.5, "chars": [
         {"char": "a", "confidence": 0.9, "columns": [0, 2], "x": [0, 10]},
         {"char": "b", "confidence": 0.6, "columns": [3, 4], "x": [15, 20]}]}
+
+
+def test_character_boxes_follow_the_models_column_stride():
+    from crnn_ocr.ctc import Hypothesis, Span
+    from crnn_ocr.recognizer import reading_of
+
+    h = Hypothesis("ab", 0.9, [Span("a", 0.9, 0, 3), Span("b", 0.8, 3, 5)])
+    assert [c.x for c in reading_of(h, 0.5, 100).chars] == [(0, 6), (6, 10)]  # 4 input pixels per column
+    assert [c.x for c in reading_of(h, 0.5, 100, stride=8).chars] == [(0, 12), (12, 20)]
+    assert reading_of(h, 2.0, 50, stride=8).chars[1].x == (48, 50)  # never past the image

@@ -108,7 +108,8 @@ class OCRDataset(torch.utils.data.Dataset):
 
     def __init__(self, items: list[Item], height: int, width: int, channels: int,
                  skipped: Skipped, charset: Charset | None = None, max_length: int = 0, workers: int = 2,
-                 max_width: int = MAX_WIDTH):
+                 max_width: int = MAX_WIDTH, stride: int = COLUMN_STRIDE):
+        self.stride = stride  # the model's input pixels per output column
         if charset is not None:
             items = usable_labels(items, charset, max_length, skipped)
         self.scaled_down: list[str] = []
@@ -123,13 +124,13 @@ class OCRDataset(torch.utils.data.Dataset):
         # The columns each image needs: its content, and (training) room for CTC to emit its label.
         self.widths = content_widths(self.images)
         if charset is not None and len(self.items):
-            room = torch.tensor([COLUMN_STRIDE * required_length(it.text) for it in self.items])
+            room = torch.tensor([self.stride * required_length(it.text) for it in self.items])
             self.widths = torch.maximum(self.widths, room)
 
     def _drop_too_narrow(self, skipped: Skipped) -> None:
         """Any-width training: drop (and count) the images with fewer output columns than
         their label needs; each is read at its own width, so no padding could make room."""
-        fits = [required_length(it.text) <= im.shape[-1] // COLUMN_STRIDE for it, im in zip(self.items, self.images)]
+        fits = [required_length(it.text) <= im.shape[-1] // self.stride for it, im in zip(self.items, self.images)]
         if not all(fits):
             skipped["image too narrow for its label"] += fits.count(False)
             self.images = [im for im, ok in zip(self.images, fits) if ok]
@@ -147,7 +148,7 @@ class OCRDataset(torch.utils.data.Dataset):
         any-width mode, each image padded to the widest one."""
         images, targets, lengths, _ = collate([self[i] for i in index])
         if trim and isinstance(self.images, torch.Tensor):
-            images = images[..., : crop_width(self.widths[index].max(), images.shape[3])]
+            images = images[..., : crop_width(self.widths[index].max(), images.shape[3], self.stride)]
         return images, targets, lengths
 
     def batches(self, indexes: list[list[int]], trim: bool = False):
@@ -168,7 +169,8 @@ class RenderedDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, source, height: int, width: int, channels: int, skipped: Skipped, charset: Charset,
-                 max_length: int = 0):
+                 max_length: int = 0, stride: int = COLUMN_STRIDE):
+        self.stride = stride
         if not width:
             raise ValueError("images rendered on the fly need a fixed input width (width > 0)")
         self.source, self.shape, self.charset = source, (height, width, channels), charset
@@ -196,8 +198,9 @@ class RenderedDataset(torch.utils.data.Dataset):
         (and the room its label needs), as ``OCRDataset.batch`` cuts."""
         images, targets, lengths, index = collate(batch)
         if trim:
-            room = COLUMN_STRIDE * max(required_length(self.source[self.index[i]].text) for i in index.tolist())
-            images = images[..., : crop_width(max(int(content_widths(images).max()), room), images.shape[3])]
+            room = self.stride * max(required_length(self.source[self.index[i]].text) for i in index.tolist())
+            images = images[..., : crop_width(max(int(content_widths(images).max()), room), images.shape[3],
+                                              self.stride)]
         return images, targets, lengths
 
     def batch(self, index: list[int], trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

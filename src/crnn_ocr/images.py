@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-COLUMN_STRIDE = 4  # input pixels per output column: both backbones divide the width by 4
+COLUMN_STRIDE = 4  # input pixels per output column: both backbones divide the width by 4 (the simple one
+# by 8 with width_pool = 8: CRNN.column_stride)
 MIN_WIDTH = 16  # the narrowest input: a trimmed batch or an any-width image is never cut narrower
 TRIM_MARGIN = 8  # padding kept after an image's content: room for augmentation's shift and zoom
 MAX_WIDTH = 2048  # any-width mode: the default widest input (``[data] max_width``)
@@ -148,10 +149,10 @@ def content_widths(images: torch.Tensor) -> torch.Tensor:
     return last.max(dim=1).values
 
 
-def crop_width(content: int, full: int) -> int:
+def crop_width(content: int, full: int, stride: int = COLUMN_STRIDE) -> int:
     """The width to cut an image (or a batch) to: its (widest) content plus ``TRIM_MARGIN``,
-    rounded up to a multiple of ``COLUMN_STRIDE``, at least ``MIN_WIDTH``, at most ``full``."""
-    stride = COLUMN_STRIDE
+    rounded up to a multiple of ``stride`` (the model's pixels per output column), at least
+    ``MIN_WIDTH``, at most ``full``."""
     return min(full, max(MIN_WIDTH, -(-(int(content) + TRIM_MARGIN) // stride) * stride))
 
 

@@ -143,6 +143,7 @@ class CRNN(nn.Module):
             _, c, h, w = self.cnn.eval()(torch.zeros(1, channels, height, width)).shape
         self.cnn.train()
         self.columns = w
+        self.column_stride = width_pool  # input pixels per output column
         if max_label_length > w:
             raise ValueError(
                 f"a {height}x{width} input gives {w} output columns, but the longest label needs "

@@ -95,13 +95,14 @@ def as_list(images) -> list:
     return [images] if isinstance(images, SINGLE_IMAGE) else list(images)
 
 
-def reading_of(h: Hypothesis, scale: float, width: int) -> Reading:
+def reading_of(h: Hypothesis, scale: float, width: int, stride: int = COLUMN_STRIDE) -> Reading:
     """A hypothesis as a ``Reading``; column spans map to the original image's pixels through
-    the resize ``scale`` (original pixels per input pixel) and the column stride."""
+    the resize ``scale`` (original pixels per input pixel) and the column ``stride`` (input
+    pixels per output column)."""
     if h.spans is None:
         return Reading(h.text, h.confidence)
     def pixel(column: int) -> int:
-        return min(width, round(column * COLUMN_STRIDE * scale))
+        return min(width, round(column * stride * scale))
     chars = [CharInfo(s.char, s.confidence, (s.start, s.end), (pixel(s.start), pixel(s.end))) for s in h.spans]
     return Reading(h.text, h.confidence, chars)
 
@@ -233,7 +234,7 @@ class Recognizer:
                            d.trim_padding, details)
             where = (i for i, r in enumerate(readings) if r is None)
             for i, h, p in zip(where, result.hypotheses, loaded):
-                readings[i] = reading_of(h, p.scale, p.width)
+                readings[i] = reading_of(h, p.scale, p.width, self.config.model.width_pool)
         return readings
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:
