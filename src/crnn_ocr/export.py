@@ -2,7 +2,7 @@
 
 The ONNX model takes ``images``: float (N, C, H, W) in [0, 1], and returns ``log_probs``:
 (T, N, classes), exactly like ``CRNN.forward``. The batch size and the width are dynamic
-(the GRU's input size depends only on the height), and T follows the width (width / 4).
+(the GRU's input size depends only on the height), and T follows the width (width / 4, or / 8 with ``width_pool = 8``).
 The file carries what a reader needs besides the weights, as ``metadata_props``:
 
 - ``charset``: the characters, class ``i + 1`` being character ``i`` (0 is the CTC blank);

@@ -1,7 +1,7 @@
 """The CRNN: CNN feature columns -> bidirectional GRU -> per-column class log-probabilities.
 
 Two backbones, both reducing the height by 16 and the width by 4 so that a 128-pixel-wide
-image gives 32 columns for CTC:
+image gives 32 columns for CTC (the simple one by 8 with ``width_pool=8``):
 
 - ``simple``: five 3x3 conv + BatchNorm + ReLU blocks with max pooling (about 0.5M weights);
 - ``resnet18``: conv1..layer3 of torchvision's ResNet-18, with layer2 and layer3 striding by
