@@ -93,3 +93,9 @@ def test_pretraining_is_a_preset_with_its_own_warm_up():
     assert pretrain_config(epochs=3, warmup_epochs=2).train.warmup_epochs == 2
     with pytest.raises(ConfigError, match="synthetic_train = 0"):
         pretrain_config(images=0)
+
+
+def test_width_pool_8_is_refused_for_the_resnet18_backbone_before_any_data_is_read():
+    with pytest.raises(ConfigError, match="needs the simple backbone"):
+        Config.from_dict({"model": {"backbone": "resnet18", "width_pool": 8}})
+    assert Config.from_dict({"model": {"width_pool": 8}}).model.width_pool == 8

@@ -33,3 +33,6 @@ def test_trimmed_batches_cut_every_image_to_its_own_width_and_cover_each_once():
     assert sorted(seen) == list(range(8))
     assert seen[:2] == [1, 5] and seen[-1] == 4  # narrowest first, widest last
     assert [b.shape[3] for _, b in batches(images, 4)] == [128, 128]  # untrimmed: as they are
+    # A model with one column per 8 pixels (width_pool 8) gets whole columns: 10 + 8 -> 24, not 20.
+    assert crop_width(10, 128, stride=8) == 24
+    assert all(b.shape[3] % 8 == 0 for _, b in batches(images[:4], 2, trim=True, stride=8))

@@ -252,6 +252,9 @@ class Config:
             target = getattr(self, section)
             for f in fields(target):
                 setattr(target, f.name, check(section, f, getattr(target, f.name)))
+        if self.model.backbone == "resnet18" and self.model.width_pool != 4:
+            raise ConfigError(f"[model] width_pool = {self.model.width_pool} needs the simple backbone "
+                              "(resnet18 reduces the width by 4 only)")
         return self
 
     @classmethod

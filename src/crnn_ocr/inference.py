@@ -32,7 +32,8 @@ def take(images: Images, index: Sequence[int]) -> Images:
     return images[list(index)] if isinstance(images, torch.Tensor) else [images[i] for i in index]
 
 
-def batches(images: Images, batch_size: int, trim: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(images: Images, batch_size: int, trim: bool = False,
+            stride: int = COLUMN_STRIDE) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (indices, uint8 batch) covering ``images`` in batches for inference.
 
     A fixed-canvas tensor without ``trim`` is cut into batches in order. Otherwise every
@@ -40,7 +41,8 @@ def batches(images: Images, batch_size: int, trim: bool = False) -> Iterator[tup
     ``crop_width``; a list's as they are, already cut): images of the same width are batched
     together, so little compute goes to padding and an image's answer does not depend on the
     batch size or on its neighbours. The caller puts the results back in place with the
-    indices.
+    indices. ``stride``: the model's input pixels per output column; trimmed widths are
+    whole multiples of it.
     """
     n = len(images)
     if isinstance(images, torch.Tensor) and not trim:
@@ -48,7 +50,7 @@ def batches(images: Images, batch_size: int, trim: bool = False) -> Iterator[tup
             yield torch.arange(start, min(n, start + batch_size)), images[start : start + batch_size]
         return
     if isinstance(images, torch.Tensor):
-        cut = torch.tensor([crop_width(w, images.shape[3]) for w in content_widths(images).tolist()])
+        cut = torch.tensor([crop_width(w, images.shape[3], stride) for w in content_widths(images).tolist()])
     else:
         cut = torch.tensor([im.shape[-1] for im in images])
     for width in cut.unique().tolist():
@@ -100,7 +102,8 @@ def infer(model: Model, images: Images, charset: Charset, decoder: Decoder | Non
         device = next(model.parameters()).device
     hypotheses: list[Hypothesis | None] = [None] * len(images)
     loss_sum = 0.0
-    for index, batch in batches(images, batch_size, trim):
+    # A trimmed width is a whole number of the model's columns (8 pixels each with width_pool 8).
+    for index, batch in batches(images, batch_size, trim, getattr(model, "column_stride", COLUMN_STRIDE)):
         log_probs = model(batch.to(device).float().div_(255)).float().cpu()
         for i, h in zip(index.tolist(), decoder(log_probs, charset, details)):
             hypotheses[i] = h

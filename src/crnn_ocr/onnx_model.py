@@ -67,6 +67,7 @@ def load_onnx(path: str | Path, threads: int = 0) -> tuple[OnnxModel, Charset, C
     except ValueError as e:
         raise CheckpointError(f"{path}: its metadata is not usable ({str(e).splitlines()[0][:80]})") from None
     check_against_graph(model, charset, config, path)
+    model.column_stride = config.model.width_pool  # input pixels per output column, as CRNN.column_stride
     return model, charset, config
 
 
