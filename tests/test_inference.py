@@ -36,3 +36,14 @@ def test_trimmed_batches_cut_every_image_to_its_own_width_and_cover_each_once():
     # A model with one column per 8 pixels (width_pool 8) gets whole columns: 10 + 8 -> 24, not 20.
     assert crop_width(10, 128, stride=8) == 24
     assert all(b.shape[3] % 8 == 0 for _, b in batches(images[:4], 2, trim=True, stride=8))
+
+
+def test_the_column_stride_is_read_through_training_wrappers():
+    from torch.optim.swa_utils import AveragedModel
+
+    from crnn_ocr.inference import column_stride
+    from crnn_ocr.model import CRNN
+
+    model = CRNN(num_classes=12, height=48, width=192, width_pool=8)
+    assert column_stride(model) == column_stride(AveragedModel(model)) == 8  # validation reads the average
+    assert column_stride(lambda x: x) == 4  # any other callable: the backbones' default

@@ -21,8 +21,8 @@ from .charset import Charset
 from .ctc import Decoder, GreedyDecoder, Hypothesis, ctc_loss, pack_targets
 from .images import COLUMN_STRIDE, MIN_WIDTH, TRIM_MARGIN, content_widths, crop_width
 
-__all__ = ["COLUMN_STRIDE", "MIN_WIDTH", "TRIM_MARGIN", "Images", "Inference", "batches", "crop_width", "infer",
-           "take"]
+__all__ = ["COLUMN_STRIDE", "MIN_WIDTH", "TRIM_MARGIN", "Images", "Inference", "batches", "column_stride",
+           "crop_width", "infer", "take"]
 
 Images = torch.Tensor | list[torch.Tensor]  # (N, C, H, W), or N images (C, H, W) of any widths
 
@@ -30,6 +30,12 @@ Images = torch.Tensor | list[torch.Tensor]  # (N, C, H, W), or N images (C, H, W
 def take(images: Images, index: Sequence[int]) -> Images:
     """The entries at positions ``index`` of a tensor or a list (of images, of labels, ...)."""
     return images[list(index)] if isinstance(images, torch.Tensor) else [images[i] for i in index]
+
+
+def column_stride(model) -> int:
+    """A model's input pixels per output column: ``CRNN.column_stride`` or ``OnnxModel``'s,
+    through a wrapper (``AveragedModel``, ``DistributedDataParallel``); else ``COLUMN_STRIDE``."""
+    return getattr(getattr(model, "module", model), "column_stride", COLUMN_STRIDE)
 
 
 def batches(images: Images, batch_size: int, trim: bool = False,
@@ -102,8 +108,7 @@ def infer(model: Model, images: Images, charset: Charset, decoder: Decoder | Non
         device = next(model.parameters()).device
     hypotheses: list[Hypothesis | None] = [None] * len(images)
     loss_sum = 0.0
-    # A trimmed width is a whole number of the model's columns (8 pixels each with width_pool 8).
-    for index, batch in batches(images, batch_size, trim, getattr(model, "column_stride", COLUMN_STRIDE)):
+    for index, batch in batches(images, batch_size, trim, column_stride(model)):
         log_probs = model(batch.to(device).float().div_(255)).float().cpu()
         for i, h in zip(index.tolist(), decoder(log_probs, charset, details)):
             hypotheses[i] = h

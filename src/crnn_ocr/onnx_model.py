@@ -13,6 +13,7 @@ import torch
 from .charset import Charset
 from .checkpoint import CheckpointError
 from .config import Config
+from .images import COLUMN_STRIDE
 
 
 class OnnxModel:
@@ -24,6 +25,8 @@ class OnnxModel:
             (``export.onnx_bytes``).
         threads: intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
     """
+
+    column_stride = COLUMN_STRIDE  # input pixels per output column; load_onnx sets the model's own
 
     def __init__(self, path: str | Path | bytes, threads: int = 0):
         import onnxruntime as ort  # imported here: the PyTorch back end does not need it
@@ -67,7 +70,7 @@ def load_onnx(path: str | Path, threads: int = 0) -> tuple[OnnxModel, Charset, C
     except ValueError as e:
         raise CheckpointError(f"{path}: its metadata is not usable ({str(e).splitlines()[0][:80]})") from None
     check_against_graph(model, charset, config, path)
-    model.column_stride = config.model.width_pool  # input pixels per output column, as CRNN.column_stride
+    model.column_stride = config.model.width_pool  # from the metadata, as CRNN's
     return model, charset, config
 
 

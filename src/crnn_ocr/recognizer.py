@@ -29,7 +29,7 @@ from .checkpoint import load, model_of
 from .config import Config
 from .ctc import Decoder, GreedyDecoder, Hypothesis
 from .images import BadImage, load_tensor, load_tensor_and_scale
-from .inference import COLUMN_STRIDE, Images, infer
+from .inference import COLUMN_STRIDE, Images, column_stride, infer
 from .lexicon import Lexicon
 from .lm import LMDecoder
 from .onnx_model import OnnxModel, load_onnx
@@ -234,7 +234,7 @@ class Recognizer:
                            d.trim_padding, details)
             where = (i for i, r in enumerate(readings) if r is None)
             for i, h, p in zip(where, result.hypotheses, loaded):
-                readings[i] = reading_of(h, p.scale, p.width, self.config.model.width_pool)
+                readings[i] = reading_of(h, p.scale, p.width, column_stride(self.model))
         return readings
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:

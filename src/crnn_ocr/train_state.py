@@ -41,7 +41,6 @@ def ema_with_warmup(decay: float):
     return update
 
 
-
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     """Linear warm-up to 1, then cosine decay to ``min_ratio``."""
     if step < warmup:
@@ -68,6 +67,7 @@ def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_
         optimizer, lambda s: lr_factor(s, warmup, total_steps, t.min_lr_ratio))
     aug_rng = torch.Generator().manual_seed(t.seed + 1 + rank)
     return TrainState(config, data.charset, data.vocabulary, model, optimizer, scheduler, aug_rng, ema)
+
 
 @dataclass
 class Progress:
