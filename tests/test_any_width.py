@@ -61,8 +61,8 @@ def test_an_over_wide_image_is_scaled_to_max_width_with_a_warning_naming_the_fil
     text_image("a very long line " * 8, (1600, 40)).save(path)
     with pytest.warns(ImageTooWide, match=r"very_long_line\.png: 1280 pixels wide at height 32, scaled down to "
                                           r"max_width 256"):
-        tensor, scale, width = load_tensor_and_scale(path, 32, 0, 1, max_width=256)
-    assert tensor.shape == (1, 32, 256) and width == 1600 and scale == pytest.approx(1600 / 256)
+        tensor, scale, width, left = load_tensor_and_scale(path, 32, 0, 1, max_width=256)
+    assert tensor.shape == (1, 32, 256) and (width, left) == (1600, 0) and scale == pytest.approx(1600 / 256)
     with pytest.warns(ImageTooWide) as caught:  # a dataset names each image by its item's path
         ds = OCRDataset([Item("a", str(path), Image.open(path)), Item("b", "line-7", Image.open(path))],
                         32, 0, 1, Skipped(), max_width=256)

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from crnn_ocr.data import OCRDataset, Skipped, load_folder
-from crnn_ocr.images import augment_batch, border_median, open_image, resize_and_pad
+from crnn_ocr.images import INK, PAPER, augment_batch, border_median, ink_view, load_tensor, load_tensor_and_scale, open_image, resize_and_pad
 
 from conftest import text_image
 
@@ -57,6 +57,28 @@ def test_augmentation_is_seeded_keeps_shape_and_range_and_keeps_the_word(width):
         assert (shift[:, 0] < 10).all() and (shift[:, 1] < 6).all(), shift
 
 
+def test_degrading_changes_only_that_share_of_a_batch_and_nothing_when_off():
+    x = torch.full((400, 1, 32, 96), 0.6)  # grey paper: the noise is not clipped at white
+    x[:, :, 8:20, 10:80] = 0.1  # dark ink
+
+    def augment(degrade):
+        return augment_batch(x.clone(), torch.Generator().manual_seed(5), 0.0, degrade)
+
+    def step(out):  # paper minus ink: 0.5 in x, at least 0.35 after a contrast of 0.7-1.1
+        return out[:, 0, 24:].mean((1, 2)) - out[:, 0, 12:16, 20:70].mean((1, 2))
+
+    def noise(out):  # the paper's standard deviation: at most 0.06 x 1.1 without degrading
+        return out[:, 0, 24:].std((1, 2))
+
+    plain, some = augment(0.0), augment(0.5)
+    assert torch.equal(plain, augment(0.0))
+    assert (step(plain) > 0.32).all() and (noise(plain) < 0.075).all()
+    faint = (step(some) < 0.31).float().mean()  # contrast 0.3-0.6: a sixth of the images
+    assert 0.1 < faint < 0.25, faint
+    assert (noise(some) > 0.075).sum() >= 5  # strong noise, sigma 0.06-0.1
+    assert some.min() >= 0 and some.max() <= 1 and some.shape == x.shape
+
+
 def test_the_background_is_the_median_of_the_border_rounded_down():
     rng = np.random.default_rng(0)
     for _ in range(300):
@@ -77,3 +99,50 @@ def test_transparent_images_are_read_on_white_as_alpha_compositing_gives(mode):
     white = Image.new("RGBA", im.size, (255, 255, 255, 255))
     expected = np.asarray(Image.alpha_composite(white, im.convert("RGBA")).convert("RGB"))
     assert np.array_equal(np.asarray(open_image(buf.getvalue())), expected)
+
+
+def word_on(paper: int, ink: int, margin: int = 0) -> Image.Image:
+    """A 'word' (two ink bars) on a page, with ``margin`` pixels of paper around its ink."""
+    a = np.full((40 + 2 * margin, 100 + 2 * margin), paper, dtype=np.uint8)
+    a[margin:margin + 40, margin:margin + 30] = ink
+    a[margin + 10:margin + 30, margin + 60:margin + 100] = ink
+    return Image.fromarray(a)
+
+
+def test_light_text_on_dark_is_inverted_and_faint_text_stretched():
+    im, left = ink_view(word_on(20, 230, margin=10), levels=True)
+    a = np.asarray(im)
+    assert left == 0 and a[0, 0] == 235 and a[15, 15] == 25  # paper light, ink dark, the contrast kept
+    dark_on_light = word_on(250, 10, 10)
+    assert ink_view(dark_on_light, levels=True)[0] is dark_on_light
+    for paper, ink in ((100, 30), (190, 140), (240, 200)):  # faint ink, on grey or white paper
+        a = np.asarray(ink_view(word_on(paper, ink, 10), levels=True)[0])
+        assert (a[0, 0], a[15, 15]) == (PAPER, INK)  # stretched: dark ink on white
+    barely = word_on(200, 185, 10)  # paper and a smudge 15 levels apart: no text to stretch
+    assert ink_view(barely, levels=True)[0] is barely
+    rgb = ink_view(word_on(190, 140, 10).convert("RGB"), levels=True)[0]
+    assert rgb.mode == "RGB" and rgb.getpixel((15, 15)) == (INK,) * 3
+    assert ink_view(word_on(20, 230, 10))[0].getpixel((0, 0)) == 20  # off by default
+    tiny = word_on(20, 230).resize((12, 8))
+    assert ink_view(tiny, levels=True, crop=True) == (tiny, 0)  # under 16 pixels: left as it is
+
+
+def test_crop_to_ink_cuts_the_margins_and_says_how_much_it_cut_on_the_left():
+    tight = word_on(250, 10)
+    im, left = ink_view(word_on(250, 10, margin=25), crop=True)
+    assert left == 25 and im.size == tight.size and (np.asarray(im) == np.asarray(tight)).all()
+    im, left = ink_view(word_on(20, 230, margin=25), levels=True, crop=True)  # inverted, then cut
+    assert left == 25 and im.size == (100, 40) and im.getpixel((0, 0)) == 25
+    blank = Image.new("L", (50, 30), 200)
+    assert ink_view(blank, levels=True, crop=True) == (blank, 0)  # no ink: kept whole
+    noisy = np.asarray(word_on(250, 10, margin=25)).astype(float)
+    noisy += np.random.default_rng(0).normal(0, 12, noisy.shape)  # scanner noise is no ink
+    assert ink_view(Image.fromarray(noisy.clip(0, 255).astype(np.uint8)), crop=True)[1] == 25
+
+
+def test_a_cropped_image_fills_the_models_height_and_maps_back_to_the_source():
+    wide = word_on(250, 10, margin=40)  # 180 x 120: the ink alone is 100 x 40
+    t, scale, width, left = load_tensor_and_scale(wide, 32, 128, 1, crop=True)
+    assert (width, left) == (180, 40) and scale == 40 / 32
+    assert (t == load_tensor(word_on(250, 10), 32, 128, 1)).all()
+    assert load_tensor_and_scale(wide, 32, 128, 1)[1:] == (120 / 32, 180, 0)  # off by default

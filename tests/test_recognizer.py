@@ -99,6 +99,25 @@ def test_details_place_each_character_in_the_original_image(rec):
     assert rec.read(im)[0].chars is None and "chars" not in rec.read(im)[0].to_dict()
 
 
+def test_a_model_that_reads_tight_crops_reads_a_word_with_margins_as_without(rec):
+    from PIL import ImageOps
+
+    im = text_image("ab1", (120, 40), font_size=30)
+    tight = im.crop(ImageOps.invert(im.convert("L")).getbbox())
+    framed = ImageOps.expand(tight, (50, 20, 30, 10), fill="white")
+    dark = ImageOps.invert(framed.convert("L"))
+    config = Config.from_dict(rec.config.to_dict())
+    config.data.crop_to_ink = True
+    cropping = Recognizer(rec.model, rec.charset, config)
+    (a,), (b,), (c,) = (cropping.read(x, details=True) for x in (tight, framed, dark))
+    assert a.text == b.text == c.text and a.confidence == pytest.approx(b.confidence)
+    shifted = [x + 50 for ch in a.chars for x in ch.x]  # the framed word's boxes: 50 pixels to the right,
+    boxes = [x for ch in b.chars for x in ch.x]          # the last one clamped to the image, not the word
+    assert boxes[:-1] == shifted[:-1] and boxes[-1] >= shifted[-1]
+    assert rec.config.data.auto_levels and not rec.config.data.crop_to_ink  # the defaults
+    assert rec.read(dark)[0].text == rec.read(framed)[0].text  # light on dark is inverted anyway
+
+
 def test_decoders_are_chosen_by_name(rec, tmp_path):
     with pytest.raises(ValueError, match="no decoder 'lexicon'"):
         rec.read(text_image("ab12"), decoder="lexicon")

@@ -57,6 +57,11 @@ class DataConfig:
     max_width: int = option(MAX_WIDTH, "width = 0: the widest input; a wider image is scaled down to it, "
                             "with a warning", ge=MIN_SIZE)
     channels: int = option(1, "1 = grayscale, 3 = RGB", choices=(1, 3))
+    auto_levels: bool = option(True, "an image of light text on a dark background is first inverted to dark on "
+                               "light, and one of faint text (ink and paper under 100 grey levels apart) "
+                               "stretched to dark ink on white (training and reading)")
+    crop_to_ink: bool = option(False, "each image is first cut to the box of its ink, as tight as IAM's "
+                               "word crops, so margins around the text do not shrink it (training and reading)")
     label_sep: str = option("", "captcha folders: the label is the file stem up to this separator")
     train_ids: list[str] = option([], "IAM: word-id lists to train on")
     val_ids: list[str] = option([], "IAM: word-id lists to validate on")
@@ -66,6 +71,8 @@ class DataConfig:
     augment: bool = option(True, "random affine, blur and noise on training batches")
     elastic: float = option(0.0, "augmentation: smooth random warp of about this many pixels "
                             "(handwriting: 2.5); 0 = off", ge=0)
+    degrade: float = option(0.0, "augmentation: this share of training images is also degraded as other scans "
+                            "are: low contrast, low resolution or strong noise, one of them (0 = off)", ge=0, lt=1)
     trim_padding: bool = option(True, "batch images of similar width and cut off the padding "
                                 "(training and reading)")
     synthetic_train: int = option(3000, "synthetic data: number of training images", ge=1, aliases=("--images",))

@@ -28,7 +28,7 @@ RENDER_WORKERS = 1  # loader processes that render on-the-fly training images (R
 
 
 def _decode_one(args):
-    source, name, height, width, channels, max_width = args
+    source, name, height, width, channels, max_width, levels, crop = args
     # Warnings are recorded here and re-issued by the main process, which counts the images
     # scaled down to max_width (a worker process's warnings would be lost to it).
     with warnings.catch_warnings(record=True) as caught:
@@ -36,19 +36,20 @@ def _decode_one(args):
         try:
             # A numpy array, not a tensor: torch sends tensors between processes as shared-memory
             # file descriptors, and tens of thousands of them exceed the open-file limit.
-            array, error = load_tensor(source, height, width, channels, max_width, name).numpy(), None
+            array, error = load_tensor(source, height, width, channels, max_width, name, levels, crop).numpy(), None
         except BadImage as e:
             array, error = None, str(e)
     return array, error, [(w.category, str(w.message)) for w in caught]
 
 
 def decode_images(items: list[Item], height: int, width: int, channels: int, skipped: Skipped,
-                  workers: int = 2, max_width: int = MAX_WIDTH,
-                  scaled_down: list[str] | None = None) -> tuple[Images, list[Item]]:
+                  workers: int = 2, max_width: int = MAX_WIDTH, scaled_down: list[str] | None = None,
+                  levels: bool = False, crop: bool = False) -> tuple[Images, list[Item]]:
     """Decode and preprocess every item once: (N, C, H, W) uint8 (with ``width`` 0, a list of
     (C, H, W) of their own widths) and the items that worked. ``scaled_down`` receives the
-    names of images wider than ``max_width``, scaled down to it (each also warned about)."""
-    jobs = [(it.image if it.image is not None else it.path, it.path, height, width, channels, max_width)
+    names of images wider than ``max_width``, scaled down to it (each also warned about).
+    ``levels``, ``crop``: ``images.ink_view``'s."""
+    jobs = [(it.image if it.image is not None else it.path, it.path, height, width, channels, max_width, levels, crop)
             for it in items]
     if workers > 1 and len(jobs) > 500:
         # Ctrl-C reaches the workers too: they leave it to the main process, which stops quietly.
@@ -108,13 +109,14 @@ class OCRDataset(torch.utils.data.Dataset):
 
     def __init__(self, items: list[Item], height: int, width: int, channels: int,
                  skipped: Skipped, charset: Charset | None = None, max_length: int = 0, workers: int = 2,
-                 max_width: int = MAX_WIDTH, stride: int = COLUMN_STRIDE):
+                 max_width: int = MAX_WIDTH, stride: int = COLUMN_STRIDE, levels: bool = False,
+                 crop: bool = False):
         self.stride = stride  # the model's input pixels per output column
         if charset is not None:
             items = usable_labels(items, charset, max_length, skipped)
         self.scaled_down: list[str] = []
         self.images, self.items = decode_images(items, height, width, channels, skipped, workers, max_width,
-                                                self.scaled_down)
+                                                self.scaled_down, levels, crop)
         if charset is not None and not width:
             self._drop_too_narrow(skipped)
         self.targets = [charset.encode(it.text) for it in self.items] if charset is not None else None
@@ -169,8 +171,8 @@ class RenderedDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, source, height: int, width: int, channels: int, skipped: Skipped, charset: Charset,
-                 max_length: int = 0, stride: int = COLUMN_STRIDE):
-        self.stride = stride
+                 max_length: int = 0, stride: int = COLUMN_STRIDE, levels: bool = False, crop: bool = False):
+        self.stride, self.ink = stride, (levels, crop)
         if not width:
             raise ValueError("images rendered on the fly need a fixed input width (width > 0)")
         self.source, self.shape, self.charset = source, (height, width, channels), charset
@@ -190,7 +192,7 @@ class RenderedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         item = self.source[self.index[i]]
-        image = load_tensor(self.source.render(self.index[i]), *self.shape, name=item.path)
+        image = load_tensor(self.source.render(self.index[i]), *self.shape, MAX_WIDTH, item.path, *self.ink)
         return image, self.charset.encode(item.text), i
 
     def collate(self, batch: list, trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -57,7 +57,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
     if note:
         log(f"note: {note}")
     items = evaluation_items(data, label_sep or d.label_sep, split_ids, keep_err, skipped)
-    ds = OCRDataset(items, d.height, d.width, d.channels, skipped, max_width=d.max_width)
+    ds = OCRDataset(items, d.height, d.width, d.channels, skipped, max_width=d.max_width, levels=d.auto_levels,
+                    crop=d.crop_to_ink)
     if not len(ds):
         raise DataError(f"no readable images in {shown(data)} (skipped: {skipped.detail()})")
     read = infer(model, ds.images, charset, batch_size=batch_size, trim=d.trim_padding)

@@ -172,31 +172,74 @@ def own_width(w: int, h: int, height: int, max_width: int, name: str = "an image
     return crop_width(fitted_size(w, h, height, max_width)[0], max_width)
 
 
+FAINT = 100  # ink and paper fewer grey levels apart than this: faint text, stretched by ``ink_view``
+PAPER, INK = 250, 60  # ... to these levels (IAM's word crops: paper at 251, the darkest ink at 63, medians)
+
+
+def ink_view(im: Image.Image, levels: bool = False, crop: bool = False) -> tuple[Image.Image, int]:
+    """``im`` as the models expect ink, and the number of source columns cut off on its left.
+
+    ``levels``: light text on a dark background (the border median, the background, nearer the
+    image's darkest pixels than its brightest, and below mid grey) is inverted to dark on
+    light; then faint text (the darkest 5% of pixels fewer than ``FAINT`` grey levels below the
+    paper, yet at least 20) is stretched linearly to ``INK`` on ``PAPER``. ``crop``: the image
+    is cut to the box of its ink (pixels that differ from the background by more than a quarter
+    of the image's contrast, at least 20 grey levels), as tight as IAM's word crops; an image
+    with no such pixels is kept whole. Images under 16 pixels on a side are left as they are:
+    a tight crop of a comma is mostly ink, and its border says nothing of the paper.
+    """
+    if not (levels or crop) or min(im.size) < 16:
+        return im, 0
+    grey = np.asarray(im.convert("L"))
+    background = int(border_median(grey[:, :, None])[0])
+    dark, light = (int(v) for v in np.percentile(grey, [2.5, 97.5]))  # the darkest and brightest 5%
+    if levels and background < 128 and background - dark < light - background:
+        im, grey, background = ImageOps.invert(im), 255 - grey, 255 - background
+        dark, light = 255 - light, 255 - dark
+    contrast = max(background - dark, light - background)
+    if levels and 20 <= background - dark < FAINT:
+        gain = (PAPER - INK) / (background - dark)
+        lut = np.clip(np.rint(PAPER + (np.arange(256) - background) * gain), 0, 255).astype(np.uint8)
+        im, grey = im.point(lut.tolist() * len(im.getbands())), lut[grey]
+        background, contrast = PAPER, PAPER - INK
+    if not crop:
+        return im, 0
+    ink = np.abs(grey.astype(np.int16) - background) > max(20, contrast // 4)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if not len(rows):
+        return im, 0
+    return im.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)), int(cols[0])
+
+
 def load_tensor(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
-                name: str | None = None) -> torch.Tensor:
-    """``open_image`` then ``resize_and_pad`` (``width`` 0: to the image's ``own_width``);
-    raises ``BadImage``."""
-    return load_tensor_and_scale(source, height, width, channels, max_width, name)[0]
+                name: str | None = None, levels: bool = False, crop: bool = False) -> torch.Tensor:
+    """``open_image``, ``ink_view`` (``levels``, ``crop``), then ``resize_and_pad`` (``width``
+    0: to the image's ``own_width``); raises ``BadImage``."""
+    return load_tensor_and_scale(source, height, width, channels, max_width, name, levels, crop)[0]
 
 
 def load_tensor_and_scale(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
-                          name: str | None = None) -> tuple[torch.Tensor, float, int]:
-    """``load_tensor``, plus the source's pixels per input pixel along x and its width (as
-    shown upright), to map positions in the input back to the source; raises ``BadImage``.
-    ``name``: how an ``ImageTooWide`` warning names the image (default: its path).
+                          name: str | None = None, levels: bool = False,
+                          crop: bool = False) -> tuple[torch.Tensor, float, int, int]:
+    """``load_tensor``, plus the source's pixels per input pixel along x, its width (as shown
+    upright) and the columns ``crop`` cut off on its left, to map positions in the input back
+    to the source; raises ``BadImage``. ``name``: how an ``ImageTooWide`` warning names the
+    image (default: its path).
 
     This is the one boundary where a single image is decoded: any failure (whatever
     exception Pillow, numpy or the resize raise) becomes ``BadImage``, so a caller skips and
     counts that image and goes on with the others."""
     try:
         im = upright(open_image(source))
-        w, h = im.size
-        if not (w and h):
+        source_width = im.width
+        if not (im.width and im.height):
             raise BadImage("empty image (0 pixels)")
+        im, left = ink_view(im, levels, crop)
+        w, h = im.size
         if not width:
             width = own_width(w, h, height, max_width, name or (str(source) if isinstance(source, (str, Path))
                                                                   else "an image"))
-        return resize_and_pad(im, height, width, channels), w / fitted_size(w, h, height, width)[0], w
+        return resize_and_pad(im, height, width, channels), w / fitted_size(w, h, height, width)[0], source_width, left
     except BadImage:
         raise
     except MemoryError:
@@ -205,14 +248,17 @@ def load_tensor_and_scale(source, height: int, width: int, channels: int, max_wi
         raise BadImage(unreadable(e)) from None
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0,
+                  degrade: float = 0.0) -> torch.Tensor:
     """Random small affine warp, blur and noise for a float batch (N, C, H, W) in [0, 1].
 
     Every image draws its own parameters; the whole batch is warped in one ``grid_sample``
     call, which is far cheaper on a CPU than per-image PIL transforms in loader workers.
     ``elastic`` > 0 adds a smooth random warp on top (handwriting: letters that lean, stretch
     and bend differently within one word): a displacement of about that many pixels, random
-    at points 24 pixels apart and interpolated smoothly in between.
+    at points 24 pixels apart and interpolated smoothly in between. ``degrade`` > 0: that share
+    of the images is also made as another scanner or camera might: one of low contrast (30-60%
+    of it), low resolution (a third to a half, scaled back up) or strong noise.
     """
     n, _, height, width = x.shape
 
@@ -256,8 +302,21 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, ela
         k = torch.tensor([0.25, 0.5, 0.25])
         kernel = (k[:, None] * k[None, :]).expand(x.shape[1], 1, 3, 3)
         x[blur] = F.conv2d(F.pad(x[blur], (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
-    sigma = uniform(0, 0.06).view(n, 1, 1, 1)
-    x = x + torch.randn(x.shape, generator=generator) * sigma
-    contrast = uniform(0.7, 1.1).view(n, 1, 1, 1)
+    faint = low_res = noisy = torch.zeros(n, dtype=torch.bool)
+    if degrade > 0:  # drawn only then: with it off, the random stream is what it always was
+        kind = torch.where(torch.rand(n, generator=generator) < degrade, torch.randint(1, 4, (n,), generator=generator), 0)
+        faint, low_res, noisy = kind == 1, kind == 2, kind == 3
+        faint_contrast, strong_sigma, factor = uniform(0.3, 0.6), uniform(0.06, 0.1), float(uniform(2, 3)[0])
+        if low_res.any():  # one factor for the batch: one resize down and back up
+            small = F.interpolate(x[low_res], scale_factor=1 / factor, mode="bilinear", antialias=True)
+            x[low_res] = F.interpolate(small, size=(height, width), mode="bilinear")
+    sigma = uniform(0, 0.06)
+    if noisy.any():
+        sigma = torch.where(noisy, strong_sigma, sigma)
+    x = x + torch.randn(x.shape, generator=generator) * sigma.view(n, 1, 1, 1)
+    contrast = uniform(0.7, 1.1)
+    if faint.any():
+        contrast = torch.where(faint, faint_contrast, contrast)
+    contrast = contrast.view(n, 1, 1, 1)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     return ((x - mean) * contrast + mean).clamp_(0, 1)

@@ -78,6 +78,7 @@ class Prepared(NamedTuple):
     tensor: torch.Tensor
     scale: float
     width: int
+    left: int = 0  # source columns cut off on the left (``[data] crop_to_ink``)
 
 
 def usable_device(name: str) -> torch.device:
@@ -95,14 +96,14 @@ def as_list(images) -> list:
     return [images] if isinstance(images, SINGLE_IMAGE) else list(images)
 
 
-def reading_of(h: Hypothesis, scale: float, width: int, stride: int = COLUMN_STRIDE) -> Reading:
+def reading_of(h: Hypothesis, scale: float, width: int, stride: int = COLUMN_STRIDE, left: int = 0) -> Reading:
     """A hypothesis as a ``Reading``; column spans map to the original image's pixels through
-    the resize ``scale`` (original pixels per input pixel) and the column ``stride`` (input
-    pixels per output column)."""
+    the resize ``scale`` (original pixels per input pixel), the column ``stride`` (input
+    pixels per output column) and the ``left`` columns cropped off the original."""
     if h.spans is None:
         return Reading(h.text, h.confidence)
     def pixel(column: int) -> int:
-        return min(width, round(column * stride * scale))
+        return min(width, left + round(column * stride * scale))
     chars = [CharInfo(s.char, s.confidence, (s.start, s.end), (pixel(s.start), pixel(s.end))) for s in h.spans]
     return Reading(h.text, h.confidence, chars)
 
@@ -189,7 +190,7 @@ class Recognizer:
         """One path, bytes, PIL image or array -> uint8 (C, H, W) (in any-width mode, W is the
         image's own width at the model's height); raises ``BadImage``."""
         d = self.config.data
-        return load_tensor(image, d.height, d.width, d.channels, d.max_width)
+        return load_tensor(image, d.height, d.width, d.channels, d.max_width, None, d.auto_levels, d.crop_to_ink)
 
     def collate(self, tensors: list[torch.Tensor]) -> Images:
         """Images as ``load_image`` makes them -> what ``recognize`` takes: one (N, C, H, W)
@@ -216,7 +217,8 @@ class Recognizer:
         d, prepared = self.config.data, []
         for image in as_list(images):
             try:
-                prepared.append(Prepared(*load_tensor_and_scale(image, d.height, d.width, d.channels, d.max_width)))
+                prepared.append(Prepared(*load_tensor_and_scale(image, d.height, d.width, d.channels, d.max_width,
+                                                                None, d.auto_levels, d.crop_to_ink)))
             except Exception as e:  # one bad image never drops the others
                 prepared.append(Reading("", 0.0, error=str(e) if isinstance(e, BadImage) else
                                         f"unreadable ({type(e).__name__})"))
@@ -234,7 +236,7 @@ class Recognizer:
                            d.trim_padding, details)
             where = (i for i, r in enumerate(readings) if r is None)
             for i, h, p in zip(where, result.hypotheses, loaded):
-                readings[i] = reading_of(h, p.scale, p.width, column_stride(self.model))
+                readings[i] = reading_of(h, p.scale, p.width, column_stride(self.model), p.left)
         return readings
 
     def predict(self, images, batch_size: int = 64) -> list[tuple[str, float]]:

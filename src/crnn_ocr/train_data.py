@@ -56,11 +56,13 @@ def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[
     check_label_lengths(train_items, model.columns, d)
     if isinstance(train_items, SyntheticWords):
         train_ds = RenderedDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns,
-                                   stride=model.column_stride)
+                                   stride=model.column_stride, levels=d.auto_levels, crop=d.crop_to_ink)
     else:
         train_ds = OCRDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns,
-                              max_width=d.max_width, stride=model.column_stride)
-    val_ds = OCRDataset(val_items, d.height, d.width, d.channels, skipped, max_width=d.max_width)
+                              max_width=d.max_width, stride=model.column_stride, levels=d.auto_levels,
+                              crop=d.crop_to_ink)
+    val_ds = OCRDataset(val_items, d.height, d.width, d.channels, skipped, max_width=d.max_width,
+                        levels=d.auto_levels, crop=d.crop_to_ink)
     scaled_down = len(train_ds.scaled_down) + len(val_ds.scaled_down)
     val_targets = [charset.encode("".join(c for c in it.text if not charset.unknown(c))) for it in val_ds.items]
     # Random synthetic texts are no lexicon (and could be millions): only real labels are kept.
