@@ -304,7 +304,8 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, ela
         x[blur] = F.conv2d(F.pad(x[blur], (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
     faint = low_res = noisy = torch.zeros(n, dtype=torch.bool)
     if degrade > 0:  # drawn only then: with it off, the random stream is what it always was
-        kind = torch.where(torch.rand(n, generator=generator) < degrade, torch.randint(1, 4, (n,), generator=generator), 0)
+        chosen = torch.rand(n, generator=generator) < degrade
+        kind = torch.where(chosen, torch.randint(1, 4, (n,), generator=generator), 0)  # 1, 2, 3: which
         faint, low_res, noisy = kind == 1, kind == 2, kind == 3
         faint_contrast, strong_sigma, factor = uniform(0.3, 0.6), uniform(0.06, 0.1), float(uniform(2, 3)[0])
         if low_res.any():  # one factor for the batch: one resize down and back up
