@@ -152,7 +152,8 @@ def load_data(config: Config, data: str, label_sep: str, split_ids: list[str] | 
     d = config.data
     skipped = Skipped()
     items = evaluation_items(data, label_sep or d.label_sep, split_ids, skipped=skipped)
-    return OCRDataset(items, d.height, d.width, d.channels, skipped)
+    return OCRDataset(items, d.height, d.width, d.channels, skipped, max_width=d.max_width, levels=d.auto_levels,
+                      crop=d.crop_to_ink)
 
 
 def score_backends(model, charset: Charset, config: Config, files: dict[str, Path], ds: OCRDataset,
@@ -221,7 +222,7 @@ def training_batches(config: Config, charset: Charset, ds: OCRDataset | None) ->
     # model cannot fit, and knows the width each image needs, as in crnn-ocr train.
     sample = torch.randperm(len(ds.items), generator=g)[: TRAIN_BATCH * TRAIN_CYCLE].tolist()
     train_ds = OCRDataset([ds.items[i] for i in sample], d.height, d.width, d.channels, Skipped(), charset,
-                          CRNN.from_config(config, charset).columns)
+                          CRNN.from_config(config, charset).columns, levels=d.auto_levels, crop=d.crop_to_ink)
     if not len(train_ds):
         raise SystemExit("speed: no --data image has a label the model's charset can encode")
 

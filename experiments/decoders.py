@@ -91,7 +91,8 @@ def main() -> None:
                         if isinstance(p, Prepared)]  # unreadable images are left out
             images, items = [p.tensor for p, _ in prepared], [it for _, it in prepared]
         else:
-            images, items = decode_images(items, d.height, d.width, d.channels, Skipped())
+            images, items = decode_images(items, d.height, d.width, d.channels, Skipped(), levels=d.auto_levels,
+                                          crop=d.crop_to_ink)
         return log_probs_of(rec, images), [it.text for it in items]
 
     tune_lp, tune_gold = load(args.tune_ids, args.tune_data, args.tune_n)

@@ -99,3 +99,11 @@ def test_width_pool_8_is_refused_for_the_resnet18_backbone_before_any_data_is_re
     with pytest.raises(ConfigError, match="needs the simple backbone"):
         Config.from_dict({"model": {"backbone": "resnet18", "width_pool": 8}})
     assert Config.from_dict({"model": {"width_pool": 8}}).model.width_pool == 8
+
+
+def test_a_saved_config_without_a_newer_setting_reads_as_before_it_existed():
+    old = Config().to_dict()
+    del old["data"]["auto_levels"]
+    assert Config().data.auto_levels  # new runs: on
+    assert not Config.saved(old).data.auto_levels and Config.from_dict(old).data.auto_levels
+    assert Config.saved(Config().to_dict()).data.auto_levels  # saved with it: as saved

@@ -109,13 +109,16 @@ def test_a_model_that_reads_tight_crops_reads_a_word_with_margins_as_without(rec
     config = Config.from_dict(rec.config.to_dict())
     config.data.crop_to_ink = True
     cropping = Recognizer(rec.model, rec.charset, config)
-    (a,), (b,), (c,) = (cropping.read(x, details=True) for x in (tight, framed, dark))
-    assert a.text == b.text == c.text and a.confidence == pytest.approx(b.confidence)
-    shifted = [x + 50 for ch in a.chars for x in ch.x]  # the framed word's boxes: 50 pixels to the right,
-    boxes = [x for ch in b.chars for x in ch.x]          # the last one clamped to the image, not the word
+    a, b, c = (cropping.prepare(x)[0] for x in (tight, framed, dark))
+    assert torch.equal(a.tensor, b.tensor) and torch.equal(a.tensor, c.tensor)  # the model sees the same
+    assert (a.left, b.left, c.left) == (0, 50, 50) and b.scale == a.scale
+    (ra,), (rb,) = cropping.read(tight, details=True), cropping.read(framed, details=True)
+    shifted = [x + 50 for ch in ra.chars for x in ch.x]  # the framed word's boxes: 50 pixels to the right,
+    boxes = [x for ch in rb.chars for x in ch.x]           # the last one clamped to the image, not the word
     assert boxes[:-1] == shifted[:-1] and boxes[-1] >= shifted[-1]
     assert rec.config.data.auto_levels and not rec.config.data.crop_to_ink  # the defaults
-    assert rec.read(dark)[0].text == rec.read(framed)[0].text  # light on dark is inverted anyway
+    assert torch.equal(rec.prepare(dark)[0].tensor, rec.prepare(framed)[0].tensor)  # inverted back, not cropped
+    assert not torch.equal(rec.prepare(framed)[0].tensor, a.tensor)
 
 
 def test_decoders_are_chosen_by_name(rec, tmp_path):

@@ -109,7 +109,7 @@ def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
 def model_of(ckpt: dict, path: str | Path) -> tuple[CRNN, Charset, Config]:
     """The trained model of a checkpoint ``load`` read from ``path``, as ``load_model``."""
     try:
-        config, charset = Config.from_dict(ckpt["config"]), Charset(ckpt["charset"])
+        config, charset = Config.saved(ckpt["config"]), Charset(ckpt["charset"])
         model = CRNN.from_config(config, charset)
         model.load_state_dict(inference_weights(ckpt["model"]))
     except (ValueError, TypeError, AttributeError, RuntimeError) as e:

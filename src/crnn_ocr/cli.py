@@ -41,7 +41,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     elif getattr(args, "resume", False):
         from .checkpoint import load
 
-        cfg = Config.from_dict(load(Path(args.out) / "last.pt")["config"])
+        cfg = Config.saved(load(Path(args.out) / "last.pt")["config"])
     else:
         cfg = Config()
     return apply_flags(cfg, args)

@@ -45,6 +45,10 @@ def option(default, help: str, *, ge=None, gt=None, lt=None, choices=None, lengt
     return field(default=default, metadata=meta)
 
 
+# Settings on by default that older models learnt without: what a saved config without them means.
+PREDATED = {("data", "auto_levels"): False}
+
+
 @dataclass
 class DataConfig:
     """Where the images come from and how they are turned into tensors."""
@@ -263,6 +267,17 @@ class Config:
             raise ConfigError(f"[model] width_pool = {self.model.width_pool} needs the simple backbone "
                               "(resnet18 reduces the width by 4 only)")
         return self
+
+    @classmethod
+    def saved(cls, d: dict) -> Config:
+        """A saved model's config (checkpoint, model file, ONNX metadata): ``from_dict``, except
+        that a setting the model predates takes its value from before it existed (``PREDATED``),
+        so an older model reads its images as it learnt them."""
+        cfg = cls.from_dict(d)
+        for (section, key), before in PREDATED.items():
+            if key not in (d.get(section) or {}):
+                setattr(getattr(cfg, section), key, before)
+        return cfg
 
     @classmethod
     def from_dict(cls, d: dict) -> Config:

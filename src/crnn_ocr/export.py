@@ -8,7 +8,8 @@ The file carries what a reader needs besides the weights, as ``metadata_props``:
 - ``charset``: the characters, class ``i + 1`` being character ``i`` (0 is the CTC blank);
 - ``height``, ``width``, ``channels``: the preprocessing of ``crnn_ocr.images.resize_and_pad``
   (``width`` 0: any width, up to the config's ``max_width``);
-- ``config``: the whole training ``Config`` as JSON, for the record.
+- ``config``: the whole training ``Config`` as JSON; its ``[data] auto_levels`` and
+  ``crop_to_ink`` say whether ``crnn_ocr.images.ink_view`` comes before the resize.
 
 It is not the place for running the file: ``Recognizer.load("model.onnx")`` does that.
 

@@ -173,7 +173,7 @@ def own_width(w: int, h: int, height: int, max_width: int, name: str = "an image
 
 
 FAINT = 100  # ink and paper fewer grey levels apart than this: faint text, stretched by ``ink_view``
-PAPER, INK = 250, 60  # ... to these levels (IAM's word crops: paper at 251, the darkest ink at 63, medians)
+PAPER, INK = 250, 50  # ... to these levels (IAM's word crops: paper at 251, the darkest 1% of ink at 51, medians)
 
 
 def ink_view(im: Image.Image, levels: bool = False, crop: bool = False) -> tuple[Image.Image, int]:
@@ -181,7 +181,7 @@ def ink_view(im: Image.Image, levels: bool = False, crop: bool = False) -> tuple
 
     ``levels``: light text on a dark background (the border median, the background, nearer the
     image's darkest pixels than its brightest, and below mid grey) is inverted to dark on
-    light; then faint text (the darkest 5% of pixels fewer than ``FAINT`` grey levels below the
+    light; then faint text (the darkest 1% of pixels fewer than ``FAINT`` grey levels below the
     paper, yet at least 20) is stretched linearly to ``INK`` on ``PAPER``. ``crop``: the image
     is cut to the box of its ink (pixels that differ from the background by more than a quarter
     of the image's contrast, at least 20 grey levels), as tight as IAM's word crops; an image
@@ -192,7 +192,7 @@ def ink_view(im: Image.Image, levels: bool = False, crop: bool = False) -> tuple
         return im, 0
     grey = np.asarray(im.convert("L"))
     background = int(border_median(grey[:, :, None])[0])
-    dark, light = (int(v) for v in np.percentile(grey, [2.5, 97.5]))  # the darkest and brightest 5%
+    dark, light = (int(v) for v in np.percentile(grey, [0.5, 99.5]))  # the darkest and brightest 1%
     if levels and background < 128 and background - dark < light - background:
         im, grey, background = ImageOps.invert(im), 255 - grey, 255 - background
         dark, light = 255 - light, 255 - dark

@@ -59,7 +59,7 @@ def load_onnx(path: str | Path, threads: int = 0) -> tuple[OnnxModel, Charset, C
         raise CheckpointError(f"{path} has no crnn-ocr metadata (charset, height, width, channels); "
                               "export it with `crnn-ocr export`")
     try:
-        config = Config.from_dict(json.loads(meta.get("config", "{}")))
+        config = Config.saved(json.loads(meta.get("config", "{}")))
     except ValueError:  # written by another version of crnn-ocr: the keys below suffice
         config = Config()
     d = config.data
