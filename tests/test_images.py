@@ -7,7 +7,8 @@ import torch
 from PIL import Image
 
 from crnn_ocr.data import OCRDataset, Skipped, load_folder
-from crnn_ocr.images import (INK, PAPER, augment_batch, border_median, ink_view, load_tensor, load_tensor_and_scale,
+from crnn_ocr.augment import augment_batch
+from crnn_ocr.images import (INK, PAPER, border_median, ink_view, load_tensor, load_tensor_and_scale,
                               open_image, resize_and_pad)
 
 from conftest import text_image

@@ -1,4 +1,4 @@
-"""Image in, tensor out: safe decoding, resize + left-aligned pad, augmentation.
+"""Image in, tensor out: safe decoding, the ink settings, resize + left-aligned pad.
 
 Two ways to make a model's input: a fixed canvas (``[data] width``, the default: every image
 fits into height x width) or, with ``width = 0``, any width: each image keeps its own width
@@ -10,14 +10,12 @@ reason, so loaders can skip and count an image instead of crashing on it.
 from __future__ import annotations
 
 import io
-import math
 import stat
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -246,78 +244,3 @@ def load_tensor_and_scale(source, height: int, width: int, channels: int, max_wi
         raise BadImage("too large to decode") from None
     except Exception as e:
         raise BadImage(unreadable(e)) from None
-
-
-def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0,
-                  degrade: float = 0.0) -> torch.Tensor:
-    """Random small affine warp, blur and noise for a float batch (N, C, H, W) in [0, 1].
-
-    Every image draws its own parameters; the whole batch is warped in one ``grid_sample``
-    call, which is far cheaper on a CPU than per-image PIL transforms in loader workers.
-    ``elastic`` > 0 adds a smooth random warp on top (handwriting: letters that lean, stretch
-    and bend differently within one word): a displacement of about that many pixels, random
-    at points 24 pixels apart and interpolated smoothly in between. ``degrade`` > 0: that share
-    of the images is also made as another scanner or camera might: one of low contrast (30-60%
-    of it), low resolution (a third to a half, scaled back up) or strong noise.
-    """
-    n, _, height, width = x.shape
-
-    def uniform(lo, hi):
-        return torch.rand(n, generator=generator) * (hi - lo) + lo
-
-    angle = uniform(-3, 3) * math.pi / 180
-    shear = uniform(-0.3, 0.3)  # horizontal shift per pixel of height: slanted writing
-    sx, sy = uniform(0.9, 1.05), uniform(0.85, 1.05)
-    tx, ty = uniform(-0.03, 0.03), uniform(-0.08, 0.08)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    # affine_grid works in coordinates normalised to [-1, 1] on both axes; for a wide image a
-    # pixel-space rotation or shear must be rescaled by the aspect ratio to stay one.
-    aspect = height / width
-    theta = torch.zeros(n, 2, 3)
-    # Inverse map from output to input coordinates: rotation, then horizontal shear, then scale.
-    theta[:, 0, 0] = cos / sx
-    theta[:, 0, 1] = (-sin + shear) * aspect / sx
-    theta[:, 1, 0] = sin / aspect / sy
-    theta[:, 1, 1] = cos / sy
-    theta[:, 0, 2] = tx
-    theta[:, 1, 2] = ty
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    if elastic > 0:
-        knots = torch.randn(n, 2, max(2, height // 24 + 1), max(2, width // 24 + 1), generator=generator)
-        knots *= uniform(0, elastic).view(n, 1, 1, 1)  # each image its own strength, in pixels
-        field = F.interpolate(knots, size=(height, width), mode="bicubic", align_corners=True)
-        to_grid = torch.tensor([2 / width, 2 / height]).view(1, 2, 1, 1)  # pixels -> grid units
-        grid = grid + (field * to_grid).permute(0, 2, 3, 1)
-    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-    # Thinner or thicker strokes: a 3x3 min or max filter (ink is darker than background).
-    morph = torch.rand(n, generator=generator)
-    thick, thin = morph < 0.15, morph > 0.85
-    if thick.any():
-        x[thick] = -F.max_pool2d(-x[thick], 3, stride=1, padding=1)
-    if thin.any():
-        x[thin] = F.max_pool2d(x[thin], 3, stride=1, padding=1)
-    blur = torch.rand(n, generator=generator) < 0.3
-    if blur.any():
-        k = torch.tensor([0.25, 0.5, 0.25])
-        kernel = (k[:, None] * k[None, :]).expand(x.shape[1], 1, 3, 3)
-        x[blur] = F.conv2d(F.pad(x[blur], (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
-    faint = low_res = noisy = torch.zeros(n, dtype=torch.bool)
-    if degrade > 0:  # drawn only then: with it off, the random stream is what it always was
-        chosen = torch.rand(n, generator=generator) < degrade
-        kind = torch.where(chosen, torch.randint(1, 4, (n,), generator=generator), 0)  # 1, 2, 3: which
-        faint, low_res, noisy = kind == 1, kind == 2, kind == 3
-        faint_contrast, strong_sigma, factor = uniform(0.3, 0.6), uniform(0.06, 0.1), float(uniform(2, 3)[0])
-        if low_res.any():  # one factor for the batch: one resize down and back up
-            small = F.interpolate(x[low_res], scale_factor=1 / factor, mode="bilinear", antialias=True)
-            x[low_res] = F.interpolate(small, size=(height, width), mode="bilinear")
-    sigma = uniform(0, 0.06)
-    if noisy.any():
-        sigma = torch.where(noisy, strong_sigma, sigma)
-    x = x + torch.randn(x.shape, generator=generator) * sigma.view(n, 1, 1, 1)
-    contrast = uniform(0.7, 1.1)
-    if faint.any():
-        contrast = torch.where(faint, faint_contrast, contrast)
-    contrast = contrast.view(n, 1, 1, 1)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return ((x - mean) * contrast + mean).clamp_(0, 1)

@@ -3,14 +3,15 @@
 Every config field is a flag: ``--`` + its name with dashes (or the ``flag`` its metadata
 names), its help text and allowed values from the field, ``--x/--no-x`` for true/false
 fields. A flag's value lands in ``args`` under ``section.name``, so it cannot drift from its
-field; values are converted and checked by ``config.check`` (one-line ``ConfigError``).
+field; values are converted and checked by ``config_fields.check`` (one-line ``ConfigError``).
 """
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
 
-from .config import SECTIONS, Config, ConfigError, check, describe
+from .config import SECTIONS, Config
+from .config_fields import ConfigError, check, describe
 
 TITLES = {"data": "data", "model": "model", "train": "training"}
 

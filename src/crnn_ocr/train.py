@@ -29,7 +29,7 @@ from . import checkpoint, plots, run_folder
 from .config import Config
 from .ctc import ctc_loss
 from .dataset import width_bucketed
-from .images import augment_batch
+from .augment import augment_batch
 from .inference import infer, take
 from .metrics import cer, word_accuracy
 from .runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
