@@ -25,11 +25,13 @@ from pathlib import Path
 
 import torch
 
+from crnn_ocr import registry
+from crnn_ocr.checkpoint import load as load_checkpoint
 from crnn_ocr.dataset import decode_images
 from crnn_ocr.inference import batches
 from crnn_ocr.items import Skipped
 from crnn_ocr.layouts import items_of, load_iam, read_ids
-from crnn_ocr.lexicon import Lexicon, read_word_lists
+from crnn_ocr.lexicon import Lexicon, read_word_counts
 from crnn_ocr.lm import CharNgram, LMDecoder
 from crnn_ocr.metrics import cer, word_accuracy
 from crnn_ocr.recognizer import Prepared, Recognizer
@@ -56,7 +58,7 @@ def score(decoder, log_probs: list[torch.Tensor], gold: list[str], charset) -> d
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--checkpoint", required=True, help="a checkpoint, model file or bundled model name")
     p.add_argument("--iam", help="IAM words root (with --tune-ids and --eval-ids)")
     p.add_argument("--tune-ids", nargs="+", help="validation id lists to choose alpha, beta on")
     p.add_argument("--eval-ids", nargs="+", help="validation id lists to report on")
@@ -75,12 +77,14 @@ def main() -> None:
 
     rec = Recognizer.load(args.checkpoint)
     d, charset = rec.config.data, rec.charset
-    vocabulary = torch.load(args.checkpoint, weights_only=True).get("vocabulary", [])
-    words = read_word_lists(args.words)
+    vocabulary = load_checkpoint(registry.resolve(args.checkpoint)).get("vocabulary", [])
     t0 = time.perf_counter()
-    lm = CharNgram.from_texts(words + list(vocabulary))
+    counts = read_word_counts(args.words)
+    words = len(counts)
+    counts.update(vocabulary)  # the training labels, each as often as it occurs
+    lm = CharNgram.from_texts(counts)
     lm_build = time.perf_counter() - t0
-    lexicon = Lexicon(set(words) | set(vocabulary))
+    lexicon = Lexicon(counts)
 
     def load(ids: list[str] | None, folders: list[str] | None, n: int = 0):
         items = load_iam(args.iam, read_ids(ids), skipped=Skipped()) if ids else \
@@ -108,7 +112,7 @@ def main() -> None:
                "tuned_on": f"first {len(tune_gold)} images of " + ", ".join(Path(i).name for i in
                                                                           args.tune_ids or args.tune_data),
                "lm": {"order": lm.order, "alpha": alpha, "beta": beta, "build_seconds": round(lm_build, 1),
-                      "texts": f"{len(words)} word-list words + {len(vocabulary)} training labels"},
+                      "texts": f"{words} word-list words + {len(vocabulary)} training labels"},
                "tuning": [{"alpha": a, "beta": b, **s} for (a, b), s in grid.items()], "decoders": {}}
     from crnn_ocr.ctc import GreedyDecoder
 

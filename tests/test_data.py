@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from crnn_ocr.charset import Charset
-from crnn_ocr.config import DataConfig
+from crnn_ocr.config import Config, DataConfig
 from crnn_ocr.data import (DataError, OCRDataset, Skipped, collate, detect_layout, evaluation_items, load_folder,
                            load_iam, load_tsv, read_ids, split, synthetic_captchas, training_items, width_bucketed)
+from crnn_ocr.train_data import load_training_data
 
 from conftest import text_image
 
@@ -118,3 +119,17 @@ def test_synthetic_captchas_are_repeatable_and_shaped_like_the_kaggle_set():
     assert np.array_equal(np.asarray(a[0].image), np.asarray(b[0].image))
     assert a[0].image.size == (200, 50) and len(a[0].text) == 5
     assert set("".join(it.text for it in a)) <= set("2345678bcdefgmnpwxy")
+
+
+def test_training_data_keeps_each_label_as_often_as_it_occurs(tmp_path):
+    root = tmp_path / "words"
+    for split_name, texts in (("train", ["the", "the", "cat", "the"]), ("val", ["cat"])):
+        (root / split_name).mkdir(parents=True)
+        for i, text in enumerate(texts):
+            text_image(text, (90, 32)).save(root / split_name / f"{i}.png")
+        (root / split_name / "labels.tsv").write_text("".join(f"{i}.png\t{t}\n" for i, t in enumerate(texts)))
+    config = Config.from_dict({"data": {"path": str(root), "height": 32, "width": 128},
+                               "model": {"pretrained": "", "rnn_hidden": 16, "rnn_layers": 1}})
+    data, _ = load_training_data(config, None, log=lambda *a: None)
+    # the language model weighs a word by how often it was seen
+    assert data.vocabulary == ["cat", "the", "the", "the"]

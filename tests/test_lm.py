@@ -79,3 +79,29 @@ def test_word_lists_are_read_with_a_bound(tmp_path):
         read_word_lists(["/dev/zero"])
     with pytest.raises(ValueError, match="no such file"):
         read_word_lists([tmp_path / "missing.txt"])
+
+
+def test_frequency_lists_give_counts(tmp_path):
+    from crnn_ocr.lexicon import read_word_counts, read_word_lists
+
+    (tmp_path / "f.tsv").write_text("the\t12\nNew York\t3\nodd\tword\nzero\t0\n the \n")
+    (tmp_path / "w.txt").write_text("then\nthe\n")
+    counts = read_word_counts([tmp_path / "f.tsv", tmp_path / "w.txt"])
+    # a count adds up across lines and files; a tab without a positive count is part of the word
+    assert counts == {"the": 14, "New York": 3, "odd\tword": 1, "zero\t0": 1, "then": 1}
+    assert read_word_lists([tmp_path / "f.tsv"]) == ["the", "New York", "odd\tword", "zero\t0"]
+
+
+def test_counts_and_repeated_texts_build_the_same_model():
+    a = CharNgram.from_texts({"cat": 5, "cot": 1, "": 3, "dog": 0}, order=3)
+    b = CharNgram.from_texts(["cat"] * 5 + ["cot"], order=3)
+    assert a.counts == b.counts and a.alphabet == b.alphabet
+
+
+def test_word_frequencies_and_counted_labels_decide_between_readings(tmp_path):
+    cs = Charset("acot")
+    lp = columns(cs, [{"c": 0.9}, {"a": 0.45, "o": 0.45}, {"t": 0.9}])  # "cat" or "cot": even
+    (tmp_path / "f.tsv").write_text("cat\t1\ncot\t30\n")
+    assert LMDecoder.from_files([tmp_path / "f.tsv"], alpha=1.0).decode(lp, cs) == ["cot"]
+    # the training labels, each as often as it occurs, outweigh the list
+    assert LMDecoder.from_files([tmp_path / "f.tsv"], extra=["cat"] * 60, alpha=1.0).decode(lp, cs) == ["cat"]

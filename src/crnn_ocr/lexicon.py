@@ -12,6 +12,7 @@ likely alignment (``ctc.align``).
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,15 +23,16 @@ from rapidfuzz.distance import Levenshtein
 from .charset import Charset
 from .ctc import Decoder, GreedyDecoder, Hypothesis, align, ctc_loss, pack_targets, register_decoder, spans_of
 
-
 MAX_WORD_LIST_BYTES = 64 * 2**20  # a word list larger than this is a mistake (or /dev/zero)
 
 
-def read_word_lists(paths: Iterable[str | Path]) -> list[str]:
-    """The words of text files, one per line (surrounding spaces stripped, empty lines
-    dropped); ``ValueError`` naming the file if one is missing, not a regular file or larger
-    than ``MAX_WORD_LIST_BYTES``."""
-    words = []
+def read_word_counts(paths: Iterable[str | Path]) -> Counter:
+    """How often each word of text files occurs: one word per line (surrounding spaces
+    stripped, empty lines dropped), or a word, a tab and a positive whole count (a frequency
+    list such as ``crnn_ocr/models/handwriting-en.words.txt``). A word on several lines or in
+    several files adds up. ``ValueError`` naming the file if one is missing, not a regular file
+    or larger than ``MAX_WORD_LIST_BYTES``."""
+    counts: Counter = Counter()
     for p in paths:
         try:
             if not Path(p).is_file():
@@ -42,8 +44,18 @@ def read_word_lists(paths: Iterable[str | Path]) -> list[str]:
             raise ValueError(f"cannot read word list {p}: {e.strerror}") from None
         if len(data) > MAX_WORD_LIST_BYTES:
             raise ValueError(f"word list {p} is larger than {MAX_WORD_LIST_BYTES // 2**20} MB")
-        words += [w for w in (line.strip() for line in data.decode("utf-8", errors="replace").splitlines()) if w]
-    return words
+        for line in data.decode("utf-8", errors="replace").splitlines():
+            word, tab, count = line.strip().rpartition("\t")
+            if not (tab and count.isascii() and count.isdigit() and int(count) > 0 and word.strip()):
+                word, count = line.strip(), "1"  # a plain word (a tab without a count is part of it)
+            if word:
+                counts[word.strip()] += int(count)
+    return counts
+
+
+def read_word_lists(paths: Iterable[str | Path]) -> list[str]:
+    """The distinct words of ``read_word_counts(paths)``, in the order they first occur."""
+    return list(read_word_counts(paths))
 
 
 class Lexicon(Decoder):

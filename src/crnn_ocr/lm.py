@@ -2,14 +2,15 @@
 
 The lexicon decoder (``lexicon.py``) can only answer words of its list. This one can answer
 any string, but prefers strings that look like the language: a character n-gram model, built
-from a word list (Debian's ``wamerican``) and the model's own training labels, scores every
-character the beam search appends (Hannun et al., 2014, "First-pass large vocabulary
+from word lists and the model's own training labels, scores every character the beam search
+appends (Hannun et al., 2014, "First-pass large vocabulary
 continuous speech recognition using bi-directional recurrent DNNs", prefix beam search).
 
 The n-gram model is interpolated absolute discounting (Ney et al., 1994) over character
 histories of up to ``order - 1`` characters, with ``<`` and ``>`` marking the start and end of
-a text. Each text of the training labels counts as often as it occurs, so the words a writer
-uses most weigh most; each word of a word list counts once.
+a text. Each training label counts as often as it occurs, so the words a writer uses most
+weigh most; a word of a word list counts once, or as often as a frequency list says (the
+list shipped with ``handwriting-en``: Debian's ``wamerican`` with English word frequencies).
 
 Score of a reading: log P_ctc + alpha * log P_lm + beta * length. ``alpha`` and ``beta`` are
 chosen on validation data (``experiments/decoders.py``), never on test data.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import torch
 
 from .charset import Charset
 from .ctc import Decoder, GreedyDecoder, Hypothesis, align, register_decoder, spans_of
-from .lexicon import read_word_lists
+from .lexicon import read_word_counts
 
 START, END = "\x02", "\x03"  # text boundaries inside the n-gram histories (never in a label)
 DISCOUNT = 0.75
@@ -47,9 +48,11 @@ class CharNgram:
         self.logp = lru_cache(maxsize=1_000_000)(self._logp)
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], order: int = 6) -> CharNgram:
-        """Count every n-gram (n <= ``order``) of ``texts`` (a text may repeat: it counts again)."""
-        texts = Counter(t for t in texts if t)
+    def from_texts(cls, texts: Iterable[str] | Mapping[str, int], order: int = 6) -> CharNgram:
+        """Count every n-gram (n <= ``order``) of ``texts``: a text that repeats counts again; a
+        mapping gives each text's count."""
+        texts = Counter({t: n for t, n in texts.items() if t and n > 0} if isinstance(texts, Mapping)
+                        else (t for t in texts if t))
         grams: Counter = Counter()
         pad = START * (order - 1)
         for n in range(1, order + 1):  # n-grams: a history of n - 1 characters and the next one
@@ -104,14 +107,17 @@ class LMDecoder(Decoder):
     name = "lm"
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], order: int = 6, **kwargs) -> LMDecoder:
+    def from_texts(cls, texts: Iterable[str] | Mapping[str, int], order: int = 6, **kwargs) -> LMDecoder:
         return cls(CharNgram.from_texts(texts, order), **kwargs)
 
     @classmethod
     def from_files(cls, paths: Iterable[str | Path], extra: Iterable[str] = (), order: int = 6, **kwargs) -> LMDecoder:
-        """A language model of word lists (one word per line) plus ``extra`` texts (a model's
-        training labels)."""
-        return cls.from_texts(list(read_word_lists(paths)) + list(extra), order, **kwargs)
+        """A language model of word lists (``lexicon.read_word_counts``: one word per line, or
+        a word, a tab and its count) plus ``extra`` texts (a model's training labels, each as
+        often as it occurs)."""
+        counts = read_word_counts(paths)
+        counts.update(extra)
+        return cls.from_texts(counts, order, **kwargs)
 
     def decode(self, log_probs: torch.Tensor, charset: Charset) -> list[str]:
         """The best text for each item of ``log_probs`` (T, N, classes)."""

@@ -29,7 +29,7 @@ class TrainingData:
     charset: Charset
     val_targets: list[list[int]]  # the validation labels' encodable characters, for the CTC loss
     val_gold: list[str]
-    vocabulary: list[str]  # the training labels, kept in checkpoints for lexicon decoding
+    vocabulary: list[str]  # the training labels (with repeats), kept in checkpoints for the lexicon and LM
     skipped: Skipped
 
 
@@ -65,8 +65,9 @@ def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[
                         levels=d.auto_levels, crop=d.crop_to_ink)
     scaled_down = len(train_ds.scaled_down) + len(val_ds.scaled_down)
     val_targets = [charset.encode("".join(c for c in it.text if not charset.unknown(c))) for it in val_ds.items]
-    # Random synthetic texts are no lexicon (and could be millions): only real labels are kept.
-    vocabulary = sorted({it.text for it in train_ds.items}) if isinstance(train_ds, OCRDataset) else []
+    # Random synthetic texts are no lexicon (and could be millions): only real labels are kept,
+    # each as often as it occurs (the language model weighs a word by how often it was seen).
+    vocabulary = sorted(it.text for it in train_ds.items) if isinstance(train_ds, OCRDataset) else []
     log(f"{len(train_ds)} training and {len(val_ds)} validation images, {len(charset) - 1} characters"
         + (f"; skipped: {skipped}" if skipped else "")
         + (f"; {scaled_down} images wider than max_width {d.max_width} scaled down" if scaled_down else ""))
