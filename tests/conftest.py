@@ -8,6 +8,14 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 
+@pytest.fixture(autouse=True, scope="session")
+def language_model_cache(tmp_path_factory):
+    """Built language models are cached in a folder of the test run, never in the user's home."""
+    import os
+
+    os.environ["CRNN_OCR_CACHE"] = str(tmp_path_factory.mktemp("lm-cache"))
+
+
 def text_image(text: str, size=(120, 40), mode="L", font_size: int | None = None, stroke: int = 0,
                at=(4, 10)) -> Image.Image:
     """A white image with ``text`` drawn in black by Pillow's default font (its small bitmap

@@ -105,3 +105,31 @@ def test_word_frequencies_and_counted_labels_decide_between_readings(tmp_path):
     assert LMDecoder.from_files([tmp_path / "f.tsv"], alpha=1.0).decode(lp, cs) == ["cot"]
     # the training labels, each as often as it occurs, outweigh the list
     assert LMDecoder.from_files([tmp_path / "f.tsv"], extra=["cat"] * 60, alpha=1.0).decode(lp, cs) == ["cat"]
+
+
+def test_a_large_language_model_is_cached_and_a_bad_cache_is_rebuilt(tmp_path, monkeypatch):
+    import crnn_ocr.lm as lm_module
+
+    monkeypatch.setenv("CRNN_OCR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(lm_module, "CACHED_TEXTS", 2)
+    texts = {"then": 3, "the": 5, "hen": 1}
+    built = CharNgram.cached(texts, order=3)
+    (kept,) = (tmp_path / "cache").iterdir()
+    real = CharNgram.from_texts
+    monkeypatch.setattr(CharNgram, "from_texts", classmethod(lambda *a: pytest.fail("counted again")))
+    loaded = CharNgram.cached(texts, order=3)  # from the file
+    assert loaded.counts == built.counts and loaded.logp("e", "th") == built.logp("e", "th")
+    monkeypatch.setattr(CharNgram, "from_texts", classmethod(lambda cls, *a: real(*a)))
+    assert CharNgram.cached(texts | {"ten": 1}, order=3).logp("n", "te") > built.logp("n", "te")  # other texts
+    kept.write_bytes(b"not gzip")
+    assert CharNgram.cached(texts, order=3).counts == built.counts  # rebuilt, and the file written anew
+    assert CharNgram.cached(texts, order=3).counts == built.counts and kept.read_bytes()[:2] == b"\x1f\x8b"
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    monkeypatch.setenv("CRNN_OCR_CACHE", str(tmp_path / "blocked"))
+    assert CharNgram.cached(texts, order=3).counts == built.counts  # cannot write: no error
+
+
+def test_small_language_models_are_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRNN_OCR_CACHE", str(tmp_path / "cache"))
+    CharNgram.cached({"the": 1}, order=3)
+    assert not (tmp_path / "cache").exists()

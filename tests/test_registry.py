@@ -215,3 +215,29 @@ def test_a_bundled_model_by_name_is_a_starting_point_for_training(released, tmp_
     assert torch.equal(model.state_dict()[first_conv], source[first_conv].float())
     with pytest.raises(registry.UnknownModel, match="unknown model 'no-such-model'"):
         checkpoint.load_pretrained(model, "no-such-model")
+
+
+def test_a_bundled_models_default_decoder_is_built_on_first_use_and_can_be_overridden(models_dir, tiny_pt, tmp_path,
+                                                                                        capsys):
+    from crnn_ocr.lm import LMDecoder
+
+    words = tmp_path / "words.txt"
+    words.write_text("zebra\tquartz\n")
+    release(tiny_pt, info(lm_weights={"alpha": 0.4, "beta": 1.5}, decoder="lm"), word_list=words)
+    rec = Recognizer.load("tiny-v1")
+    assert rec.default_decoder == "lm" and "lm" not in rec.decoders  # not built yet
+    image = text_image("abc", (128, 32))
+    assert rec.read([image], decoder="greedy")[0].error is None and "lm" not in rec.decoders
+    rec.read([image])
+    assert isinstance(rec.decoders["lm"], LMDecoder) and (rec.decoders["lm"].alpha, rec.decoders["lm"].beta) == (0.4, 1.5)
+    assert "- Default decoder: `lm`" in registry.cards_markdown()
+    assert Recognizer.load(tiny_pt).default_decoder == "greedy"  # the file itself, not by name: no card
+    image.save(tmp_path / "abc.png")
+    (tmp_path / "data").mkdir()
+    image.save(tmp_path / "data" / "abc.png")
+    for flags, decoding in (([], "character language model"), (["--decoder", "greedy"], None)):
+        assert main(["evaluate", "--model", "tiny-v1", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "e"),
+                     *flags]) == 0
+        assert json.loads((tmp_path / "e" / "metrics.json").read_text()).get("decoding") == decoding
+    assert "(lm decoder)" in capsys.readouterr().out
+    assert load_recognizers(["tiny-v1"], backend="pytorch")["tiny-v1"].decoders["lm"].alpha == 0.4  # built at start

@@ -33,7 +33,8 @@ def add_reading_args(p: argparse.ArgumentParser, batch_size: int) -> None:
     """The decoder, device, thread and batch options of ``predict`` and ``evaluate``."""
     p.add_argument("--decoder", choices=("greedy", "lexicon", "lm"),
                    help="greedy (best path); lexicon: the closest likely word of --lexicon; lm: beam search with a "
-                   "character language model of --words (default: lexicon with --lexicon, lm with --words, else greedy)")
+                   "character language model of --words (default: lexicon with --lexicon, lm with --words, else "
+                   "the model's own: lm for the bundled handwriting models, else greedy)")
     p.add_argument("--lexicon", nargs="+", metavar="FILE",
                    help="word lists (one word per line) for --decoder lexicon, with the model's training labels")
     p.add_argument("--words", nargs="+", metavar="FILE",
@@ -53,7 +54,8 @@ def reading_options(args) -> dict:
         raise ValueError(f"--threads {args.threads}: must be a whole number >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.decoder = args.decoder or ("lexicon" if args.lexicon else "lm" if args.words else "greedy")
+    # None: the model's default decoder (Recognizer.default_decoder)
+    args.decoder = args.decoder or ("lexicon" if args.lexicon else "lm" if args.words else None)
     # no files: the bundled model's own word list (if any) and its training labels
     return {"threads": args.threads, "device": args.device,
             "lexicon": (args.lexicon or []) if args.decoder == "lexicon" else None,

@@ -39,8 +39,9 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
 
     ``decoder``: ``"greedy"``, ``"lexicon"`` (over the words of the ``lexicon`` files) or
     ``"lm"`` (a language model of the ``words`` files), each with the model's training labels
-    added; by default lexicon with ``lexicon``, lm with ``words``, else greedy. With another
-    decoder than greedy, ``metrics.json`` also holds the greedy scores.
+    added; by default lexicon with ``lexicon``, lm with ``words``, else the model's default
+    (``Recognizer.default_decoder``: lm for the bundled handwriting models, else greedy). With
+    another decoder than greedy, ``metrics.json`` also holds the greedy scores.
 
     Every report file is written to a temporary file and renamed into place, so a failure
     leaves the previous report as it was. File names that are not UTF-8 are written with
@@ -48,9 +49,10 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
     t0 = time.time()
     if batch_size < 1:
         raise ValueError(f"--batch-size {batch_size}: must be a whole number >= 1")
-    decoder = decoder or ("lexicon" if lexicon else "lm" if words else "greedy")
+    decoder = decoder or ("lexicon" if lexicon else "lm" if words else None)
     rec = Recognizer.load(checkpoint, threads, lexicon=(lexicon or []) if decoder == "lexicon" else None,
                           lm=(words or []) if decoder == "lm" else None, device=device)
+    decoder = decoder or rec.default_decoder
     model, charset, d = rec.model, rec.charset, rec.config.data
     skipped = Skipped()
     _, note = evaluation_root(data)
@@ -80,8 +82,10 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
     result["seconds"] = round(time.time() - t0, 2)
 
     write_outputs(Path(out), checkpoint, data, ds, pred, confidence, result)
-    log(f"evaluated {result['n']} images: word accuracy {100 * result['word_accuracy']:.2f}%, "
+    greedy = result.get("greedy")
+    log(f"evaluated {result['n']} images ({decoder} decoder): word accuracy {100 * result['word_accuracy']:.2f}%, "
         f"CER {100 * result['cer']:.2f}%, WER {100 * result['wer']:.2f}%, char BLEU {result['bleu']:.2f}"
+        + (f"; greedy: {100 * greedy['word_accuracy']:.2f}%, CER {100 * greedy['cer']:.2f}%" if greedy else "")
         + (f"; skipped {skipped}" if skipped else "") + (f" ({note})" if note else ""))
     return result
 

@@ -17,7 +17,12 @@ chosen on validation data (``experiments/decoders.py``), never on test data.
 """
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import math
+import os
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -32,6 +37,15 @@ from .lexicon import read_word_counts
 
 START, END = "\x02", "\x03"  # text boundaries inside the n-gram histories (never in a label)
 DISCOUNT = 0.75
+CACHED_TEXTS = 10_000  # a model of at least this many texts is kept in the cache (building it takes seconds)
+
+
+def cache_dir() -> Path:
+    """Where built language models are kept: ``$CRNN_OCR_CACHE``, else ``$XDG_CACHE_HOME/crnn-ocr/lm``
+    (``~/.cache/crnn-ocr/lm``)."""
+    if os.environ.get("CRNN_OCR_CACHE"):
+        return Path(os.environ["CRNN_OCR_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "crnn-ocr" / "lm"
 
 
 class CharNgram:
@@ -42,10 +56,41 @@ class CharNgram:
     True
     """
 
-    def __init__(self, counts: dict[str, Counter], alphabet: set[str], order: int):
+    def __init__(self, counts: dict[str, dict[str, int]], alphabet: set[str], order: int):
         self.order, self.counts, self.alphabet = order, counts, alphabet
+        self.totals = {history: sum(seen.values()) for history, seen in counts.items()}
         self.uniform = 1.0 / (len(alphabet) + 1)  # every character and the end of text
         self.logp = lru_cache(maxsize=1_000_000)(self._logp)
+
+    @classmethod
+    def cached(cls, texts: Mapping[str, int], order: int = 6) -> CharNgram:
+        """``from_texts``, kept in ``cache_dir()`` once built (a large model takes seconds to
+        count, a second to load): the file is named by a hash of ``texts`` and ``order``, so a
+        changed word list builds anew. A cache that cannot be read or written is rebuilt or
+        skipped, never an error."""
+        texts = Counter({t: n for t, n in texts.items() if t and n > 0})
+        if len(texts) < CACHED_TEXTS:
+            return cls.from_texts(texts, order)
+        key = hashlib.sha256(json.dumps([order, sorted(texts.items())], ensure_ascii=False).encode()).hexdigest()
+        path = cache_dir() / f"{key[:32]}.json.gz"
+        try:
+            counts = json.loads(gzip.decompress(path.read_bytes()))
+            if all(isinstance(n, int) for seen in counts.values() for n in seen.values()):
+                return cls(counts, set("".join(texts)), order)
+        except (OSError, ValueError, EOFError, AttributeError, TypeError):
+            pass  # missing, unreadable or not ours: built anew
+        lm = cls.from_texts(texts, order)
+        data = gzip.compress(json.dumps(lm.counts, ensure_ascii=False, separators=(",", ":")).encode(), 6)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
+                tmp = Path(f.name)
+                f.write(data)
+            os.replace(tmp, path)  # whole or not at all
+        except OSError:  # a read-only home, a full disk: the next load counts again
+            if "tmp" in locals():
+                tmp.unlink(missing_ok=True)
+        return lm
 
     @classmethod
     def from_texts(cls, texts: Iterable[str] | Mapping[str, int], order: int = 6) -> CharNgram:
@@ -70,10 +115,11 @@ class CharNgram:
         history = (START * (self.order - 1) + history)[-(self.order - 1):] if self.order > 1 else ""
         p = self.uniform
         for n in range(len(history) + 1):  # from the empty history up to the longest
-            seen = self.counts.get(history[len(history) - n:])
+            tail = history[len(history) - n:]
+            seen = self.counts.get(tail)
             if not seen:
                 break
-            total = seen.total()
+            total = self.totals[tail]
             p = max(seen.get(char, 0) - DISCOUNT, 0) / total + DISCOUNT * len(seen) / total * p
         return math.log(p)
 
@@ -117,7 +163,7 @@ class LMDecoder(Decoder):
         often as it occurs)."""
         counts = read_word_counts(paths)
         counts.update(extra)
-        return cls.from_texts(counts, order, **kwargs)
+        return cls(CharNgram.cached(counts, order), **kwargs)
 
     def decode(self, log_probs: torch.Tensor, charset: Charset) -> list[str]:
         """The best text for each item of ``log_probs`` (T, N, classes)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -116,14 +117,21 @@ class Recognizer:
             a ``CRNN`` (put in eval mode here) or an ``OnnxModel``.
         charset, config: the alphabet and settings the model was trained with.
         decoders: decoders by name besides ``"greedy"`` (e.g. ``{"lexicon": Lexicon(words)}``).
+        default_decoder: the name ``read`` uses unless told; ``lazy``: decoders by name built
+            on their first use (a bundled model's default language model).
     """
 
     def __init__(self, model: Callable[[torch.Tensor], torch.Tensor], charset: Charset, config: Config,
-                 decoders: dict[str, Decoder] | None = None):
+                 decoders: dict[str, Decoder] | None = None, default_decoder: str = "greedy",
+                 lazy: dict[str, Callable[[], Decoder]] | None = None):
         if isinstance(model, torch.nn.Module):
             model.eval()
         self.model, self.charset, self.config = model, charset, config
         self.decoders: dict[str, Decoder] = {"greedy": GreedyDecoder(), **(decoders or {})}
+        self.lazy = {name: make for name, make in (lazy or {}).items() if name not in self.decoders}
+        if default_decoder not in self.decoders and default_decoder not in self.lazy:
+            raise ValueError(f"default decoder {default_decoder!r} is not one of this recognizer's")
+        self.default_decoder = default_decoder
 
     @classmethod
     def load(cls, path: str | Path, threads: int = 0, lexicon: Iterable[str | Path] | None = None,
@@ -138,7 +146,10 @@ class Recognizer:
             lexicon, lm: word-list files (one word per line) for the ``"lexicon"`` and ``"lm"``
                 decoders, with the model's training labels added; an empty list means the
                 word list shipped with a bundled model (if any) and the training labels. A
-                bundled model's language model uses the weights chosen for it (its card).
+                bundled model's language model uses the weights chosen for it (its card). A
+                bundled model whose card names a default decoder (``lm`` for the handwriting
+                models) reads with it unless told otherwise; it is built on first use (a
+                second from the cache, ``lm.cache_dir()``; about 9 s the first time).
             device: where a PyTorch model runs (``"cpu"``, ``"cuda"``, ...); ONNX runs on the CPU.
             backend: ``"pytorch"``, or ``"onnx"``: a ``.pt`` or ``.safetensors`` model is
                 exported in memory (a second or two) and run by ONNX Runtime, which reads
@@ -167,20 +178,28 @@ class Recognizer:
         info = registry.info_of(path)  # a bundled model: its own word list and language-model weights
         shipped = [info.word_list_path] if info is not None and info.word_list_path is not None else []
         weights = {"lexicon": {}, "lm": info.lm_weights if info is not None else {}}
-        for name, files, make in (("lexicon", lexicon, Lexicon.from_files), ("lm", lm, LMDecoder.from_files)):
+        makers = {"lexicon": Lexicon.from_files, "lm": LMDecoder.from_files}
+        for name, files in (("lexicon", lexicon), ("lm", lm)):
             if files is None:
                 continue
             files = list(files) or shipped
             if not files and not vocabulary:
                 raise ValueError(f"the {name} decoder needs words: give word lists (one word per line, e.g. "
                                  "/usr/share/dict/words); this model has no training labels or word list of its own")
-            decoders[name] = make(files, extra=vocabulary, **weights[name])
-        return cls(model, charset, config, decoders)
+            decoders[name] = makers[name](files, extra=vocabulary, **weights[name])
+        # a bundled model's default decoder (its card) is built from its own word list when first used
+        default = info.decoder if info is not None else "greedy"
+        lazy = {default: partial(makers[default], shipped, extra=vocabulary, **weights[default])} \
+            if default in makers and shipped else {}
+        return cls(model, charset, config, decoders, default if default in decoders or lazy else "greedy", lazy)
 
-    def decoder(self, name: str | Decoder) -> Decoder:
-        """A decoder object, or the one of that name."""
+    def decoder(self, name: str | Decoder | None = None) -> Decoder:
+        """A decoder object, or the one of that name (None: the default one)."""
         if isinstance(name, Decoder):
             return name
+        name = name or self.default_decoder
+        if name in self.lazy:
+            self.decoders[name] = self.lazy.pop(name)()
         if name not in self.decoders:
             raise ValueError(f"no decoder {name!r} (this recognizer has: {', '.join(sorted(self.decoders))}; "
                              "word lists come with Recognizer.load(..., lexicon=FILES, lm=FILES))")
@@ -202,12 +221,13 @@ class Recognizer:
         any-width mode; raises ``BadImage``."""
         return self.collate([self.load_image(im) for im in images])
 
-    def read(self, images, details: bool = False, decoder: str | Decoder = "greedy",
+    def read(self, images, details: bool = False, decoder: str | Decoder | None = None,
              batch_size: int = 64) -> list[Reading]:
         """A ``Reading`` for each image (a path, bytes, PIL image, uint8 array HxW / HxWx1 /
         HxWx3, or a list of them); an image that cannot be read gets one with ``error`` set,
         and never stops the others. ``details``: each character's confidence, columns and
-        pixel range in the original image."""
+        pixel range in the original image. ``decoder``: a name or object; by default
+        ``default_decoder`` (greedy, or what a bundled model's card says)."""
         return self.read_prepared(self.prepare(images), details, decoder, batch_size)
 
     def prepare(self, images) -> list[Prepared | Reading]:
@@ -225,7 +245,7 @@ class Recognizer:
         return prepared
 
     def read_prepared(self, prepared: list[Prepared | Reading], details: bool = False,
-                      decoder: str | Decoder = "greedy", batch_size: int = 64) -> list[Reading]:
+                      decoder: str | Decoder | None = None, batch_size: int = 64) -> list[Reading]:
         """The second half of ``read``: the prepared images read in one pass (the readings of
         those that could not be prepared kept in their places)."""
         chosen, d = self.decoder(decoder), self.config.data

@@ -46,6 +46,7 @@ class ModelInfo:
     recreate: str = ""  # the commands that make the file again
     word_list: str = ""  # in crnn_ocr/models/: words for --decoder lexicon / lm when none are given
     lm_weights: dict = field(default_factory=dict)  # {"alpha", "beta"} of --decoder lm, chosen on validation data
+    decoder: str = "greedy"  # what predict, evaluate, serve and Recognizer.read use unless told (measured)
 
     @property
     def path(self) -> Path:
@@ -136,6 +137,8 @@ def cards_markdown() -> str:
         if m.lm_weights:
             parts.append("- `--decoder lm` weights (chosen on validation data): "
                          + ", ".join(f"{k} {v:g}" for k, v in m.lm_weights.items()))
+        if m.decoder != "greedy":
+            parts.append(f"- Default decoder: `{m.decoder}` (`--decoder greedy` for the model's own best path)")
         parts += [f"- Validation {'images' if k == 'n' else k}: {metric_text(k, v)}" for k, v in m.metrics.items()]
         parts += [f"- Speed, {k}: {v}" for k, v in m.speed.items()]
         parts += ["", "Recreate it:", "", "```sh", m.recreate, "```", ""] if m.recreate else [""]

@@ -168,7 +168,8 @@ def add_error_handlers(app: FastAPI) -> None:
 def model_info(name: str, rec: Recognizer, default: bool) -> dict:
     d = rec.config.data
     return {"name": name, "default": default, "backend": "onnx" if isinstance(rec.model, OnnxModel) else "pytorch",
-            "charset": rec.charset.chars, "height": d.height, "width": d.width, "channels": d.channels}
+            "charset": rec.charset.chars, "height": d.height, "width": d.width, "channels": d.channels,
+            "decoder": rec.default_decoder}
 
 
 def add_browser(app: FastAPI, folder: Path) -> None:
@@ -216,6 +217,7 @@ def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") 
         if name in recognizers:
             raise ValueError(f"two models named {name!r}; name them with NAME=PATH")
         recognizers[name] = Recognizer.load(path, threads=threads, backend=backend)
+        recognizers[name].decoder()  # its default decoder built now, not during the first request
     return recognizers
 
 
