@@ -119,7 +119,7 @@ def read_all(recognizer: Recognizer, images: list[Image.Image], batch: int, ink:
     recognizer.config.data.auto_levels, recognizer.config.data.crop_to_ink = ink
     texts = []
     for i in range(0, len(images), batch):
-        texts += [r.text for r in recognizer.read(images[i:i + batch])]
+        texts += [r.text for r in recognizer.read(images[i:i + batch], decoder="greedy")]  # the network alone
     return texts
 
 

@@ -84,12 +84,13 @@ def test_word_lists_are_read_with_a_bound(tmp_path):
 def test_frequency_lists_give_counts(tmp_path):
     from crnn_ocr.lexicon import read_word_counts, read_word_lists
 
-    (tmp_path / "f.tsv").write_text("the\t12\nNew York\t3\nodd\tword\nzero\t0\n the \n")
+    (tmp_path / "f.tsv").write_text("the\t12\nNew York\t3\nodd\tword\nzero\t0\n the \nhuge\t" + "9" * 400 + "\n")
     (tmp_path / "w.txt").write_text("then\nthe\n")
     counts = read_word_counts([tmp_path / "f.tsv", tmp_path / "w.txt"])
     # a count adds up across lines and files; a tab without a positive count is part of the word
-    assert counts == {"the": 14, "New York": 3, "odd\tword": 1, "zero\t0": 1, "then": 1}
-    assert read_word_lists([tmp_path / "f.tsv"]) == ["the", "New York", "odd\tword", "zero\t0"]
+    assert counts == {"the": 14, "New York": 3, "odd\tword": 1, "zero\t0": 1, "huge": 10**15, "then": 1}
+    assert read_word_lists([tmp_path / "f.tsv"]) == ["the", "New York", "odd\tword", "zero\t0", "huge"]
+    assert CharNgram.from_texts(counts).logp("u", "h") > CharNgram.from_texts(counts).logp("e", "th")
 
 
 def test_counts_and_repeated_texts_build_the_same_model():
@@ -127,6 +128,8 @@ def test_a_large_language_model_is_cached_and_a_bad_cache_is_rebuilt(tmp_path, m
     (tmp_path / "blocked").write_text("a file where the folder should be")
     monkeypatch.setenv("CRNN_OCR_CACHE", str(tmp_path / "blocked"))
     assert CharNgram.cached(texts, order=3).counts == built.counts  # cannot write: no error
+    monkeypatch.setattr(lm_module, "cache_dir", lambda: (_ for _ in ()).throw(RuntimeError("no home")))
+    assert CharNgram.cached(texts, order=3).counts == built.counts  # no home folder: no cache, no error
 
 
 def test_small_language_models_are_not_cached(tmp_path, monkeypatch):

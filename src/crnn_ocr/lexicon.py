@@ -24,6 +24,7 @@ from .charset import Charset
 from .ctc import Decoder, GreedyDecoder, Hypothesis, align, ctc_loss, pack_targets, register_decoder, spans_of
 
 MAX_WORD_LIST_BYTES = 64 * 2**20  # a word list larger than this is a mistake (or /dev/zero)
+MAX_COUNT = 10**15  # a larger count in a frequency list is read as this (counts stay exact as floats)
 
 
 def read_word_counts(paths: Iterable[str | Path]) -> Counter:
@@ -49,7 +50,7 @@ def read_word_counts(paths: Iterable[str | Path]) -> Counter:
             if not (tab and count.isascii() and count.isdigit() and int(count) > 0 and word.strip()):
                 word, count = line.strip(), "1"  # a plain word (a tab without a count is part of it)
             if word:
-                counts[word.strip()] += int(count)
+                counts[word.strip()] += min(int(count), MAX_COUNT)
     return counts
 
 

@@ -72,7 +72,10 @@ class CharNgram:
         if len(texts) < CACHED_TEXTS:
             return cls.from_texts(texts, order)
         key = hashlib.sha256(json.dumps([order, sorted(texts.items())], ensure_ascii=False).encode()).hexdigest()
-        path = cache_dir() / f"{key[:32]}.json.gz"
+        try:
+            path = cache_dir() / f"{key[:32]}.json.gz"
+        except RuntimeError:  # no home folder: no cache
+            return cls.from_texts(texts, order)
         try:
             counts = json.loads(gzip.decompress(path.read_bytes()))
             if all(isinstance(n, int) for seen in counts.values() for n in seen.values()):
