@@ -3,8 +3,8 @@
 The lexicon decoder (``lexicon.py``) can only answer words of its list. This one can answer
 any string, but prefers strings that look like the language: a character n-gram model, built
 from word lists and the model's own training labels, scores every character the beam search
-appends (Hannun et al., 2014, "First-pass large vocabulary
-continuous speech recognition using bi-directional recurrent DNNs", prefix beam search).
+appends (Hannun et al., 2014, "First-pass large vocabulary continuous speech recognition using
+bi-directional recurrent DNNs", prefix beam search).
 
 The n-gram model is interpolated absolute discounting (Ney et al., 1994) over character
 histories of up to ``order - 1`` characters, with ``<`` and ``>`` marking the start and end of
@@ -83,7 +83,7 @@ class CharNgram:
         except (OSError, ValueError, EOFError, AttributeError, TypeError):
             pass  # missing, unreadable or not ours: built anew
         lm = cls.from_texts(texts, order)
-        data = gzip.compress(json.dumps(lm.counts, ensure_ascii=False, separators=(",", ":")).encode(), 6)
+        data, tmp = gzip.compress(json.dumps(lm.counts, ensure_ascii=False, separators=(",", ":")).encode(), 6), None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
@@ -91,7 +91,7 @@ class CharNgram:
                 f.write(data)
             os.replace(tmp, path)  # whole or not at all
         except OSError:  # a read-only home, a full disk: the next load counts again
-            if "tmp" in locals():
+            if tmp is not None:
                 tmp.unlink(missing_ok=True)
         return lm
 
