@@ -231,6 +231,9 @@ def test_a_bundled_models_default_decoder_is_built_on_first_use_and_can_be_overr
     rec.read([image])
     assert isinstance(rec.decoders["lm"], LMDecoder) and (rec.decoders["lm"].alpha, rec.decoders["lm"].beta) == (0.4, 1.5)
     assert "- Default decoder: `lm`" in registry.cards_markdown()
+    fresh = Recognizer.load("tiny-v1")
+    fresh.recognize(fresh.preprocess([image]))
+    assert "lm" in fresh.decoders  # recognize reads with the default decoder too
     assert Recognizer.load(tiny_pt).default_decoder == "greedy"  # the file itself, not by name: no card
     image.save(tmp_path / "abc.png")
     (tmp_path / "data").mkdir()

@@ -270,7 +270,8 @@ class Recognizer:
 
     def recognize(self, images: Images, batch_size: int = 64) -> list[tuple[str, float]]:
         """(text, confidence) for each image of a uint8 batch (N, C, H, W) or list of (C, H, W)
-        as ``load_image`` makes them; confidence is the probability of the best CTC path."""
+        as ``load_image`` makes them, read with the default decoder; confidence is the
+        probability of the best CTC path."""
         images = self.collate(images) if isinstance(images, list) else images
-        result = infer(self.model, images, self.charset, batch_size=batch_size, trim=self.config.data.trim_padding)
+        result = infer(self.model, images, self.charset, self.decoder(), batch_size, trim=self.config.data.trim_padding)
         return list(zip(result.texts, result.confidences))
