@@ -6,7 +6,8 @@ carries its help text and allowed values (``option``): the command-line flags ar
 from them (``crnn_ocr.options``), and every value is checked when a config is built — from a
 file, from a checkpoint's dict or from flags — with a one-line ``ConfigError`` naming the key,
 the value and what is allowed (``config_fields``). Keys missing from a dict (an older
-checkpoint) take their defaults, or with ``Config.saved`` their value from before they existed. Pretraining is a preset (``Config.preset("pretrain")``).
+checkpoint) take their defaults, or with ``Config.saved`` their value from before they
+existed. Pretraining is a preset (``Config.preset("pretrain")``).
 """
 from __future__ import annotations
 

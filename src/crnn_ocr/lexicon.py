@@ -46,11 +46,13 @@ def read_word_counts(paths: Iterable[str | Path]) -> Counter:
         if len(data) > MAX_WORD_LIST_BYTES:
             raise ValueError(f"word list {p} is larger than {MAX_WORD_LIST_BYTES // 2**20} MB")
         for line in data.decode("utf-8", errors="replace").splitlines():
-            word, tab, count = line.strip().rpartition("\t")
-            if not (tab and count.isascii() and count.isdigit() and int(count) > 0 and word.strip()):
-                word, count = line.strip(), "1"  # a plain word (a tab without a count is part of it)
+            line = line.strip()
+            word, tab, count = line.rpartition("\t")
+            word = word.strip()
+            if not (tab and count.isascii() and count.isdigit() and int(count) > 0 and word):
+                word, count = line, "1"  # a plain word (a tab without a count is part of it)
             if word:
-                counts[word.strip()] += min(int(count), MAX_COUNT)
+                counts[word] += min(int(count), MAX_COUNT)
     return counts
 
 

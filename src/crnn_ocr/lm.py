@@ -68,7 +68,7 @@ class CharNgram:
         count, a second to load): the file is named by a hash of ``texts`` and ``order``, so a
         changed word list builds anew. A cache that cannot be read or written is rebuilt or
         skipped, never an error."""
-        texts = Counter({t: n for t, n in texts.items() if t and n > 0})
+        texts = Counter({t: n for t, n in texts.items() if t and n > 0})  # what from_texts counts
         if len(texts) < CACHED_TEXTS:
             return cls.from_texts(texts, order)
         key = hashlib.sha256(json.dumps([order, sorted(texts.items())], ensure_ascii=False).encode()).hexdigest()
