@@ -107,3 +107,13 @@ def test_a_saved_config_without_a_newer_setting_reads_as_before_it_existed():
     assert Config().data.auto_levels  # new runs: on
     assert not Config.saved(old).data.auto_levels and Config.from_dict(old).data.auto_levels
     assert Config.saved(Config().to_dict()).data.auto_levels  # saved with it: as saved
+
+
+def test_a_synthetic_word_list_is_read_beside_its_config_and_the_font_share_is_checked(tmp_path):
+    (tmp_path / "run.toml").write_text('[data]\npath = "synth:words"\nsynthetic_words = "lists/words.txt"\n'
+                                       "synthetic_handwriting = 1.0\n")
+    cfg = Config.from_toml(tmp_path / "run.toml")
+    assert cfg.data.synthetic_words == str(tmp_path / "lists" / "words.txt") and cfg.data.synthetic_handwriting == 1.0
+    (tmp_path / "bad.toml").write_text("[data]\nsynthetic_handwriting = 1.5\n")
+    with pytest.raises(ConfigError, match="synthetic_handwriting"):
+        Config.from_toml(tmp_path / "bad.toml")

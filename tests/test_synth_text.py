@@ -102,3 +102,39 @@ def test_synth_words_path_makes_training_and_validation_words():
     data.width = 0  # any width: every image's width is needed up front
     train, _ = training_items(data, seed=0, skipped=Skipped())
     assert all(it.image is not None for it in train)
+
+
+def test_words_of_a_frequency_list_are_drawn_as_often_as_it_counts_them(tmp_path):
+    import random
+
+    listing = tmp_path / "words.txt"
+    listing.write_text("the\t900\nzebra\t100\nnot one word\t5000\n", encoding="utf-8")  # a phrase is no word
+    source = synth_text.vocabulary(str(listing))
+    assert source.words == ("the", "zebra")
+    rng = random.Random(0)
+    draws = [source.draw(rng) for _ in range(4000)]
+    assert set(draws) == {"the", "zebra"} and 0.85 < draws.count("the") / len(draws) < 0.95
+    texts = [random_text(rng, source).strip(".,;:!?'\")-(#").lower() for _ in range(1000)]
+    words = [t for t in texts if t.isalpha()]  # also a few random letter strings
+    assert words.count("the") > 0.8 * len(words) and "zebra" in words
+
+
+def test_a_word_list_without_usable_words_is_a_clear_error(tmp_path):
+    listing = tmp_path / "words.txt"
+    listing.write_text("\u00e9t\u00e9\nfar too long a word to draw\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="has no word of 1-14 printable ASCII"):
+        synth_text.vocabulary(str(listing))
+    with pytest.raises(ValueError, match="no such file"):
+        synth_text.vocabulary(str(tmp_path / "missing.txt"))
+
+
+def test_synthetic_words_follow_the_configured_fonts_and_word_list(tmp_path):
+    listing = tmp_path / "words.txt"
+    listing.write_text("quill\t3\nparchment\t1\n", encoding="utf-8")
+    data = DataConfig(path="synth:words", synthetic_train=60, synthetic_val=10, synthetic_handwriting=1.0,
+                      synthetic_words=str(listing))
+    train, val = training_items(data, seed=0, skipped=Skipped())
+    words = [w for w in (it.text.strip(".,;:!?'\")-(#").lower() for it in train) if w.isalpha()]
+    assert sum(w in ("quill", "parchment") for w in words) > 0.8 * len(words) > 20
+    if any(f.handwriting for f in train.fonts):  # every text drawn in a handwriting-like font
+        assert all(train.fonts[train._font[i]].handwriting for i in range(len(train)))

@@ -48,18 +48,16 @@ def reading_options(args) -> dict:
     """``Recognizer.load`` keywords from the reading options; sets PyTorch's threads."""
     import torch
 
+    from .recognizer import decoder_lists
+
     if args.batch_size < 1:
         raise ValueError(f"--batch-size {args.batch_size}: must be a whole number >= 1")
     if args.threads < 0:
         raise ValueError(f"--threads {args.threads}: must be a whole number >= 0")
     if args.threads:
         torch.set_num_threads(args.threads)
-    # None: the model's default decoder (Recognizer.default_decoder)
-    args.decoder = args.decoder or ("lexicon" if args.lexicon else "lm" if args.words else None)
-    # no files: the bundled model's own word list (if any) and its training labels
-    return {"threads": args.threads, "device": args.device,
-            "lexicon": (args.lexicon or []) if args.decoder == "lexicon" else None,
-            "lm": (args.words or []) if args.decoder == "lm" else None}
+    args.decoder, lists = decoder_lists(args.decoder, args.lexicon, args.words)  # None: the model's default
+    return {"threads": args.threads, "device": args.device, **lists}
 
 
 def image_paths(inputs: list[str], recursive: bool = False, stdin=None) -> list[str]:

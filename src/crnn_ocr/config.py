@@ -23,7 +23,7 @@ from .model import SIMPLE_CHANNELS
 
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
 MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; /dev/zero is not one
-PATH_KEYS = {"data": ("path", "train_ids", "val_ids"), "model": ("pretrained",)}
+PATH_KEYS = {"data": ("path", "train_ids", "val_ids", "synthetic_words"), "model": ("pretrained",)}
 AUTO = "auto"  # [model] pretrained: the bundled synthetic-words model if it fits (checkpoint.auto_start)
 NOT_PATHS = ("", "none", AUTO, SYNTHETIC_WORDS, "imagenet")  # values of those keys that name no file
 MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
@@ -66,6 +66,10 @@ class DataConfig:
     synthetic_train: int = option(3000, "synthetic data: number of training images", ge=1, aliases=("--images",))
     synthetic_val: int = option(300, "synthetic data: number of validation images", ge=1,
                                 aliases=("--val-images",))
+    synthetic_handwriting: float = option(0.5, "synthetic words: share drawn in handwriting-like fonts "
+                                          "(0-1)", ge=0, lt=1, special=1.0)
+    synthetic_words: str = option("", "synthetic words: a word list to draw them from, one word or "
+                                  "'word<TAB>count' per line, drawn by count; '' = the system dictionary")
 
     @property
     def any_width(self) -> bool:
@@ -160,7 +164,7 @@ def resolve_paths(raw: dict, folder: Path) -> dict:
             if key in table:
                 value = table[key]
                 table[key] = [resolved(v) for v in value] if isinstance(value, list) else \
-                    resolved(value, key) if key in ("path", "pretrained") else value
+                    resolved(value, key) if key in ("path", "pretrained", "synthetic_words") else value
     return raw
 
 

@@ -18,7 +18,7 @@ from .files import shown, write_atomic
 from .inference import infer, take
 from .items import DataError, Skipped
 from .lexicon import Lexicon
-from .recognizer import Recognizer
+from .recognizer import Recognizer, decoder_lists
 from .sources import evaluation_items, evaluation_root
 
 
@@ -49,9 +49,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
     t0 = time.time()
     if batch_size < 1:
         raise ValueError(f"--batch-size {batch_size}: must be a whole number >= 1")
-    decoder = decoder or ("lexicon" if lexicon else "lm" if words else None)
-    rec = Recognizer.load(checkpoint, threads, lexicon=(lexicon or []) if decoder == "lexicon" else None,
-                          lm=(words or []) if decoder == "lm" else None, device=device)
+    decoder, lists = decoder_lists(decoder, lexicon, words)
+    rec = Recognizer.load(checkpoint, threads, device=device, **lists)
     decoder = decoder or rec.default_decoder
     model, charset, d = rec.model, rec.charset, rec.config.data
     skipped = Skipped()

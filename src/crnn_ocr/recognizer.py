@@ -109,6 +109,15 @@ def reading_of(h: Hypothesis, scale: float, width: int, stride: int = COLUMN_STR
     return Reading(h.text, h.confidence, chars)
 
 
+def decoder_lists(decoder: str | None, lexicon: list[str] | None, words: list[str] | None) -> tuple[str | None, dict]:
+    """The decoder asked for (``lexicon`` files imply "lexicon", ``words`` files "lm"; None: the
+    model's default) and the ``Recognizer.load`` keywords for its word lists (an empty list: the
+    bundled model's own word list and its training labels)."""
+    decoder = decoder or ("lexicon" if lexicon else "lm" if words else None)
+    return decoder, {"lexicon": (lexicon or []) if decoder == "lexicon" else None,
+                     "lm": (words or []) if decoder == "lm" else None}
+
+
 class Recognizer:
     """A model with its charset, preprocessing settings and decoders.
 

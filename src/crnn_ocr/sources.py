@@ -25,10 +25,11 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
     if not data.path:
         return synthetic_captchas(data.synthetic_train, seed), synthetic_captchas(data.synthetic_val, seed + 1)
     if data.path == SYNTHETIC_WORDS:
-        val = synthetic_words(data.synthetic_val, seed + 1, cover_charset=False)
+        style = {"handwriting": data.synthetic_handwriting, "words": data.synthetic_words}
+        val = synthetic_words(data.synthetic_val, seed + 1, cover_charset=False, **style)
         if data.any_width:  # each image's width must be known before batching: render them now
-            return synthetic_words(data.synthetic_train, seed), val
-        return SyntheticWords(data.synthetic_train, seed), val
+            return synthetic_words(data.synthetic_train, seed, **style), val
+        return SyntheticWords(data.synthetic_train, seed, **style), val
     root = Path(data.path)
     layout = detect_layout(root)
     if layout == "splits":

@@ -25,6 +25,7 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
@@ -105,13 +106,45 @@ def word_list() -> tuple[str, ...]:
     return tuple("".join(rng.choice(syllables) for _ in range(rng.randint(1, 4))) for _ in range(20000))
 
 
-def random_text(rng: random.Random) -> str:
-    """A word (in lower, title or upper case, sometimes with punctuation stuck to it), two
-    words, a number, a punctuation token, or a random string of printable characters."""
-    words = word_list()
+@dataclass(frozen=True)
+class Vocabulary:
+    """The words synthetic texts are made of: ``words`` drawn uniformly, with ``COMMON_WORDS``
+    mixed in 3 times in 10 (a plain dictionary), or by ``cum_weights`` (the running sum of a
+    frequency list's counts: words as often as running text has them)."""
+    words: tuple[str, ...]
+    cum_weights: tuple[float, ...] | None = None
+
+    def draw(self, rng: random.Random) -> str:
+        if self.cum_weights is None:
+            return rng.choice(COMMON_WORDS if rng.random() < 0.3 else self.words)
+        return rng.choices(self.words, cum_weights=self.cum_weights)[0]
+
+
+@cache
+def vocabulary(path: str = "") -> Vocabulary:
+    """``Vocabulary`` of a word list file (one word per line, or a word, a tab and its count:
+    ``lexicon.read_word_counts``), drawn by count; its words of 1-14 printable ASCII
+    characters without spaces. ``path`` "": the system dictionary (``word_list``), uniformly.
+    ``ValueError`` if the file is unreadable or has no such word."""
+    if not path:
+        return Vocabulary(word_list())
+    from .lexicon import read_word_counts
+
+    counts = read_word_counts([path])
+    words = tuple(w for w in counts if w.isascii() and w.isprintable() and " " not in w and len(w) <= 14)
+    if not words:
+        raise ValueError(f"word list {path} has no word of 1-14 printable ASCII characters")
+    return Vocabulary(words, tuple(accumulate(float(counts[w]) for w in words)))
+
+
+def random_text(rng: random.Random, words: Vocabulary | None = None) -> str:
+    """A word of ``words`` (default: the system dictionary) in lower, title or upper case,
+    sometimes with punctuation stuck to it, two words, a number, a punctuation token, or a
+    random string of printable characters."""
+    words = words or vocabulary()
 
     def word() -> str:
-        w = rng.choice(COMMON_WORDS if rng.random() < 0.3 else words)
+        w = words.draw(rng)
         r = rng.random()
         return w.lower() if r < 0.6 else w.capitalize() if r < 0.85 else w.upper()
 
@@ -175,6 +208,7 @@ class SyntheticWords(Sequence):
         n: number of images.
         seed: seeds every random choice (text, font, size, colours, geometry).
         handwriting: share of images drawn in a handwriting-like font (when one is installed).
+        words: a word list file to draw the words from (``vocabulary``); "" = the system dictionary.
         cover_charset: let the first few texts be pieces of a shuffled printable ASCII
             alphabet, so that even a small set has every character (a model's charset is
             read from its training texts).
@@ -183,8 +217,8 @@ class SyntheticWords(Sequence):
         RuntimeError: no usable font is installed.
     """
 
-    def __init__(self, n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True):
-        fonts = system_fonts()
+    def __init__(self, n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True, words: str = ""):
+        fonts, source = system_fonts(), vocabulary(words)
         if not fonts:
             raise RuntimeError("no TrueType/OpenType font with ASCII letters found; on Debian: "
                                "apt-get install fonts-dejavu fonts-liberation fonts-freefont-ttf")
@@ -198,11 +232,11 @@ class SyntheticWords(Sequence):
             first[0] = first[0][:4] + " " + first[0][4:]
         self.seed, self.fonts, self.texts, self._font = seed, fonts, [], array("H")
         for i in range(n):
-            text = first[i] if i < len(first) else random_text(rng)
+            text = first[i] if i < len(first) else random_text(rng, source)
             pool = styles[rng.random() < handwriting] or fonts
             usable = [f for f in pool if set(text) <= f.chars] or [f for f in fonts if set(text) <= f.chars]
             while not usable:  # no installed font has every character of this text: draw another
-                text = random_text(rng)
+                text = random_text(rng, source)
                 usable = [f for f in fonts if set(text) <= f.chars]
             self.texts.append(text)
             self._font.append(fonts.index(rng.choice(usable)))
@@ -219,8 +253,9 @@ class SyntheticWords(Sequence):
         return render(self.texts[i], self.fonts[self._font[i]], random.Random(self.seed * 1_000_003 + i))
 
 
-def synthetic_words(n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True) -> list[Item]:
+def synthetic_words(n: int, seed: int, handwriting: float = 0.5, cover_charset: bool = True,
+                    words: str = "") -> list[Item]:
     """``n`` rendered words with their images in memory (``Item.image``), the same for the
     same seed; the arguments are ``SyntheticWords``'s."""
-    words = SyntheticWords(n, seed, handwriting, cover_charset)
+    words = SyntheticWords(n, seed, handwriting, cover_charset, words)
     return [Item(it.text, it.path, words.render(i)) for i, it in enumerate(words)]
