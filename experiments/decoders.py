@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from crnn_ocr import registry
-from crnn_ocr.checkpoint import load as load_checkpoint
+from crnn_ocr.checkpoint import load as load_checkpoint, model_of
 from crnn_ocr.dataset import decode_images
 from crnn_ocr.inference import batches
 from crnn_ocr.items import Skipped
@@ -75,9 +75,10 @@ def main() -> None:
         p.error("give --iam with --tune-ids and --eval-ids, or --tune-data and --eval-data (not both)")
     torch.set_num_threads(1)
 
-    rec = Recognizer.load(args.checkpoint)
+    path = registry.resolve(args.checkpoint)
+    ckpt = load_checkpoint(path)  # once: the model and its training labels
+    rec, vocabulary = Recognizer(*model_of(ckpt, path)), ckpt.get("vocabulary", [])
     d, charset = rec.config.data, rec.charset
-    vocabulary = load_checkpoint(registry.resolve(args.checkpoint)).get("vocabulary", [])
     t0 = time.perf_counter()
     counts = read_word_counts(args.words)
     words = len(counts)

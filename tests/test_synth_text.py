@@ -4,11 +4,13 @@ import string
 import pytest
 import torch
 
+from conftest import text_image
 from crnn_ocr.charset import Charset
-from crnn_ocr.config import DataConfig
+from crnn_ocr.config import Config, DataConfig
 from crnn_ocr.data import Skipped, training_items
 from crnn_ocr import synth_text
 from crnn_ocr.dataset import RenderedDataset
+from crnn_ocr.train_data import load_training_data
 from crnn_ocr.synth_text import CAPITALS_ONLY, PRINTABLE, SyntheticWords, random_text, synthetic_words, system_fonts
 
 
@@ -138,3 +140,30 @@ def test_synthetic_words_follow_the_configured_fonts_and_word_list(tmp_path):
     assert sum(w in ("quill", "parchment") for w in words) > 0.8 * len(words) > 20
     if any(f.handwriting for f in train.fonts):  # every text drawn in a handwriting-like font
         assert all(train.fonts[train._font[i]].handwriting for i in range(len(train)))
+
+
+def test_synthetic_words_mixed_into_real_data_keep_its_alphabet_and_stay_out_of_its_vocabulary(tmp_path):
+    root = tmp_path / "words"
+    texts = {"train": ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog"], "val": ["cat"]}
+    for split_name, words in texts.items():
+        (root / split_name).mkdir(parents=True)
+        for i, text in enumerate(words):
+            text_image(text, (90, 32)).save(root / split_name / f"{i}.png")
+        (root / split_name / "labels.tsv").write_text("".join(f"{i}.png\t{t}\n" for i, t in enumerate(words)))
+    data = DataConfig(path=str(root), synthetic_mix=0.5)
+    train, val = training_items(data, seed=0, skipped=Skipped())
+    real, mixed = train[:8], train[8:]
+    assert [it.text for it in real] == texts["train"] and [it.text for it in val] == ["cat"]
+    assert 4 <= len(mixed) <= 8  # up to as many as the real words (a share of 0.5)
+    assert all(set(it.text) <= set("".join(texts["train"])) and it.image is not None for it in mixed)
+    again, _ = training_items(data, seed=0, skipped=Skipped())
+    assert [it.text for it in again] == [it.text for it in train]  # seeded
+    data.synthetic_mix = 0.0
+    assert len(training_items(data, seed=0, skipped=Skipped())[0]) == 8
+
+    lines = []
+    config = Config.from_dict({"data": {"path": str(root), "height": 32, "width": 128, "synthetic_mix": 0.5},
+                               "model": {"pretrained": "", "rnn_hidden": 16, "rnn_layers": 1}})
+    loaded, _ = load_training_data(config, None, log=lines.append)
+    assert loaded.vocabulary == sorted(texts["train"])  # rendered words are no lexicon
+    assert f"{len(mixed)} of them synthetic words" in lines[-1]

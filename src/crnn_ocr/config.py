@@ -70,6 +70,10 @@ class DataConfig:
                                           "(0-1)", ge=0, lt=1, special=1.0)
     synthetic_words: str = option("", "synthetic words: a word list to draw them from, one word or "
                                   "'word<TAB>count' per line, drawn by count; '' = the system dictionary")
+    synthetic_mix: float = option(0.0, "a real dataset's training images are this share synthetic words "
+                                  "(drawn as synthetic_handwriting and synthetic_words say, of the real "
+                                  "labels' characters; rendered once, augmented like the rest); 0 = off",
+                                  ge=0, lt=1)
 
     @property
     def any_width(self) -> bool:

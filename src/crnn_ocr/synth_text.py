@@ -36,6 +36,7 @@ PRINTABLE = string.digits + string.ascii_letters + string.punctuation + " "  # t
 PUNCTUATION_TOKENS = [".", ",", "'", '"', "-", "!", "?", ":", ";", "(", ")", "&", "#", "/", "*", "+",
                       "'s", "'t", "'ll", "...", "--", '."', ',"', "'d"]  # IAM writes these as words of their own
 WORD_LIST = Path("/usr/share/dict/words")
+NAME_PREFIX = "synth-words/"  # the display names of rendered words (``Item.path``)
 # Substrings of font file names that mark a handwriting-like face (Debian's font packages).
 HANDWRITING_HINTS = ("hand", "script", "comic", "humor", "kristi", "breip", "femke", "dkg", "because",
                      "klee", "rufscript", "architect", "indie", "caveat", "marker", "felt")
@@ -246,7 +247,7 @@ class SyntheticWords(Sequence):
 
     def __getitem__(self, i: int) -> Item:
         """Item ``i`` without its image (cheap: for charsets, label checks and counts)."""
-        return Item(self.texts[i], f"synth-words/{i:06d}.png")
+        return Item(self.texts[i], f"{NAME_PREFIX}{i:06d}.png")
 
     def render(self, i: int) -> Image.Image:
         """Image ``i``, the same on every call."""

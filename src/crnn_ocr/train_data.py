@@ -15,7 +15,7 @@ from .dataset import OCRDataset, RenderedDataset
 from .items import DataError, Item, Skipped
 from .model import CRNN
 from .sources import training_items
-from .synth_text import SyntheticWords
+from .synth_text import NAME_PREFIX, SyntheticWords
 
 TOO_MANY_LONG_LABELS = 0.01  # more than this share of training labels too long: refuse to train
 
@@ -67,8 +67,11 @@ def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[
     val_targets = [charset.encode("".join(c for c in it.text if not charset.unknown(c))) for it in val_ds.items]
     # Random synthetic texts are no lexicon (and could be millions): only real labels are kept,
     # each as often as it occurs (the language model weighs a word by how often it was seen).
-    vocabulary = sorted(it.text for it in train_ds.items) if isinstance(train_ds, OCRDataset) else []
-    log(f"{len(train_ds)} training and {len(val_ds)} validation images, {len(charset) - 1} characters"
+    vocabulary = sorted(it.text for it in train_ds.items if not it.path.startswith(NAME_PREFIX)) \
+        if isinstance(train_ds, OCRDataset) else []
+    synthetic = len(train_ds) - len(vocabulary)
+    mixed = f" ({synthetic} of them synthetic words)" if vocabulary and synthetic else ""
+    log(f"{len(train_ds)} training{mixed} and {len(val_ds)} validation images, {len(charset) - 1} characters"
         + (f"; skipped: {skipped}" if skipped else "")
         + (f"; {scaled_down} images wider than max_width {d.max_width} scaled down" if scaled_down else ""))
     if not len(train_ds):
