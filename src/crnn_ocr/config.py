@@ -163,12 +163,12 @@ def resolve_paths(raw: dict, folder: Path) -> dict:
         return os.path.normpath(os.path.join(os.path.abspath(folder), value))
 
     for section, keys in PATH_KEYS.items():
-        table = raw.get(section)
+        table, types = raw.get(section), {f.name: f.type for f in fields(SECTIONS[section])}
         for key in keys if isinstance(table, dict) else ():
             if key in table:
                 value = table[key]
                 table[key] = [resolved(v) for v in value] if isinstance(value, list) else \
-                    resolved(value, key) if key in ("path", "pretrained", "synthetic_words") else value
+                    resolved(value, key) if types[key] == "str" else value  # a text for a list: refused later
     return raw
 
 
