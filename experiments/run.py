@@ -95,7 +95,8 @@ def run_one(config_path: Path, args) -> dict:
     start = checkpoint.pretrained_start(cfg)
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
                "shortcut_pool": m.shortcut_pool, "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
-               "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed}
+               "synthetic_mix": cfg.data.synthetic_mix, "train_images": cfg.data.train_limit or "all",
+               "seed": cfg.train.seed}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
               "pretrained": bool(start), "options": options, **summary}
     if test:
@@ -138,10 +139,10 @@ def ablation_markdown(results: list[dict]) -> str:
         runs = sorted((r for r in results if r["dataset"] == kind), key=lambda r: r["config"])
         keys = list(runs[0]["time_to"])
         parts += [f"### {kind}", "",
-                  "| config | train images | height | column pool | shortcut | res. blocks | pretrained | seed "
+                  "| config | train images | synthetic mix | height | column pool | shortcut | res. blocks | pretrained | seed "
                   "| scored on | word acc % | CER % | lexicon word acc % | train min | "
                   + " | ".join(f"min to {k}" for k in keys) + " |",
-                  "|" + "---|" * (13 + len(keys))]
+                  "|" + "---|" * (14 + len(keys))]
         for r in runs:
             o, t, lex = r["options"], r.get("test") or {}, r.get("test_lexicon") or {}
             acc = f"{100 * t['word_accuracy']:.2f}" if t else f"{100 * r['val_word_accuracy']:.2f}"
@@ -153,7 +154,8 @@ def ablation_markdown(results: list[dict]) -> str:
             shortcut = o["ctc_shortcut"] or "-"
             if o["ctc_shortcut"] and o.get("shortcut_pool", 1) > 1:  # older results have no shortcut_pool
                 shortcut = f"{shortcut} (columns pooled by {o['shortcut_pool']})"
-            parts.append(f"| {r['config']} | {o['train_images']} | {o['height']} | {o['column_pool']} "
+            parts.append(f"| {r['config']} | {o['train_images']} | {o.get('synthetic_mix') or '-'} "
+                         f"| {o['height']} | {o['column_pool']} "
                          f"| {shortcut} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
                          f"| {scored} | {acc} | {err} | {lex_acc} "
                          f"| {minutes(r['train_seconds'])} | " + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")
