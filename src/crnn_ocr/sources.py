@@ -65,8 +65,8 @@ def mixed_in(real: list[Item], data: DataConfig, seed: int) -> list[Item]:
     wanted = round(len(real) * data.synthetic_mix / (1 - data.synthetic_mix))
     words = SyntheticWords(2 * wanted + 100, seed + MIX_SEED, data.synthetic_handwriting, cover_charset=False,
                            words=data.synthetic_words)
-    kept = [i for i, it in enumerate(words) if set(it.text) <= chars][:wanted]
-    return [Item(words.texts[i], words[i].path, words.render(i)) for i in kept]
+    kept = [(i, it) for i, it in enumerate(words) if set(it.text) <= chars][:wanted]
+    return [Item(it.text, it.path, words.render(i)) for i, it in kept]
 
 
 def evaluation_root(path: str | Path) -> tuple[Path, str]:
