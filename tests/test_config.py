@@ -117,3 +117,34 @@ def test_a_synthetic_word_list_is_read_beside_its_config_and_the_font_share_is_c
     (tmp_path / "bad.toml").write_text("[data]\nsynthetic_handwriting = 1.5\n")
     with pytest.raises(ConfigError, match="synthetic_handwriting"):
         Config.from_toml(tmp_path / "bad.toml")
+
+
+def test_a_config_can_start_from_a_base_file_and_replace_some_of_its_keys(tmp_path):
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "base.toml").write_text('[data]\npath = "../data"\nheight = 48\nwidth = 192\n'
+                                                   "[train]\nepochs = 4\nlr = 0.002\n")
+    (tmp_path / "arm.toml").write_text('base = "common/base.toml"\n[data]\nwidth = 256\n'
+                                       "[model]\nctc_shortcut = 0.1\n")
+    cfg = Config.from_toml(tmp_path / "arm.toml")
+    assert cfg.data.path == str(tmp_path / "data")  # relative to the file that says it
+    assert (cfg.data.height, cfg.data.width, cfg.model.ctc_shortcut) == (48, 256, 0.1)
+    assert (cfg.train.epochs, cfg.train.lr) == (4, 0.002)
+    (tmp_path / "arm2.toml").write_text('base = "arm.toml"\n[train]\nepochs = 2\n')  # a chain
+    cfg = Config.from_toml(tmp_path / "arm2.toml")
+    assert (cfg.data.width, cfg.train.epochs, cfg.train.lr) == (256, 2, 0.002)
+    (tmp_path / "unknown.toml").write_text('base = "arm.toml"\n[model]\nwidht = 3\n')  # still checked
+    with pytest.raises(ConfigError, match="widht"):
+        Config.from_toml(tmp_path / "unknown.toml")
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"a.toml": 'base = "a.toml"\n'}, "leads back to itself"),
+    ({"a.toml": 'base = "b.toml"\n', "b.toml": 'base = "a.toml"\n'}, "leads back to itself"),
+    ({"a.toml": 'base = "missing.toml"\n'}, "missing.toml"),
+    ({"a.toml": "base = 3\n"}, "base must name another config file"),
+])
+def test_a_bad_base_is_a_one_line_error(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        Config.from_toml(tmp_path / "a.toml")

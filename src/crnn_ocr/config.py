@@ -172,6 +172,36 @@ def resolve_paths(raw: dict, folder: Path) -> dict:
     return raw
 
 
+def read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A config file's tables, its paths resolved (``resolve_paths``), laid over those of the
+    file its top-level ``base`` key names, if any (a chain of bases is followed; a loop is an
+    error): an experiment that differs from another in one key says only that key."""
+    try:
+        raw = tomllib.loads(read_text_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8"))
+    except OSError as e:
+        raise ConfigError(str(e)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    base = raw.pop("base", None)
+    raw = resolve_paths(raw, path.parent)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"config file {path}: base must name another config file, not {base!r}")
+    base_path = path.parent / base
+    if base_path.resolve() in seen or base_path.resolve() == path.resolve():
+        raise ConfigError(f"config file {path}: base {base!r} leads back to itself")
+    merged = read_toml(base_path, (*seen, path.resolve()))
+    for section, table in raw.items():
+        if isinstance(table, dict) and isinstance(merged.get(section), dict):
+            merged[section] = {**merged[section], **table}
+        else:
+            merged[section] = table  # a new table, or a wrong type for from_dict to refuse
+    return merged
+
+
 def without_folders(config: dict) -> dict:
     """A config dict (``Config.to_dict``) whose file paths (the data, its id lists, the
     weights it started from) keep only their last name: what a released file records of the
@@ -244,16 +274,10 @@ class Config:
     def from_toml(cls, path: str | Path) -> Config:
         """Read a config file. Relative paths in it (``[data] path``, ``train_ids``, ``val_ids``,
         ``[model] pretrained``) are relative to the file's folder, so a config works from any
-        working folder; paths given as flags stay relative to the working folder."""
-        try:
-            raw = tomllib.loads(read_text_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8"))
-        except OSError as e:
-            raise ConfigError(str(e)) from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"config file {path} is not UTF-8 text") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
-        return cls.from_dict(resolve_paths(raw, Path(path).parent))
+        working folder; paths given as flags stay relative to the working folder. A top-level
+        ``base = "other.toml"`` (relative to the file's folder) starts from that file's tables;
+        the keys given here replace its keys one by one (``read_toml``)."""
+        return cls.from_dict(read_toml(Path(path)))
 
     @classmethod
     def preset(cls, name: str) -> Config:
