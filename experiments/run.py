@@ -140,9 +140,9 @@ def ablation_markdown(results: list[dict]) -> str:
         keys = list(runs[0]["time_to"])
         parts += [f"### {kind}", "",
                   "| config | train images | synthetic mix | height | column pool | shortcut | res. blocks | pretrained | seed "
-                  "| scored on | word acc % | CER % | lexicon word acc % | train min | "
+                  "| epochs (best) | scored on | word acc % | CER % | lexicon word acc % | train min | "
                   + " | ".join(f"min to {k}" for k in keys) + " |",
-                  "|" + "---|" * (14 + len(keys))]
+                  "|" + "---|" * (15 + len(keys))]
         for r in runs:
             o, t, lex = r["options"], r.get("test") or {}, r.get("test_lexicon") or {}
             acc = f"{100 * t['word_accuracy']:.2f}" if t else f"{100 * r['val_word_accuracy']:.2f}"
@@ -154,10 +154,11 @@ def ablation_markdown(results: list[dict]) -> str:
             shortcut = o["ctc_shortcut"] or "-"
             if o["ctc_shortcut"] and o.get("shortcut_pool", 1) > 1:  # older results have no shortcut_pool
                 shortcut = f"{shortcut} (columns pooled by {o['shortcut_pool']})"
+            epochs = f"{r['epochs_run']} ({r['best_epoch']})" if "epochs_run" in r else "-"
             parts.append(f"| {r['config']} | {o['train_images']} | {o.get('synthetic_mix') or '-'} "
                          f"| {o['height']} | {o['column_pool']} "
                          f"| {shortcut} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
-                         f"| {scored} | {acc} | {err} | {lex_acc} "
+                         f"| {epochs} | {scored} | {acc} | {err} | {lex_acc} "
                          f"| {minutes(r['train_seconds'])} | " + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")
         parts.append("")
     return "\n".join(parts)

@@ -46,14 +46,15 @@ def test_ablation_table_shows_each_runs_options_and_times():
            "options": {"height": 48, "column_pool": "max", "ctc_shortcut": 0.1, "cnn_blocks": 0,
                        "pretrained": "", "train_images": 1750, "seed": 0},
            "time_to": {"CER<=20%": 300.0, "CER<=15%": None}}
-    mixed = row | {"config": "iam_y", "test_location": "iam_words (val1.txt)", "test": {"word_accuracy": 0.6, "cer": 0.1},
+    mixed = row | {"config": "iam_y", "epochs_run": 30, "best_epoch": 27, "test_location": "iam_words (val1.txt)",
+                   "test": {"word_accuracy": 0.6, "cer": 0.1},
                    "options": row["options"] | {"synthetic_mix": 0.3}}  # older rows have no synthetic_mix
     lines = run.ablation_markdown([row, mixed]).splitlines()
     assert lines[0] == "### iam"
-    assert lines[4] == ("| iam_x | 1750 | - | 48 | max | 0.1 | - | - | 0 | its training validation | 50.00 | 20.00 "
+    assert lines[4] == ("| iam_x | 1750 | - | 48 | max | 0.1 | - | - | 0 | - | its training validation | 50.00 | 20.00 "
                         "| - | 10.0 | 5.0 | - |")
-    assert lines[5].startswith("| iam_y | 1750 | 0.3 | 48 | max | 0.1 | - | - | 0 | iam_words (val1.txt) | 60.00 "
-                               "| 10.00 |")
+    assert lines[5].startswith("| iam_y | 1750 | 0.3 | 48 | max | 0.1 | - | - | 0 | 30 (27) | iam_words (val1.txt) "
+                               "| 60.00 | 10.00 |")
     assert lines[2].count("|") == lines[3].count("|") == lines[4].count("|")
     coarse = row | {"options": row["options"] | {"shortcut_pool": 2}}
     assert "| 0.1 (columns pooled by 2) |" in run.ablation_markdown([coarse])
