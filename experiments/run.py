@@ -94,7 +94,7 @@ def run_one(config_path: Path, args) -> dict:
     m = cfg.model
     start = checkpoint.pretrained_start(cfg)
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
-               "shortcut_pool": m.shortcut_pool, "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
+               "shortcut_pool": m.shortcut_pool, "width_pool": m.width_pool, "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
                "synthetic_mix": cfg.data.synthetic_mix, "train_images": cfg.data.train_limit or "all",
                "seed": cfg.train.seed}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
@@ -155,8 +155,9 @@ def ablation_markdown(results: list[dict]) -> str:
             if o["ctc_shortcut"] and o.get("shortcut_pool", 1) > 1:  # older results have no shortcut_pool
                 shortcut = f"{shortcut} (columns pooled by {o['shortcut_pool']})"
             epochs = f"{r['epochs_run']} ({r['best_epoch']})" if "epochs_run" in r else "-"
+            columns = o["column_pool"] + (f", 1 per {o['width_pool']} px" if o.get("width_pool", 4) != 4 else "")
             parts.append(f"| {r['config']} | {o['train_images']} | {o.get('synthetic_mix') or '-'} "
-                         f"| {o['height']} | {o['column_pool']} "
+                         f"| {o['height']} | {columns} "
                          f"| {shortcut} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
                          f"| {epochs} | {scored} | {acc} | {err} | {lex_acc} "
                          f"| {minutes(r['train_seconds'])} | " + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")

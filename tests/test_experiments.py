@@ -58,6 +58,8 @@ def test_ablation_table_shows_each_runs_options_and_times():
     assert lines[2].count("|") == lines[3].count("|") == lines[4].count("|")
     coarse = row | {"options": row["options"] | {"shortcut_pool": 2}}
     assert "| 0.1 (columns pooled by 2) |" in run.ablation_markdown([coarse])
+    wide = row | {"options": row["options"] | {"width_pool": 8}}
+    assert "| 48 | max, 1 per 8 px |" in run.ablation_markdown([wide])
 
 
 def test_captcha_minute_reports_each_seed_and_refuses_a_pretrained_start(tmp_path, monkeypatch):
