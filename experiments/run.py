@@ -94,9 +94,9 @@ def run_one(config_path: Path, args) -> dict:
     m = cfg.model
     start = checkpoint.pretrained_start(cfg)
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
-               "shortcut_pool": m.shortcut_pool, "width_pool": m.width_pool, "cnn_blocks": sum(m.cnn_blocks), "pretrained": Path(start).name,
-               "synthetic_mix": cfg.data.synthetic_mix, "train_images": cfg.data.train_limit or "all",
-               "seed": cfg.train.seed}
+               "shortcut_pool": m.shortcut_pool, "width_pool": m.width_pool, "cnn_blocks": sum(m.cnn_blocks),
+               "pretrained": Path(start).name, "synthetic_mix": cfg.data.synthetic_mix,
+               "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
               "pretrained": bool(start), "options": options, **summary}
     if test:

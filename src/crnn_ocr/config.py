@@ -190,10 +190,10 @@ def read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         return raw
     if not isinstance(base, str) or not base:
         raise ConfigError(f"config file {path}: base must name another config file, not {base!r}")
-    base_path = path.parent / base
-    if base_path.resolve() in seen or base_path.resolve() == path.resolve():
+    base_path, chain = path.parent / base, (*seen, path.resolve())
+    if base_path.resolve() in chain:
         raise ConfigError(f"config file {path}: base {base!r} leads back to itself")
-    merged = read_toml(base_path, (*seen, path.resolve()))
+    merged = read_toml(base_path, chain)
     for section, table in raw.items():
         if isinstance(table, dict) and isinstance(merged.get(section), dict):
             merged[section] = {**merged[section], **table}
