@@ -139,8 +139,9 @@ def ablation_markdown(results: list[dict]) -> str:
         runs = sorted((r for r in results if r["dataset"] == kind), key=lambda r: r["config"])
         keys = list(runs[0]["time_to"])
         parts += [f"### {kind}", "",
-                  "| config | train images | synthetic mix | height | column pool | shortcut | res. blocks | pretrained | seed "
-                  "| epochs (best) | scored on | word acc % | CER % | lexicon word acc % | train min | "
+                  "| config | train images | synthetic mix | height | column pool | shortcut | res. blocks "
+                  "| pretrained | seed | epochs (best) | scored on | word acc % | CER % | lexicon word acc % "
+                  "| train min | "
                   + " | ".join(f"min to {k}" for k in keys) + " |",
                   "|" + "---|" * (15 + len(keys))]
         for r in runs:
@@ -160,7 +161,8 @@ def ablation_markdown(results: list[dict]) -> str:
                          f"| {o['height']} | {columns} "
                          f"| {shortcut} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
                          f"| {epochs} | {scored} | {acc} | {err} | {lex_acc} "
-                         f"| {minutes(r['train_seconds'])} | " + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")
+                         f"| {minutes(r['train_seconds'])} | "
+                         + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")
         parts.append("")
     return "\n".join(parts)
 
