@@ -1,6 +1,9 @@
 """Any-width mode (``[data] width = 0``): each image is read at its own width at the model's
 height, up to ``max_width``; training skips images too narrow for their label; PyTorch and
 ONNX read a line alike, and a model of the fixed canvas is untouched."""
+import os
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -134,3 +137,14 @@ def test_a_tiny_any_width_training_run_works_end_to_end(tmp_path):
     rec = Recognizer.load(tmp_path / "run" / "best.pt")
     assert rec.config.data.any_width
     assert len(rec.read([text_image("word", (90, 40)), text_image("a much longer line", (400, 40))])) == 2
+
+
+def test_predict_warns_of_an_over_wide_image_in_one_line(line_model, tmp_path):
+    Image.new("L", (10_000, 10), 255).save(tmp_path / "wide.png")  # 32,000 pixels wide at height 32
+    done = subprocess.run([sys.executable, "-m", "crnn_ocr", "predict", "--model", str(line_model[0]),
+                           str(tmp_path / "wide.png")], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1
+    # was Python's format: ".../recognizer.py:249: ImageTooWide: ..." and the source line below it
+    assert done.stderr.splitlines() == [f"crnn-ocr: warning: {tmp_path / 'wide.png'}: 32000 pixels wide at height 32, "
+                                        "scaled down to max_width 2048"]

@@ -17,6 +17,7 @@ from conftest import write_tiny_config
     (["--epochs", "0"], "epochs = 0"), (["--train-limit", "-5"], "train_limit = -5"), (["--lr", "inf"], "lr = inf"),
     (["--lr", "nan"], "lr = nan"), (["--epochs", "ten"], "epochs = 'ten'"), (["--dropout", "1"], "dropout = 1.0"),
     (["--channels", "2"], "channels = 2"), (["--backbone", "vgg"], "backbone = 'vgg'"),
+    (["--seed", str(2**64)], f"seed = {2**64}"),  # was torch's "Overflow when unpacking long long"
     (["--cnn-channels", "8", "16", "0", "32", "64"], "cnn_channels = [8, 16, 0, 32, 64]"),
 ])
 def test_bad_flags_are_refused_with_one_line_and_exit_2(tmp_path, capsys, flags, key):
@@ -49,6 +50,11 @@ def test_other_commands_check_their_numbers(tmp_path, capsys):
     assert "synthetic_train = 0" in capsys.readouterr().err
     assert main(["predict", "--checkpoint", "x.pt", "--threads", "-1", "a.png"]) == 2
     assert "--threads -1" in capsys.readouterr().err
+
+
+def test_a_config_file_with_a_byte_order_mark_reads_as_without(tmp_path):
+    (tmp_path / "bom.toml").write_bytes("\ufeff[train]\nepochs = 3\n".encode("utf-8"))
+    assert Config.from_toml(tmp_path / "bom.toml").train.epochs == 3
 
 
 def test_unknown_keys_are_an_error_and_missing_ones_take_defaults():

@@ -145,6 +145,15 @@ def test_only_lines_whose_words_are_all_in_the_id_lists_are_built(iam, tmp_path)
     assert dict(report.dropped) == {"only some of its words in the id lists": 1}
 
 
+def test_a_damaged_word_box_drops_its_line_instead_of_filling_memory(tmp_path):
+    far = [("a01-000-01-00", "ok", 150, 100, 200, 40, 30, "near"),
+           ("a01-000-01-01", "ok", 150, 10**9, 200, 40, 30, "far")]  # a canvas of 10**9 x 54 pixels
+    root = write_root(tmp_path / "iam", GOOD + far, {w[0]: word_pixels(w[5], w[6]) for w in GOOD + far})
+    report, out = build(root, tmp_path, [w[0] for w in GOOD + far])
+    assert report.written == 1 and dict(report.dropped) == {"word boxes too far apart (words.txt damaged?)": 1}
+    assert (out / "labels.tsv").read_text().splitlines() == ["lines/a01-000-00.png\tHello world ,"]
+
+
 def test_bad_input_is_a_data_error(iam, tmp_path):
     ids = ids_file(tmp_path / "ids.txt", ["a01-000-00-00"])
     with pytest.raises(DataError, match="IAM root not found"):
@@ -173,6 +182,7 @@ def test_prepare_iam_lines_command_writes_a_labels_tsv_folder(iam, tmp_path, cap
 @pytest.mark.parametrize("args, message", [
     (["--iam", "{tmp}/missing", "--ids", "{tmp}/ids.txt"], "IAM root not found"),
     (["--iam", "{tmp}/iam", "--ids", "{tmp}/missing.txt"], "cannot read id list"),
+    (["--iam", "{tmp}/iam", "--ids", "{tmp}/ids.txt", "--margin", "-5"], "margin must be 0 or more"),
 ])
 def test_prepare_iam_lines_reports_bad_input_in_one_line(iam, tmp_path, capsys, args, message):
     ids_file(tmp_path / "ids.txt", ["a01-000-00-00"])

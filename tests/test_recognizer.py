@@ -67,6 +67,12 @@ def test_a_bad_image_gets_an_error_in_its_place_and_the_others_are_read(rec, tmp
         rec.predict([good, tmp_path / "bad.png"])
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5])
+def test_a_batch_size_below_one_is_a_clear_value_error(rec, batch_size):
+    with pytest.raises(ValueError, match="batch_size .*: must be a whole number >= 1"):  # was range()'s or None.spans
+        rec.read([text_image("ab12", (160, 40))], batch_size=batch_size)
+
+
 def test_read_is_prepare_then_read_prepared_in_any_grouping(rec):
     images = [text_image("ab12", (160, 40)), b"broken", text_image("9z", (90, 40))]
     prepared = rec.prepare(images)

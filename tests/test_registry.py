@@ -9,6 +9,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from crnn_ocr import checkpoint, registry
+from crnn_ocr.config import Config
 from crnn_ocr.release import release
 from crnn_ocr.cli import main
 from crnn_ocr.recognizer import Recognizer
@@ -149,6 +150,10 @@ def test_a_safetensors_file_without_crnn_metadata_is_refused(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"junk")
     with pytest.raises(checkpoint.CheckpointError, match="not a safetensors file"):
         checkpoint.load_model(tmp_path / "junk.safetensors")
+    meta = {"config": json.dumps(Config().to_dict()), "charset": "ab", "vocabulary": json.dumps([1, {"a": 1}])}
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "odd-words.safetensors"), metadata=meta)
+    with pytest.raises(checkpoint.CheckpointError, match="vocabulary of the wrong type"):  # was a TypeError later
+        Recognizer.load(tmp_path / "odd-words.safetensors", lexicon=[])
 
 
 def test_models_command_lists_name_input_size_metrics_and_licence(released, capsys):

@@ -151,6 +151,8 @@ BAD_REQUESTS = {
     "bad base64": (dict(json={"images": ["not base64!"]}), 400, "bad_base64"),
     "base64 of a non-image": (dict(json={"images": [base64.b64encode(b"hello").decode()]}), 400, "not_an_image"),
     "invalid JSON": (dict(content=b"{images:", headers={"content-type": "application/json"}), 400, "bad_json"),
+    "JSON nested too deep": (dict(content=b"[" * 50_000 + b"]" * 50_000, headers={"content-type": "application/json"}),
+                             400, "bad_json"),
     "JSON of the wrong shape": (dict(json={"images": "abc"}), 400, "bad_json"),
     "JSON list of numbers": (dict(json={"images": [1, 2]}), 400, "bad_json"),
     "wrong content type": (dict(content=b"abc", headers={"content-type": "text/plain"}), 415,
@@ -313,6 +315,23 @@ def test_browse_needs_an_evaluation_folder(recognizer, tmp_path):
         create_app({"tiny": recognizer}, browse=tmp_path)
 
 
+@pytest.mark.parametrize("predictions, metrics", [
+    ("a\tb\n1\t2\n", None),  # other columns: was "unexpected KeyError: 'path'"
+    ("path\tgold\tprediction\tcorrect\tconfidence\nx.png\ta\tb\t0\thigh\n", None),
+    ("path\tgold\tprediction\tcorrect\tconfidence\nx.png\ta\n", None),  # a short row
+    (b"path\tgold\n\xff\xfe\n", None),  # not UTF-8
+    ("path\tgold\tprediction\tcorrect\tconfidence\n", "{bad"),
+])
+def test_browse_refuses_a_damaged_evaluation_folder_naming_it(recognizer, tmp_path, predictions, metrics):
+    data = predictions if isinstance(predictions, bytes) else predictions.encode()
+    (tmp_path / "predictions.tsv").write_bytes(data)
+    if metrics is not None:
+        (tmp_path / "metrics.json").write_text(metrics)
+    with pytest.raises(ValueError, match="is not as `crnn-ocr evaluate` writes them") as e:
+        create_app({"tiny": recognizer}, browse=tmp_path)
+    assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -382,3 +401,23 @@ def test_the_access_log_is_off_unless_asked_for(checkpoint_path, monkeypatch, fl
     assert options["access_log"] is logged and options["host"] == "127.0.0.1"
     with TestClient(app) as client:
         assert [m["backend"] for m in client.get("/v1/models").json()] == [backend]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--port", "70000"], "--port 70000: must be from 0 to 65535"),  # would bind port 4464 and say 70000
+    (["--port", "-1"], "--port -1"), (["--threads", "-1"], "--threads -1"), (["--workers", "0"], "--workers 0"),
+    (["--max-wait-ms", "inf"], "--max-wait-ms inf"),  # every request would wait for a full batch
+    (["--max-body-mb", "nan"], "--max-body-mb nan"), (["--max-images", "0"], "--max-images 0"),
+    (["--max-pixels", "-5"], "--max-pixels -5"), (["--max-batch", "0"], "--max-batch 0"),
+])
+def test_serve_numbers_out_of_range_are_a_one_line_error_before_serving(checkpoint_path, monkeypatch, capsys,
+                                                                        flags, message):
+    import uvicorn
+
+    from crnn_ocr.cli import main
+
+    runs = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
+    assert main(["serve", "--model", str(checkpoint_path), "--threads", "1", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"crnn-ocr: error: {message}") and len(err.splitlines()) == 1 and not runs

@@ -89,7 +89,9 @@ def load_safetensors(path: str | Path) -> dict:
         raise CheckpointError(f"{path} is not a safetensors file ({str(e).splitlines()[0][:80]})") from None
     except (KeyError, ValueError):
         raise CheckpointError(f"{path} is not a crnn-ocr model file (no config and charset in its metadata)") from None
-    if not isinstance(ckpt["config"], dict) or not isinstance(ckpt["vocabulary"], list):
+    vocabulary = ckpt["vocabulary"]
+    if not isinstance(ckpt["config"], dict) or not (isinstance(vocabulary, list)
+                                                    and all(isinstance(w, str) for w in vocabulary)):
         raise CheckpointError(f"{path} is not a crnn-ocr model file (config or vocabulary of the wrong type)")
     return ckpt
 

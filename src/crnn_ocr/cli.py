@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .checkpoint import CheckpointError
@@ -165,8 +166,15 @@ def safe_streams() -> None:
             stream.reconfigure(errors="crnn_ocr.shown")
 
 
+def one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning on stderr as one ``crnn-ocr: warning:`` line (e.g. ``ImageTooWide``), not
+    Python's two lines with the source file and line that issued it."""
+    return f"crnn-ocr: warning: {(str(message).splitlines() or [category.__name__])[0]}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     safe_streams()
+    warnings.formatwarning = one_line_warning
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)

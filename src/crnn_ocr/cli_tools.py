@@ -3,6 +3,7 @@ service, each a thin layer over its module (``lines``, ``synth_lines``, ``serve`
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def cmd_prepare_iam_lines(args) -> int:
@@ -20,13 +21,12 @@ def cmd_serve(args) -> int:
 
     if not args.checkpoint and not args.browse:
         raise ValueError("give a model (--model) or an evaluation folder (--browse)")
+    check_serve_numbers(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
                     max_pixels=args.max_pixels)
     batching = Batching(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue)
-    if args.workers < 1:
-        raise ValueError(f"--workers must be 1 or more, got {args.workers}")
     # Loaded here even for --workers: a bad model name or file fails now, with its one-line error.
     recognizers = load_recognizers(args.checkpoint or [], args.threads, args.backend)
     if args.workers > 1:  # each process loads its own
@@ -36,6 +36,23 @@ def cmd_serve(args) -> int:
                            args.browse, args.host, args.port, args.access_log)
     serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log)
     return 0
+
+
+SERVE_NUMBERS = {  # flag: (lowest, highest) allowed
+    "port": (0, 65535), "threads": (0, math.inf), "workers": (1, math.inf), "max_batch": (1, math.inf),
+    "max_wait_ms": (0, 60_000), "max_queue": (1, math.inf), "max_images": (1, math.inf),
+    "max_pixels": (1, math.inf), "max_body_mb": (0.001, math.inf)}
+
+
+def check_serve_numbers(args) -> None:
+    """A one-line ``ValueError`` for a number of ``crnn-ocr serve`` out of its range (a port
+    above 65535 would bind another one; a limit of 0 would refuse every request; an endless
+    wait would hold every request)."""
+    for name, (low, high) in SERVE_NUMBERS.items():
+        value = getattr(args, name)
+        if not low <= value <= high:  # also false for nan
+            allowed = f"from {low} to {high}" if high < math.inf else f"{low} or more"
+            raise ValueError(f"--{name.replace('_', '-')} {value}: must be {allowed}")
 
 
 def cmd_prepare_synth_lines(args) -> int:

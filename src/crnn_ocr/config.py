@@ -126,7 +126,8 @@ class TrainConfig:
                         "warm-up) that validation and best.pt use; 0 = off", ge=0, lt=1)
     patience: int = option(0, "early stopping after this many epochs without a better validation CER; "
                            "0 = never", ge=0)
-    seed: int = option(0, "seeds the split, the sample, the order, the augmentation and the weights", ge=0)
+    seed: int = option(0, "seeds the split, the sample, the order, the augmentation and the weights", ge=0,
+                       lt=2**32)  # torch's generators take at most 64 bits, and the order's seed is seed * 100_003
     amp: bool = option(True, "mixed precision where the hardware has it: bfloat16 autocast (float16 with a "
                        "loss scaler on older GPUs; float32 on CPUs without native bfloat16); CTC stays in float32")
     channels_last: bool = option(True, "NHWC memory layout for the convolutions")
@@ -177,7 +178,8 @@ def read_toml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     file its top-level ``base`` key names, if any (a chain of bases is followed; a loop is an
     error): an experiment that differs from another in one key says only that key."""
     try:
-        raw = tomllib.loads(read_text_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML, but is no reason to refuse the file
+        raw = tomllib.loads(read_text_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8-sig"))
     except OSError as e:
         raise ConfigError(str(e)) from None
     except UnicodeDecodeError:

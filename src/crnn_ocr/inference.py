@@ -12,6 +12,7 @@ This module reads no files and knows no datasets.
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -101,6 +102,8 @@ def infer(model: Model, images: Images, charset: Charset, decoder: Decoder | Non
         details: ask the decoder for each character's columns and confidence.
         targets: the class-index labels; then ``loss`` is the mean CTC loss per character.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ValueError(f"batch_size {batch_size!r}: must be a whole number >= 1")
     decoder = decoder or GreedyDecoder()
     device = torch.device("cpu")
     if isinstance(model, torch.nn.Module):

@@ -33,6 +33,11 @@ from .items import DataError, Skipped
 from .layouts import read_ids
 
 MARGIN = 12  # white pixels around the line's words, each side
+MAX_LINE_PIXELS = 2**25  # a line canvas beyond this (about four IAM form pages) comes from a damaged box
+
+
+class LineTooLarge(ValueError):
+    """A line whose word boxes (and margin) span more than ``MAX_LINE_PIXELS``."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,8 @@ def compose_line(words: list[Word], images: list[Image.Image], margin: int = MAR
     top = min(wd.y for wd in words) - margin
     right = max(wd.x + im.width for wd, im in zip(words, images)) + margin
     bottom = max(wd.y + im.height for wd, im in zip(words, images)) + margin
+    if (right - left) * (bottom - top) > MAX_LINE_PIXELS:
+        raise LineTooLarge(f"{right - left}x{bottom - top} pixels")
     canvas = np.full((bottom - top, right - left), 255, dtype=np.uint8)
     for wd, im in zip(words, images):
         pixels = np.asarray(im.convert("L")).copy()
@@ -197,6 +204,8 @@ def build_iam_lines(root: str | Path, id_files: list[str], out: str | Path, marg
             an output path that is a file.
     """
     root, out = Path(root), Path(out)
+    if margin < 0:
+        raise DataError(f"the margin must be 0 or more pixels, not {margin}")
     check_inputs(root, id_files, out)
     ids = read_ids(id_files)
     report = LineReport()
@@ -220,6 +229,9 @@ def build_iam_lines(root: str | Path, id_files: list[str], out: str | Path, marg
             image = compose_line(words, images, margin)
         except (UnidentifiedImageError, OSError):
             report.dropped["word image unreadable"] += 1
+            continue
+        except LineTooLarge:
+            report.dropped["word boxes too far apart (words.txt damaged?)"] += 1
             continue
         rel = f"lines/{line_id}.png"
         image.save(out / rel)

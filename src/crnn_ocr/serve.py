@@ -177,17 +177,21 @@ def add_browser(app: FastAPI, folder: Path) -> None:
     ``/v1/evaluation/images/{i}``: the image of prediction ``i`` (only images listed there)."""
     if not (folder / "predictions.tsv").is_file():
         raise ValueError(f"{folder} has no predictions.tsv; give a folder written by `crnn-ocr evaluate`")
-    with open(folder / "predictions.tsv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
     metrics_file = folder / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    try:
+        with open(folder / "predictions.tsv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
+        predictions = [{"index": i, "name": Path(r["path"]).name, "gold": r["gold"], "prediction": r["prediction"],
+                        "correct": r["correct"] == "1", "confidence": float(r["confidence"])}
+                       for i, r in enumerate(rows)]
+    except (KeyError, TypeError, ValueError) as e:  # a missing column or field, not UTF-8, not JSON, not a number
+        raise ValueError(f"{folder}: its predictions.tsv or metrics.json is not as `crnn-ocr evaluate` writes them "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})") from None
 
     def image_path(path: str) -> Path:
         p = Path(path)  # written relative to where evaluate ran, or absolute; else beside the report
         return p if p.is_absolute() or p.exists() else folder / p
-
-    predictions = [{"index": i, "name": Path(r["path"]).name, "gold": r["gold"], "prediction": r["prediction"],
-                    "correct": r["correct"] == "1", "confidence": float(r["confidence"])} for i, r in enumerate(rows)]
 
     @app.get("/browse", include_in_schema=False)
     async def browse_page():

@@ -56,7 +56,7 @@ async def uploaded_images(request: Request, limits: Limits) -> list[bytes]:
     if kind == "application/json":
         try:
             payload = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise RequestError(400, "bad_json", "the body is not valid JSON") from None
         items = payload.get("images") if isinstance(payload, dict) else None
         if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
