@@ -120,3 +120,16 @@ def test_a_model_with_residual_blocks_added_starts_as_the_model_without_them(tmp
     assert total > copied  # the three residual blocks are new
     images = torch.rand(2, 1, 32, 64)
     assert torch.allclose(deep.eval()(images), plain(images), atol=1e-5)
+
+
+def test_a_model_with_nan_weights_is_refused_in_one_line(tmp_path):
+    from test_export import tiny_checkpoint
+
+    path = tiny_checkpoint(tmp_path / "ok.pt")
+    ckpt = checkpoint.load(path)
+    name = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    ckpt["model"][name][0] = float("nan")  # as a diverged run saves it
+    checkpoint.save(ckpt, tmp_path / "nan.pt")
+    checkpoint.load_model(path)  # the same file without the nan loads
+    with pytest.raises(checkpoint.CheckpointError, match=f"nan or inf weights in 1 of its tensors \\(first: {name}\\)"):
+        checkpoint.load_model(tmp_path / "nan.pt")

@@ -117,6 +117,9 @@ def model_of(ckpt: dict, path: str | Path) -> tuple[CRNN, Charset, Config]:
     except (ValueError, TypeError, AttributeError, RuntimeError) as e:
         raise CheckpointError(f"{path}: its weights, config and charset do not make a model "
                               f"({str(e).splitlines()[0][:80]})") from None
+    broken = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:  # a diverged run or a damaged file: it would read every image as nan-confident nonsense
+        raise CheckpointError(f"{path}: nan or inf weights in {len(broken)} of its tensors (first: {broken[0]})")
     return model.eval(), charset, config
 
 
