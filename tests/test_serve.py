@@ -374,9 +374,11 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(checkpoint_path, recognizer,
             server.kill()
 
 
-def test_workers_that_cannot_listen_stop_with_a_one_line_error(checkpoint_path, capfd):
+def test_workers_that_cannot_listen_stop_with_a_one_line_error(checkpoint_path, capfd, monkeypatch):
+    from crnn_ocr import cli_tools
     from crnn_ocr.cli import main
 
+    monkeypatch.setattr(cli_tools, "check_can_listen", lambda host, port: None)  # taken after the check
     with socket.socket() as taken:  # a port held without SO_REUSEPORT: no worker can bind it
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -421,3 +423,21 @@ def test_serve_numbers_out_of_range_are_a_one_line_error_before_serving(checkpoi
     assert main(["serve", "--model", str(checkpoint_path), "--threads", "1", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"crnn-ocr: error: {message}") and len(err.splitlines()) == 1 and not runs
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "no-such-host.invalid"])
+def test_a_port_in_use_or_a_bad_host_is_a_one_line_error_before_serving(checkpoint_path, monkeypatch, capsys, host):
+    import uvicorn
+
+    from crnn_ocr.cli import main
+
+    runs = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--model", str(checkpoint_path), "--host", host, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"crnn-ocr: error: cannot listen on {host}:{port}: ") and len(err.splitlines()) == 1
+    assert not runs

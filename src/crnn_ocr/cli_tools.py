@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import socket
 
 
 def cmd_prepare_iam_lines(args) -> int:
@@ -22,6 +23,7 @@ def cmd_serve(args) -> int:
     if not args.checkpoint and not args.browse:
         raise ValueError("give a model (--model) or an evaluation folder (--browse)")
     check_serve_numbers(args)
+    check_can_listen(args.host, args.port)
     if args.threads:
         torch.set_num_threads(args.threads)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
@@ -53,6 +55,20 @@ def check_serve_numbers(args) -> None:
         if not low <= value <= high:  # also false for nan
             allowed = f"from {low} to {high}" if high < math.inf else f"{low} or more"
             raise ValueError(f"--{name.replace('_', '-')} {value}: must be {allowed}")
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """A one-line ``ValueError`` if ``host``:``port`` cannot be listened on (in use, not this
+    machine's address, a name that does not resolve), found before any model loads rather than
+    as uvicorn's own log line after."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            sock.bind(address)
+    except OSError as e:
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 def cmd_prepare_synth_lines(args) -> int:
