@@ -79,6 +79,11 @@ def test_word_lists_are_read_with_a_bound(tmp_path):
         read_word_lists(["/dev/zero"])
     with pytest.raises(ValueError, match="no such file"):
         read_word_lists([tmp_path / "missing.txt"])
+    (tmp_path / "model.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "utf16.txt").write_text("the\nthen\n", encoding="utf-16")
+    for name in ("model.bin", "utf16.txt"):  # were read as words of garbage
+        with pytest.raises(ValueError, match="is not UTF-8 text"):
+            read_word_lists([tmp_path / name])
 
 
 def test_frequency_lists_give_counts(tmp_path):

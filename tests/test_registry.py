@@ -111,6 +111,8 @@ def test_an_unknown_model_name_is_a_one_line_error_listing_the_names(released, t
         assert main(command) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "unknown model 'nope'" in err and "tiny-v1" in err
+    assert main(["predict", "--model", "", str(tmp_path / "a.png")]) == 2  # was "`.` is a folder"
+    assert "unknown model ''" in capsys.readouterr().err
 
 
 def test_the_lexicon_and_lm_decoders_use_the_shipped_word_list_and_the_training_labels(released):

@@ -45,6 +45,8 @@ def read_word_counts(paths: Iterable[str | Path]) -> Counter:
             raise ValueError(f"cannot read word list {p}: {e.strerror}") from None
         if len(data) > MAX_WORD_LIST_BYTES:
             raise ValueError(f"word list {p} is larger than {MAX_WORD_LIST_BYTES // 2**20} MB")
+        if b"\0" in data:  # a binary file (or UTF-16 text) would give words of garbage
+            raise ValueError(f"word list {p} is not UTF-8 text (it holds NUL bytes)")
         for line in data.decode("utf-8", errors="replace").splitlines():
             line = line.strip()
             word, tab, count = line.rpartition("\t")

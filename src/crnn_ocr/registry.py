@@ -95,7 +95,7 @@ def resolve(name_or_path: str | Path) -> Path:
     if str(name_or_path) in bundled:
         return bundled[str(name_or_path)].path
     path = Path(name_or_path)
-    if path.exists() or path.suffix:
+    if str(name_or_path).strip() and (path.exists() or path.suffix):  # Path("") is ".", a folder
         return path  # a path: its loader reports a missing or bad file
     known = ", ".join(sorted(bundled)) or "none"
     raise UnknownModel(f"unknown model {str(name_or_path)!r} (bundled models: {known}; or give a file path)")
