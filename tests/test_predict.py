@@ -113,6 +113,11 @@ def test_decoders_by_name_and_bad_reading_options(model, images, tmp_path, capsy
     code, _, err = run(capsys, "--model", model, "--decoder", "lm", a)
     assert code == 2 and "needs words" in err  # an untrained checkpoint has no training labels
     assert run(capsys, "--model", model, "--device", "nonsense", a)[0] == 2
+    code, _, err = run(capsys, "--model", model, "--device", "meta", a)  # was an unexpected NotImplementedError
+    assert code == 2 and "'meta' is not one that reads images" in err and err.count("\n") == 1
+    (tmp_path / "dir.onnx").mkdir()
+    code, _, err = run(capsys, "--model", str(tmp_path / "dir.onnx"), a)  # was "not found"
+    assert code == 2 and "is a folder, not an ONNX model" in err
     assert run(capsys, "--model", model, "--batch-size", "0", a)[0] == 2
 
 

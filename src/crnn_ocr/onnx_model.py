@@ -32,7 +32,8 @@ class OnnxModel:
         import onnxruntime as ort  # imported here: the PyTorch back end does not need it
 
         if not isinstance(path, bytes) and not Path(path).is_file():
-            raise CheckpointError(f"ONNX model not found: {path}")
+            raise CheckpointError(f"{path} is a folder, not an ONNX model" if Path(path).is_dir()
+                                  else f"ONNX model not found: {path}")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads

@@ -89,6 +89,8 @@ def usable_device(name: str) -> torch.device:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as e:
         raise ValueError(f"device {name!r} is not usable here ({str(e).splitlines()[0][:80]})") from None
+    if device.type not in ("cpu", "cuda", "mps"):  # e.g. "meta": tensors without data, no reading
+        raise ValueError(f"device {name!r} is not one that reads images (cpu, cuda or mps)")
     return device
 
 
