@@ -48,13 +48,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return apply_flags(cfg, args)
 
 
-def at_least(flag: str, value: int, low: int) -> int:
-    """``value`` of a command's own flag, or a one-line ``ValueError``."""
-    if value < low:
-        raise ValueError(f"{flag} {value}: must be a whole number >= {low}")
-    return value
-
-
 def cmd_train(args) -> int:
     from .train import train
 

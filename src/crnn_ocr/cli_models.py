@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import glob
 import json
+import math
 import os
 import subprocess
 import sys
@@ -44,16 +45,23 @@ def add_reading_args(p: argparse.ArgumentParser, batch_size: int) -> None:
     p.add_argument("--batch-size", type=int, default=batch_size, help="images per forward pass (default: %(default)s)")
 
 
+def check_numbers(args, ranges: dict[str, tuple[float, float]]) -> None:
+    """A one-line ``ValueError`` for the first of a command's own flags (``ranges``: its
+    attribute name -> lowest and highest allowed) whose value is out of its range or nan."""
+    for name, (low, high) in ranges.items():
+        value = getattr(args, name)
+        if not low <= value <= high:  # also false for nan
+            allowed = f"from {low} to {high}" if high < math.inf else f"{low} or more"
+            raise ValueError(f"--{name.replace('_', '-')} {value}: must be {allowed}")
+
+
 def reading_options(args) -> dict:
     """``Recognizer.load`` keywords from the reading options; sets PyTorch's threads."""
     import torch
 
     from .recognizer import decoder_lists
 
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size {args.batch_size}: must be a whole number >= 1")
-    if args.threads < 0:
-        raise ValueError(f"--threads {args.threads}: must be a whole number >= 0")
+    check_numbers(args, {"batch_size": (1, math.inf), "threads": (0, math.inf)})
     if args.threads:
         torch.set_num_threads(args.threads)
     args.decoder, lists = decoder_lists(args.decoder, args.lexicon, args.words)  # None: the model's default

@@ -18,11 +18,12 @@ def cmd_prepare_iam_lines(args) -> int:
 def cmd_serve(args) -> int:
     import torch
 
+    from .cli_models import check_numbers
     from .serve import Batching, Limits, load_recognizers, serve
 
     if not args.checkpoint and not args.browse:
         raise ValueError("give a model (--model) or an evaluation folder (--browse)")
-    check_serve_numbers(args)
+    check_numbers(args, SERVE_NUMBERS)
     check_can_listen(args.host, args.port)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -40,21 +41,12 @@ def cmd_serve(args) -> int:
     return 0
 
 
+# serve's numbers, checked before serving (a port above 65535 would bind another one; a limit
+# of 0 would refuse every request; an endless wait would hold every request)
 SERVE_NUMBERS = {  # flag: (lowest, highest) allowed
     "port": (0, 65535), "threads": (0, math.inf), "workers": (1, math.inf), "max_batch": (1, math.inf),
     "max_wait_ms": (0, 60_000), "max_queue": (1, math.inf), "max_images": (1, math.inf),
     "max_pixels": (1, math.inf), "max_body_mb": (0.001, math.inf)}
-
-
-def check_serve_numbers(args) -> None:
-    """A one-line ``ValueError`` for a number of ``crnn-ocr serve`` out of its range (a port
-    above 65535 would bind another one; a limit of 0 would refuse every request; an endless
-    wait would hold every request)."""
-    for name, (low, high) in SERVE_NUMBERS.items():
-        value = getattr(args, name)
-        if not low <= value <= high:  # also false for nan
-            allowed = f"from {low} to {high}" if high < math.inf else f"{low} or more"
-            raise ValueError(f"--{name.replace('_', '-')} {value}: must be {allowed}")
 
 
 def check_can_listen(host: str, port: int) -> None:
