@@ -313,8 +313,10 @@ def markdown(results: dict) -> str:
               f"| {r['images_per_s_batch64_2threads']:.0f} ({r['images_per_s_batch64_2threads_max']:.0f}) |"
               for r in results["inference"]]
     if results.get("accuracy"):
-        lines += ["", "On the real images of --data (recognition, preprocessed images in memory; decoding included):", "",
-                  "| back end | images | word accuracy | CER | ms/image, batch 1, 1 thread | images/s, batch 64, 2 threads |",
+        lines += ["", "On the real images of --data (recognition, preprocessed images in memory; "
+                  "decoding included):", "",
+                  "| back end | images | word accuracy | CER | ms/image, batch 1, 1 thread "
+                  "| images/s, batch 64, 2 threads |",
                   "|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['backend']} | {r['n']} | {100 * r['word_accuracy']:.2f}% | {100 * r['cer']:.2f}% "
                   f"| {r['ms_per_image_batch1_1thread']:.2f} | {r['images_per_s_batch64_2threads']:.0f} |"

@@ -93,7 +93,8 @@ def test_pretrained_weights_of_another_input_height_feed_the_gru_the_same_sum(tm
     for name in ("rnn.weight_ih_l0", "rnn.weight_ih_l0_reverse"):
         w_small, w_tall = small.state_dict()[name], tall.state_dict()[name]
         assert w_tall.shape == (24, 8 * 3)
-        assert torch.allclose(w_small @ column.repeat(1, 2).flatten(), w_tall @ column.repeat(1, 3).flatten(), atol=1e-5)
+        small_sum, tall_sum = w_small @ column.repeat(1, 2).flatten(), w_tall @ column.repeat(1, 3).flatten()
+        assert torch.allclose(small_sum, tall_sum, atol=1e-5)
     assert tall.shortcut.weight.shape == (4, 24, 3)
     assert torch.equal(tall.state_dict()["cnn.0.0.weight"], small.state_dict()["cnn.0.0.weight"])
 

@@ -74,7 +74,8 @@ def test_release_writes_a_float16_file_with_config_charset_and_labels_and_an_ind
 
 def test_a_released_file_records_the_config_without_the_folders_of_the_training_machine(models_dir, tiny_pt):
     ckpt = checkpoint.load(tiny_pt)
-    ckpt["config"]["data"].update(path="/home/someone/data/iam_words", val_ids=["/home/someone/data/iam_words/val1.txt"])
+    ckpt["config"]["data"].update(path="/home/someone/data/iam_words",
+                                  val_ids=["/home/someone/data/iam_words/val1.txt"])
     ckpt["config"]["model"]["pretrained"] = "/home/someone/runs/start/best.pt"
     checkpoint.save(ckpt, tiny_pt)
     with safe_open(str(release(tiny_pt, info())), "pt") as f:
@@ -236,7 +237,8 @@ def test_a_bundled_models_default_decoder_is_built_on_first_use_and_can_be_overr
     image = text_image("abc", (128, 32))
     assert rec.read([image], decoder="greedy")[0].error is None and "lm" not in rec.decoders
     rec.read([image])
-    assert isinstance(rec.decoders["lm"], LMDecoder) and (rec.decoders["lm"].alpha, rec.decoders["lm"].beta) == (0.4, 1.5)
+    lm = rec.decoders["lm"]
+    assert isinstance(lm, LMDecoder) and (lm.alpha, lm.beta) == (0.4, 1.5)
     assert "- Default decoder: `lm`" in registry.cards_markdown()
     fresh = Recognizer.load("tiny-v1")
     fresh.recognize(fresh.preprocess([image]))

@@ -604,8 +604,8 @@ def test_text_files_must_be_regular_and_bounded(tmp_path, capsys, tiny_config, i
 
 
 def test_bad_values_of_evaluate_and_pretrain_are_refused(tmp_path, capsys, model_checkpoint):
-    code, _, err = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", tmp_path, "--out", tmp_path / "e",
-                       "--batch-size", "-1")
+    code, _, err = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", tmp_path,
+                       "--out", tmp_path / "e", "--batch-size", "-1")
     assert_error_line(code, err, "--batch-size")
     code, _, err = run(capsys, "pretrain", "--out", tmp_path / "p", "--images", "0")
     assert_error_line(code, err, "synthetic_train = 0")

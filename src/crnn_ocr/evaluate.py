@@ -111,12 +111,13 @@ def write_outputs(out_dir: Path, checkpoint: str | Path, data: str | Path, ds: O
 
 
 def write_report(out_dir: Path, checkpoint: str | Path, data: str | Path, result: dict, errors: list[tuple]) -> None:
+    skipped = ", ".join(f"{n} {reason}" for reason, n in result["skipped"].items())
     lines = [
         "# crnn-ocr evaluation", "",
         f"- checkpoint: {escape_md(Path(checkpoint).name)}",  # no code span: it would show the escapes
         f"- data: {escape_md(Path(data).name)} ({result['n']} images"
-        + (f"; skipped: {escape_md(', '.join(f'{n} {r}' for r, n in result['skipped'].items()))}" if result["skipped"] else "")
-        + ")", *([f"- note: {escape_md(result['note'])}"] if result.get("note") else []), "",
+        + (f"; skipped: {escape_md(skipped)}" if skipped else "") + ")",
+        *([f"- note: {escape_md(result['note'])}"] if result.get("note") else []), "",
         "| word accuracy | CER | WER | char BLEU |", "|---|---|---|---|",
         f"| {100 * result['word_accuracy']:.2f}% | {100 * result['cer']:.2f}% | {100 * result['wer']:.2f}% "
         f"| {result['bleu']:.2f} |", "",

@@ -128,7 +128,8 @@ def cards_markdown() -> str:
     for m in models().values():
         size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
         parts += [f"## `{m.name}`", "", f"Reads {m.reads}.", "",
-                  f"- File: `crnn_ocr/models/{m.file}` ({size}, float16 safetensors; config and charset in its metadata)",
+                  f"- File: `crnn_ocr/models/{m.file}` ({size}, float16 safetensors; "
+                  "config and charset in its metadata)",
                   f"- Input: {m.input_size()}; charset {m.charset_summary()}",
                   f"- Training data: {m.data}", f"- Data licence: {m.licence}",
                   f"- Config: `{m.config}`; commit `{m.commit or 'unknown'}`"]

@@ -29,7 +29,8 @@ def release(checkpoint_path: str | Path, info: registry.ModelInfo, word_list: st
     total = others + out.stat().st_size
     if total > registry.MAX_TOTAL_BYTES:
         out.unlink()
-        raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, more than {registry.MAX_TOTAL_BYTES / 1e6:.0f} MB")
+        raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, "
+                         f"more than {registry.MAX_TOTAL_BYTES / 1e6:.0f} MB")
     if word_list is not None:  # shipped once: a model whose list another model ships already shares that file
         words = Path(word_list).read_bytes()
         same = [m.word_list for m in registry.models().values() if m.name != info.name and m.word_list_path

@@ -43,7 +43,8 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
         train = load_iam(root, read_ids(data.train_ids), data.keep_err, skipped)
         val = load_iam(root, read_ids(data.val_ids), data.keep_err, skipped)
     else:
-        items = load_iam(root, None, data.keep_err, skipped) if layout == "iam" else items_of(root, data.label_sep, skipped)
+        items = (load_iam(root, None, data.keep_err, skipped) if layout == "iam"
+                 else items_of(root, data.label_sep, skipped))
         train, val, _ = split(items, seed)
     train, val = sample(train, data.train_limit, seed), sample(val, data.val_limit, seed + 1)
     if data.synthetic_mix and train:
@@ -93,5 +94,6 @@ def evaluation_items(path: str, label_sep: str = "", split_ids: list[str] | None
     else:
         items = items_of(root, label_sep, skipped)
     if not items:
-        raise DataError(f"no labelled images found in {shown(path)}" + (f" (skipped: {skipped.detail()})" if skipped else ""))
+        detail = f" (skipped: {skipped.detail()})" if skipped else ""
+        raise DataError(f"no labelled images found in {shown(path)}{detail}")
     return items
