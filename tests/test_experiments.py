@@ -88,3 +88,44 @@ def test_captcha_minute_reports_each_seed_and_refuses_a_pretrained_start(tmp_pat
     monkeypatch.setattr(sys, "argv", ["captcha_minute.py", str(pretrained), "--out", str(out)])
     with pytest.raises(SystemExit, match="from scratch"):
         captcha_minute.main()
+
+
+def test_test_time_views_score_every_combination(tmp_path, iam_root, monkeypatch):
+    import json
+    import sys
+
+    import torch
+
+    from crnn_ocr import CRNN, Charset, Config, checkpoint
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiments"))
+    import tta
+
+    # A vertical bar sheared by s pixels per pixel of height: its top row moves s * h / 2 pixels
+    # right of the middle, its bottom row as far left (a forward slant); shear 0 changes nothing.
+    bar = torch.ones(1, 1, 20, 40)
+    bar[..., 19:21] = 0
+    assert torch.allclose(tta.slanted(bar, 0.0), bar, atol=1e-5)
+    sheared = tta.slanted(bar, 0.2)
+    top, bottom = sheared[0, 0, 0].argmin().item(), sheared[0, 0, -1].argmin().item()
+    assert top > bottom and abs((top - bottom) - 0.2 * 19) <= 1.5
+
+    cfg = Config()
+    cfg.model.rnn_hidden, cfg.model.rnn_layers = 16, 1
+    charset = Charset("AEMOPVers")
+    torch.manual_seed(0)
+    ckpt = tmp_path / "model.pt"
+    checkpoint.save({"model": CRNN.from_config(cfg, charset).state_dict(), "config": cfg.to_dict(),
+                     "charset": charset.chars, "epoch": 0}, ckpt)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a01-000u-00-00\na01-000u-00-01\nb02-010-01-00\n")
+    out = tmp_path / "tta.json"
+    monkeypatch.setattr(sys, "argv", ["tta.py", "--checkpoint", str(ckpt), "--iam", str(iam_root), "--ids", str(ids),
+                                      "--views", "image", "thin", "--also", str(ckpt), "--out", str(out)])
+    tta.main()
+    result = json.loads(out.read_text())
+    rows = {tuple(r["views"]): r for r in result["views"]}
+    assert list(rows) == [("image",), ("image", "thin"), ("image", "model.pt"), ("image", "thin", "model.pt")]
+    assert result["n"] == 3 and set(result["ms_per_word"]) == {"image", "thin", "model.pt"}
+    # the model averaged with itself reads exactly as it does alone
+    assert rows[("image", "model.pt")]["cer"] == rows[("image",)]["cer"]
