@@ -63,7 +63,9 @@ def test_unknown_keys_are_an_error_and_missing_ones_take_defaults():
     old = Config().to_dict()
     del old["model"]["cnn_blocks"], old["data"]["elastic"], old["train"]["ema"]  # a checkpoint older than them
     cfg = Config.from_dict(old)
-    assert cfg.model.cnn_blocks == [0, 0, 0, 0, 0] and cfg.data.elastic == 0.0 and cfg.train.ema == 0.0
+    assert cfg.model.cnn_blocks == [0, 0, 0, 0, 0] and cfg.data.elastic == 2.5 and cfg.train.ema == 0.0
+    # a saved config without the warp was trained without it: resumed, it goes on without it
+    assert Config.saved(old).data.elastic == 0.0 and Config.saved(Config().to_dict()).data.elastic == 2.5
 
 
 def test_whole_numbers_are_taken_where_a_number_is_meant():

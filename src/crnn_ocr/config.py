@@ -30,7 +30,7 @@ MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
 
 
 # Settings on by default that older models learnt without: what a saved config without them means.
-PREDATED = {("data", "auto_levels"): False}
+PREDATED = {("data", "auto_levels"): False, ("data", "elastic"): 0.0}
 
 
 @dataclass
@@ -57,8 +57,8 @@ class DataConfig:
     val_limit: int = option(0, "the same for validation", ge=0)
     keep_err: bool = option(False, "IAM: keep words whose segmentation is marked err")
     augment: bool = option(True, "random affine, blur and noise on training batches")
-    elastic: float = option(0.0, "augmentation: smooth random warp of about this many pixels "
-                            "(handwriting: 2.5); 0 = off", ge=0)
+    elastic: float = option(2.5, "augmentation: smooth random warp of about this many pixels; "
+                            "0 = off", ge=0)
     degrade: float = option(0.0, "augmentation: this share of training images is also degraded as other scans "
                             "are: low contrast, low resolution or strong noise, one of them (0 = off)", ge=0, lt=1)
     trim_padding: bool = option(True, "batch images of similar width and cut off the padding "
@@ -144,7 +144,7 @@ PRESETS = {
     # The values of the keys whose defaults changed since are pinned, so that the recreate
     # commands of pretrained/README.md still make the same runs.
     "pretrain": {"data": {"path": SYNTHETIC_WORDS, "height": 32, "width": 128, "synthetic_train": 20000,
-                          "synthetic_val": 500, "trim_padding": False},
+                          "synthetic_val": 500, "trim_padding": False, "elastic": 0.0},
                  "model": {"backbone": "resnet18", "pretrained": "", "rnn_hidden": 128},
                  "train": {"epochs": 5, "batch_size": 32, "warmup_epochs": 0.5}},
 }
