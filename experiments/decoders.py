@@ -10,8 +10,8 @@ IAM ids. The lexicon decoder answers one word, so it is left out when a label ho
 
 The model reads every image once; each decoder then decodes the same log-probabilities, so the
 times are the decoders' own (ms per image, one thread). The language model's weights (alpha,
-beta) are chosen on the first ``--tune-n`` images of ``--tune-ids`` or ``--tune-data``
-(validation data, never test data); the word list and the checkpoint's training labels are the
+beta) are chosen on ``--tune-ids`` or ``--tune-data`` (validation data, never test data; all of
+it unless ``--tune-n`` says how many of its first images); the word list and the checkpoint's training labels are the
 only text the lexicon and the language model see. For lines, "word accuracy" is the share of
 lines read exactly.
 """
@@ -64,7 +64,8 @@ def main() -> None:
     p.add_argument("--eval-ids", nargs="+", help="validation id lists to report on")
     p.add_argument("--tune-data", nargs="+", help="or: labels.tsv folders to choose alpha, beta on")
     p.add_argument("--eval-data", nargs="+", help="or: labels.tsv folders to report on")
-    p.add_argument("--tune-n", type=int, default=600, help="images of the tuning set used for the choice")
+    p.add_argument("--tune-n", type=int, default=0, help="images of the tuning set used for the choice "
+                   "(0: all; a few hundred easy words give a flat grid that can choose badly)")
     p.add_argument("--words", nargs="+", required=True, help="word lists (e.g. /usr/share/dict/american-english)")
     p.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.6, 1.0])
     p.add_argument("--betas", type=float, nargs="+", default=[0.0, 1.0, 2.0])
