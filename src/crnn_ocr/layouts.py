@@ -79,7 +79,8 @@ def load_folder(folder: str | Path, label_sep: str = "", skipped: Skipped | None
 
 
 def load_tsv(folder: str | Path, skipped: Skipped | None = None) -> list[Item]:
-    """``labels.tsv`` lines ``relative/path<TAB>text`` (UTF-8, any line ending)."""
+    """``labels.tsv`` lines ``relative/path<TAB>text`` (UTF-8, any line ending). Lines without a
+    tab, with an empty label or with a third column are skipped and counted."""
     skipped = Skipped() if skipped is None else skipped
     folder = Path(folder)
     items = []
@@ -96,8 +97,12 @@ def load_tsv(folder: str | Path, skipped: Skipped | None = None) -> list[Item]:
             skipped.add("labels.tsv line without a tab", f"labels.tsv line {number}")
             continue
         rel, text = line.split("\t", 1)
+        text = text.rstrip("\t")  # empty columns after the label, as a spreadsheet exports them
         if not text:
             skipped.add("empty label", f"labels.tsv line {number}")
+            continue
+        if "\t" in text:  # a third column: which part is the label is not known
+            skipped.add("labels.tsv line with more than two columns", f"labels.tsv line {number}")
             continue
         items.append(Item(text, str(folder / rel)))
     return items
