@@ -11,8 +11,8 @@ IAM ids. The lexicon decoder answers one word, so it is left out when a label ho
 The model reads every image once; each decoder then decodes the same log-probabilities, so the
 times are the decoders' own (ms per image, one thread). The language model's weights (alpha,
 beta) are chosen on ``--tune-ids`` or ``--tune-data`` (validation data, never test data; all of
-it unless ``--tune-n`` says how many of its first images); the word list and the checkpoint's training labels are the
-only text the lexicon and the language model see. For lines, "word accuracy" is the share of
+it unless ``--tune-n`` says how many of its first images); the word list and the checkpoint's
+training labels are the only text the lexicon and the language model see. For lines, "word accuracy" is the share of
 lines read exactly.
 """
 from __future__ import annotations
