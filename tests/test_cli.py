@@ -4,6 +4,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 
 import torch
 
@@ -102,3 +103,9 @@ def test_flags_override_the_config(tmp_path):
 def test_module_entry_point_prints_help():
     result = subprocess.run([sys.executable, "-m", "crnn_ocr", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout
+
+
+def test_main_restores_the_warning_format_of_its_caller(tmp_path, capsys):
+    before = warnings.formatwarning
+    assert main(["predict", "--model", str(tmp_path / "missing.pt"), str(tmp_path / "x.png")]) == 2
+    assert warnings.formatwarning is before and "crnn-ocr: error:" in capsys.readouterr().err

@@ -167,7 +167,15 @@ def one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     safe_streams()
-    warnings.formatwarning = one_line_warning
+    shown, warnings.formatwarning = warnings.formatwarning, one_line_warning
+    try:
+        return run(argv)
+    finally:  # a program that calls main() keeps its own warning format afterwards
+        warnings.formatwarning = shown
+
+
+def run(argv: list[str] | None) -> int:
+    """Parse ``argv``, run its command and turn every failure into one ``crnn-ocr: error:`` line."""
     args = build_parser().parse_args(argv)
     try:
         code = args.func(args)
