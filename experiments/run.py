@@ -96,7 +96,8 @@ def run_one(config_path: Path, args) -> dict:
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
                "shortcut_pool": m.shortcut_pool, "width_pool": m.width_pool, "cnn_blocks": sum(m.cnn_blocks),
                "pretrained": Path(start).name, "synthetic_mix": cfg.data.synthetic_mix,
-               "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed}
+               "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed,
+               "erase": cfg.data.erase, "dropout": m.dropout, "lr": cfg.train.lr}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
               "pretrained": bool(start), "options": options, **summary}
     if test:
@@ -131,6 +132,14 @@ def minutes(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds / 60:.1f}"
 
 
+def other(options: dict) -> str:
+    """Dropout, learning rate and occlusion of a run ('-' for results recorded before they were)."""
+    if "dropout" not in options:
+        return "-"
+    erase = f", erase {options['erase']:g}" if options["erase"] else ""
+    return f"dropout {options['dropout']:g}, lr {options['lr']:g}{erase}"
+
+
 def ablation_markdown(results: list[dict]) -> str:
     """One row per run with the options it sets, its scores and its time to each threshold."""
     kinds = sorted({r["dataset"] for r in results})
@@ -140,10 +149,10 @@ def ablation_markdown(results: list[dict]) -> str:
         keys = list(runs[0]["time_to"])
         parts += [f"### {kind}", "",
                   "| config | train images | synthetic mix | height | column pool | shortcut | res. blocks "
-                  "| pretrained | seed | epochs (best) | scored on | word acc % | CER % | lexicon word acc % "
+                  "| pretrained | other | seed | epochs (best) | scored on | word acc % | CER % | lexicon word acc % "
                   "| train min | "
                   + " | ".join(f"min to {k}" for k in keys) + " |",
-                  "|" + "---|" * (15 + len(keys))]
+                  "|" + "---|" * (16 + len(keys))]
         for r in runs:
             o, t, lex = r["options"], r.get("test") or {}, r.get("test_lexicon") or {}
             acc = f"{100 * t['word_accuracy']:.2f}" if t else f"{100 * r['val_word_accuracy']:.2f}"
@@ -159,7 +168,8 @@ def ablation_markdown(results: list[dict]) -> str:
             columns = o["column_pool"] + (f", 1 per {o['width_pool']} px" if o.get("width_pool", 4) != 4 else "")
             parts.append(f"| {r['config']} | {o['train_images']} | {o.get('synthetic_mix') or '-'} "
                          f"| {o['height']} | {columns} "
-                         f"| {shortcut} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {o['seed']} "
+                         f"| {shortcut} | {o['cnn_blocks'] or '-'} | {o['pretrained'] or '-'} | {other(o)} "
+                         f"| {o['seed']} "
                          f"| {epochs} | {scored} | {acc} | {err} | {lex_acc} "
                          f"| {minutes(r['train_seconds'])} | "
                          + " | ".join(minutes(r["time_to"][k]) for k in keys) + " |")

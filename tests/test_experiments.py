@@ -51,13 +51,15 @@ def test_ablation_table_shows_each_runs_options_and_times():
                    "options": row["options"] | {"synthetic_mix": 0.3}}  # older rows have no synthetic_mix
     lines = run.ablation_markdown([row, mixed]).splitlines()
     assert lines[0] == "### iam"
-    assert lines[4] == ("| iam_x | 1750 | - | 48 | max | 0.1 | - | - | 0 | - | its training validation | 50.00 | 20.00 "
-                        "| - | 10.0 | 5.0 | - |")
-    assert lines[5].startswith("| iam_y | 1750 | 0.3 | 48 | max | 0.1 | - | - | 0 | 30 (27) | iam_words (val1.txt) "
-                               "| 60.00 | 10.00 |")
+    assert lines[4] == ("| iam_x | 1750 | - | 48 | max | 0.1 | - | - | - | 0 | - | its training validation | 50.00 "
+                        "| 20.00 | - | 10.0 | 5.0 | - |")
+    assert lines[5].startswith("| iam_y | 1750 | 0.3 | 48 | max | 0.1 | - | - | - | 0 | 30 (27) "
+                               "| iam_words (val1.txt) | 60.00 | 10.00 |")
     assert lines[2].count("|") == lines[3].count("|") == lines[4].count("|")
     coarse = row | {"options": row["options"] | {"shortcut_pool": 2}}
     assert "| 0.1 (columns pooled by 2) |" in run.ablation_markdown([coarse])
+    occluded = row | {"options": row["options"] | {"dropout": 0.5, "lr": 0.001, "erase": 0.5}}
+    assert "| - | dropout 0.5, lr 0.001, erase 0.5 | 0 |" in run.ablation_markdown([occluded])
     wide = row | {"options": row["options"] | {"width_pool": 8}}
     assert "| 48 | max, 1 per 8 px |" in run.ablation_markdown([wide])
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from crnn_ocr.data import OCRDataset, Skipped, load_folder
-from crnn_ocr.augment import augment_batch
+from crnn_ocr.augment import augment_batch, erase_strips
 from crnn_ocr.images import (INK, PAPER, border_median, ink_view, load_tensor, load_tensor_and_scale,
                               open_image, resize_and_pad)
 
@@ -79,6 +79,21 @@ def test_degrading_changes_only_that_share_of_a_batch_and_nothing_when_off():
     assert 0.1 < faint < 0.25, faint
     assert (noise(some) > 0.075).sum() >= 5  # strong noise, sigma 0.06-0.1
     assert some.min() >= 0 and some.max() <= 1 and some.shape == x.shape
+
+
+def test_erasing_paints_one_strip_of_paper_in_that_share_of_a_batch():
+    x = torch.rand(400, 1, 32, 96, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(erase_strips(x, torch.Generator().manual_seed(2), 0.0), x)
+    out = erase_strips(x, torch.Generator().manual_seed(2), 0.3)
+    changed = (out != x).flatten(1).any(dim=1)
+    assert 0.22 < changed.float().mean() < 0.38
+    for i in changed.nonzero().flatten().tolist():
+        paper = x[i].median()
+        hidden = (out[i, 0] != x[i, 0]).any(dim=0).nonzero().flatten()  # the columns it changed
+        assert 1 <= len(hidden) <= 16 and int(hidden[-1] - hidden[0]) + 1 == len(hidden)  # one strip
+        assert (out[i, 0, :, hidden] == paper).all()  # painted the paper's colour, top to bottom
+    plain = augment_batch(x[:8].clone(), torch.Generator().manual_seed(5))
+    assert not torch.equal(plain, augment_batch(x[:8].clone(), torch.Generator().manual_seed(5), erase=0.5))
 
 
 def test_the_background_is_the_median_of_the_border_rounded_down():

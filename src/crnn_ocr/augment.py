@@ -46,12 +46,27 @@ def warp_grid(shape: torch.Size, generator: torch.Generator | None = None, elast
     return grid
 
 
+def erase_strips(x: torch.Tensor, generator: torch.Generator | None, share: float) -> torch.Tensor:
+    """Occlusion, as SpecAugment masks stretches of time: ``share`` of the images each get one
+    vertical strip, 1 pixel to half the image's height wide, painted the image's median (its
+    paper), so that a letter must sometimes be read from the letters around it."""
+    n, _, height, width = x.shape
+    chosen = torch.rand(n, generator=generator) < share
+    strip = (torch.rand(n, generator=generator) * (height // 2)).long().clamp_(max=width - 1) + 1
+    start = (torch.rand(n, generator=generator) * (width - strip + 1)).long()
+    columns = torch.arange(width).view(1, width)
+    hidden = chosen.view(n, 1) & (columns >= start.view(n, 1)) & (columns < (start + strip).view(n, 1))
+    paper = x.flatten(1).median(dim=1).values.view(n, 1, 1, 1)
+    return torch.where(hidden.view(n, 1, 1, width), paper, x)
+
+
 def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, elastic: float = 0.0,
-                  degrade: float = 0.0) -> torch.Tensor:
+                  degrade: float = 0.0, erase: float = 0.0) -> torch.Tensor:
     """Random small warp (``warp_grid``, one ``grid_sample`` for the batch), thinner or thicker
     strokes, blur, noise and contrast. ``degrade`` > 0: that share of the images is also made
     as another scanner or camera might: one of low contrast (30-60% of it), low resolution (a
-    third to a half, scaled back up) or strong noise."""
+    third to a half, scaled back up) or strong noise. ``erase`` > 0: that share of the images
+    also loses a vertical strip (``erase_strips``)."""
     n, _, height, width = x.shape
     x = F.grid_sample(x, warp_grid(x.shape, generator, elastic), mode="bilinear", padding_mode="border",
                       align_corners=False)
@@ -67,6 +82,8 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator | None = None, ela
         k = torch.tensor([0.25, 0.5, 0.25])
         kernel = (k[:, None] * k[None, :]).expand(x.shape[1], 1, 3, 3)
         x[blur] = F.conv2d(F.pad(x[blur], (1, 1, 1, 1), mode="replicate"), kernel, groups=x.shape[1])
+    if erase > 0:  # drawn only then, as below: with it off, the random stream is what it always was
+        x = erase_strips(x, generator, erase)
     if degrade > 0:  # drawn only then: with it off, the random stream is what it always was
         chosen = torch.rand(n, generator=generator) < degrade
         kind = torch.where(chosen, torch.randint(1, 4, (n,), generator=generator), 0)  # 1, 2, 3: which

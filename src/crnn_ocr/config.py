@@ -61,6 +61,8 @@ class DataConfig:
                             "0 = off", ge=0)
     degrade: float = option(0.0, "augmentation: this share of training images is also degraded as other scans "
                             "are: low contrast, low resolution or strong noise, one of them (0 = off)", ge=0, lt=1)
+    erase: float = option(0.0, "augmentation: this share of training images each lose a random vertical strip "
+                          "(up to half the height wide) to the paper's colour; 0 = off", ge=0, lt=1)
     trim_padding: bool = option(True, "batch images of similar width and cut off the padding "
                                 "(training and reading)")
     synthetic_train: int = option(3000, "synthetic data: number of training images", ge=1, aliases=("--images",))

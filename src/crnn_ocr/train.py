@@ -212,7 +212,7 @@ def train_step(loop: Loop, images: torch.Tensor, targets: torch.Tensor, lengths:
     d, t, s, device = loop.config.data, loop.config.train, loop.state, loop.device
     x = images.float().div_(255)
     if d.augment:
-        x = augment_batch(x, s.aug_rng, d.elastic, d.degrade)
+        x = augment_batch(x, s.aug_rng, d.elastic, d.degrade, d.erase)
     x = x.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else x.to(device)
     x = x.contiguous(memory_format=loop.memory_format)
     shortcut = loop.config.model.ctc_shortcut
