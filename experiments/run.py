@@ -215,7 +215,8 @@ captcha_v2/val). "min to X": minutes of training (epochs and their validation) u
 validation CER first fell to X (IAM) or the word accuracy first rose to X (captchas); "-" = never.
 "scored on": the words of the scores: the given test location (`--iam-test`, `--captcha-test`),
 else the validation set the run trained with (for the report-scale arms, a 500-word sample of
-val1 + val2), and the two do not compare.
+val1 + val2), and the two do not compare. "other": dropout, learning rate and occlusion
+(`erase`), "-" for runs recorded before the table showed them.
 
 """
 
