@@ -87,6 +87,21 @@ def test_missing_and_empty_datasets_raise_a_data_error(tmp_path):
         evaluation_items(str(tmp_path / "empty"))
 
 
+def test_half_a_split_layout_and_a_broken_labels_link_are_data_errors(tmp_path):
+    (tmp_path / "halves" / "train").mkdir(parents=True)
+    text_image("ab", (64, 32)).save(tmp_path / "halves" / "train" / "ab.png")
+    with pytest.raises(DataError, match="has train/ but no val/"):
+        detect_layout(tmp_path / "halves")
+    (tmp_path / "valonly" / "valid").mkdir(parents=True)
+    with pytest.raises(DataError, match="has valid/ but no train/"):
+        evaluation_items(str(tmp_path / "valonly"))
+    (tmp_path / "linked").mkdir()
+    text_image("ab", (64, 32)).save(tmp_path / "linked" / "ab.png")
+    (tmp_path / "linked" / "labels.tsv").symlink_to(tmp_path / "gone.tsv")  # not read as a folder of file names
+    with pytest.raises(OSError, match="cannot read labels.tsv"):
+        evaluation_items(str(tmp_path / "linked"))
+
+
 def test_training_filters_unknown_characters_and_too_long_labels(captcha_folder):
     skipped = Skipped()
     ds = OCRDataset(load_folder(captcha_folder), 32, 128, 1, skipped, charset=Charset("2345678bcdefgmpwx"),

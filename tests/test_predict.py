@@ -3,8 +3,11 @@ stdout or atomically to a file; folders, --recursive, glob patterns and paths on
 records for unreadable images; per-character details; a closed pipe ends quietly."""
 import io
 import json
+import os
+import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -77,6 +80,28 @@ def test_output_file_is_written_whole_and_stdout_stays_empty(model, images, tmp_
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
     code, _, _ = run(capsys, "--model", model, "--output", str(tmp_path / "none" / "x.tsv"), str(images / "a.png"))
     assert code == 2  # an unwritable place is a one-line error
+
+
+def test_output_never_replaces_an_input_or_a_special_file(model, images, tmp_path, capsys):
+    victim = images / "a.png"
+    before = victim.read_bytes()
+    code, _, err = run(capsys, "--model", model, "--output", str(victim), str(images))
+    assert code == 2 and "is one of the images to read" in err and victim.read_bytes() == before
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()), daemon=True)
+    reader.start()
+    code, _, _ = run(capsys, "--model", model, "--output", str(fifo), str(victim))
+    reader.join(timeout=60)
+    assert code == 0 and stat.S_ISFIFO(fifo.lstat().st_mode)  # written through, not replaced by a file
+    assert got and got[0].startswith(str(victim) + "\t")
+
+
+def test_an_empty_path_is_a_missing_image_not_the_current_folder(model, images, capsys, monkeypatch):
+    monkeypatch.chdir(images)
+    code, out, err = run(capsys, "--model", model, "", "a.png")
+    assert code == 0 and out.startswith("a.png\t") and len(out.splitlines()) == 1 and "skipping" in err
 
 
 def test_recursive_folders_globs_and_paths_on_stdin(model, images, capsys, monkeypatch):

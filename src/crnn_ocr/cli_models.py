@@ -76,7 +76,7 @@ def image_paths(inputs: list[str], recursive: bool = False, stdin=None) -> list[
     for s in inputs:
         if s == "-":
             paths += [line.rstrip("\r\n") for line in (stdin or sys.stdin) if line.strip()]
-        elif is_folder(s):
+        elif s and is_folder(s):  # "" is no folder (Path("") would be the current one): reported as not found
             # a folder named like an image is kept, to be reported and counted as a bad input
             try:
                 found = Path(s).rglob("*") if recursive else Path(s).iterdir()
@@ -106,6 +106,12 @@ def output_file(path: str | None):
     written (a failed run leaves no half-written file)."""
     if path is None:
         yield sys.stdout
+        return
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a fifo: written to, never replaced
+        if os.path.isdir(path):
+            raise ValueError(f"--output {shown(path)} is a folder")
+        with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+            yield f
         return
     tmp, target = atomic_target(path)
     try:
@@ -138,6 +144,11 @@ def cmd_predict(args) -> int:
     paths = image_paths(args.paths, args.recursive)
     if not paths:
         raise ValueError("no images among the inputs")
+    if args.output and os.path.isfile(args.output):
+        output = os.stat(args.output)
+        for path in paths:
+            if os.path.isfile(path) and os.path.samestat(os.stat(path), output):
+                raise ValueError(f"--output {shown(args.output)} is one of the images to read")
     bad = 0
     progress = tqdm(total=len(paths), unit="img", file=sys.stderr, dynamic_ncols=True,
                     disable=len(paths) < PROGRESS_MIN or not sys.stderr.isatty())

@@ -8,6 +8,7 @@ an image (``dataset``) or chooses the splits of a run (``sources``).
 """
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -29,8 +30,12 @@ def detect_layout(path: str | Path) -> str:
         return "splits"
     if (p / "words.txt").exists() and (p / "words").is_dir():
         return "iam"
-    if (p / "labels.tsv").exists():  # a labels.tsv that is not a regular file is refused when read
+    if os.path.lexists(p / "labels.tsv"):  # one that is not a regular file (or a broken link) is refused when read
         return "tsv"
+    halves = [n for n in ("train",) + VAL_NAMES if (p / n).is_dir()]
+    if halves:  # half a split layout: say so rather than read the top folder's (few or no) images
+        raise DataError(f"{shown(p)} has {halves[0]}/ but no " + ("val/ (or valid/, validation/)" if halves[0] ==
+                        "train" else "train/") + " beside it: a split layout needs both")
     return "folder"
 
 
@@ -46,7 +51,7 @@ def index_file(folder: Path, name: str) -> Path:
     """The index file ``name`` of a dataset folder; ``DataError`` for a missing path, a file,
     or a folder without it."""
     detect_layout(folder)
-    if not (folder / name).exists():
+    if not os.path.lexists(folder / name):  # a broken link is refused when read, with its reason
         raise DataError(f"no {name} in {shown(folder)}")
     return folder / name
 
