@@ -134,3 +134,18 @@ def test_a_model_with_nan_weights_is_refused_in_one_line(tmp_path):
     checkpoint.load_model(path)  # the same file without the nan loads
     with pytest.raises(checkpoint.CheckpointError, match=f"nan or inf weights in 1 of its tensors \\(first: {name}\\)"):
         checkpoint.load_model(tmp_path / "nan.pt")
+
+
+def test_integer_or_misshapen_weights_are_refused_saying_which(tmp_path):
+    from test_export import tiny_checkpoint
+
+    ckpt = checkpoint.load(tiny_checkpoint(tmp_path / "ok.pt"))
+    name = next(k for k, v in ckpt["model"].items() if v.is_floating_point())
+    wrong = dict(ckpt, model=ckpt["model"] | {name: ckpt["model"][name].round().int()})
+    checkpoint.save(wrong, tmp_path / "int.pt")
+    with pytest.raises(checkpoint.CheckpointError, match=f"integer weights where floats belong .*first: {name}"):
+        checkpoint.load_model(tmp_path / "int.pt")
+    misshapen = dict(ckpt, model=ckpt["model"] | {name: torch.zeros(3, 1)})
+    checkpoint.save(misshapen, tmp_path / "shape.pt")
+    with pytest.raises(checkpoint.CheckpointError, match=f"size mismatch for {name}"):
+        checkpoint.load_model(tmp_path / "shape.pt")

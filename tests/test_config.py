@@ -18,6 +18,8 @@ from conftest import write_tiny_config
     (["--lr", "nan"], "lr = nan"), (["--epochs", "ten"], "epochs = 'ten'"), (["--dropout", "1"], "dropout = 1.0"),
     (["--channels", "2"], "channels = 2"), (["--backbone", "vgg"], "backbone = 'vgg'"),
     (["--seed", str(2**64)], f"seed = {2**64}"),  # was torch's "Overflow when unpacking long long"
+    (["--synthetic-mix", "0.999999"], "synthetic_mix = 0.999999"),  # was a million rendered words per real one
+    (["--erase", "-0.5"], "erase = -0.5"),
     (["--cnn-channels", "8", "16", "0", "32", "64"], "cnn_channels = [8, 16, 0, 32, 64]"),
 ])
 def test_bad_flags_are_refused_with_one_line_and_exit_2(tmp_path, capsys, flags, key):

@@ -54,11 +54,12 @@ def test_labels_tsv_handles_crlf_blank_lines_missing_tabs_and_bad_bytes(tsv_fold
 
 
 def test_labels_tsv_skips_a_third_column_and_drops_empty_trailing_ones(tmp_path):
-    (tmp_path / "labels.tsv").write_text("a.png\tone\t\t\nb.png\ttwo\t0.93\nc.png\t\t\nd.png\tfour words here\n")
+    (tmp_path / "labels.tsv").write_text("a.png\tone\t\t\nb.png\ttwo\t0.93\nc.png\t\t\nd.png\tfour words here\n"
+                                         "e.png\t   \n")
     skipped = Skipped()
     items = load_tsv(tmp_path, skipped)
     assert [(Path(it.path).name, it.text) for it in items] == [("a.png", "one"), ("d.png", "four words here")]
-    assert skipped == {"labels.tsv line with more than two columns": 1, "empty label": 1}
+    assert skipped == {"labels.tsv line with more than two columns": 1, "empty label": 2}  # c, and e's spaces
 
 
 def test_split_folders_are_used_as_given(captcha_folder, tmp_path):

@@ -113,10 +113,18 @@ def model_of(ckpt: dict, path: str | Path) -> tuple[CRNN, Charset, Config]:
     try:
         config, charset = Config.saved(ckpt["config"]), Charset(ckpt["charset"])
         model = CRNN.from_config(config, charset)
-        model.load_state_dict(inference_weights(ckpt["model"]))
+        weights, own = inference_weights(ckpt["model"]), model.state_dict()
+        integer = [k for k, v in weights.items()
+                   if k in own and own[k].is_floating_point() and torch.is_tensor(v) and not v.is_floating_point()]
+        if integer:  # load_state_dict would silently turn them into floats
+            raise ValueError(f"integer weights where floats belong ({len(integer)} tensors, first: {integer[0]})")
+        model.load_state_dict(weights)
     except (ValueError, TypeError, AttributeError, RuntimeError) as e:
+        # load_state_dict's first line is only "Error(s) in loading state_dict for CRNN:"; the next says which
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+        detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
         raise CheckpointError(f"{path}: its weights, config and charset do not make a model "
-                              f"({str(e).splitlines()[0][:80]})") from None
+                              f"({detail[:160]})") from None
     broken = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if broken:  # a diverged run or a damaged file: it would read every image as nan-confident nonsense
         raise CheckpointError(f"{path}: nan or inf weights in {len(broken)} of its tensors (first: {broken[0]})")

@@ -74,8 +74,8 @@ class DataConfig:
                                   "'word<TAB>count' per line, drawn by count; '' = the system dictionary")
     synthetic_mix: float = option(0.0, "a real dataset's training images are this share synthetic words "
                                   "(drawn as synthetic_handwriting and synthetic_words say, of the real "
-                                  "labels' characters; rendered once, augmented like the rest); 0 = off",
-                                  ge=0, lt=1)
+                                  "labels' characters; rendered once, augmented like the rest); 0 = off; "
+                                  "below 0.95 (19 rendered words per real one)", ge=0, lt=0.95)
 
     @property
     def any_width(self) -> bool:

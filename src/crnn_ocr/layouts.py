@@ -103,7 +103,7 @@ def load_tsv(folder: str | Path, skipped: Skipped | None = None) -> list[Item]:
             continue
         rel, text = line.split("\t", 1)
         text = text.rstrip("\t")  # empty columns after the label, as a spreadsheet exports them
-        if not text:
+        if not text.strip():  # nothing, or only spaces: nothing to read
             skipped.add("empty label", f"labels.tsv line {number}")
             continue
         if "\t" in text:  # a third column: which part is the label is not known
