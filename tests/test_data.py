@@ -88,7 +88,7 @@ def test_missing_and_empty_datasets_raise_a_data_error(tmp_path):
         evaluation_items(str(tmp_path / "empty"))
 
 
-def test_half_a_split_layout_and_a_broken_labels_link_are_data_errors(tmp_path):
+def test_half_a_split_layout_too_few_images_and_a_broken_labels_link_are_data_errors(tmp_path):
     (tmp_path / "halves" / "train").mkdir(parents=True)
     text_image("ab", (64, 32)).save(tmp_path / "halves" / "train" / "ab.png")
     with pytest.raises(DataError, match="has train/ but no val/"):
@@ -96,6 +96,11 @@ def test_half_a_split_layout_and_a_broken_labels_link_are_data_errors(tmp_path):
     (tmp_path / "valonly" / "valid").mkdir(parents=True)
     with pytest.raises(DataError, match="has valid/ but no train/"):
         evaluation_items(str(tmp_path / "valonly"))
+    (tmp_path / "two").mkdir()
+    for name in ("ab", "cd"):
+        text_image(name, (64, 32)).save(tmp_path / "two" / f"{name}.png")
+    with pytest.raises(DataError, match="too few usable images to leave any for validation after the 70/20/10"):
+        training_items(DataConfig(path=str(tmp_path / "two")), 0, Skipped())
     (tmp_path / "linked").mkdir()
     text_image("ab", (64, 32)).save(tmp_path / "linked" / "ab.png")
     (tmp_path / "linked" / "labels.tsv").symlink_to(tmp_path / "gone.tsv")  # not read as a folder of file names

@@ -53,7 +53,9 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
         raise DataError(f"no usable training images in {shown(data.path)}"
                         + (f" (skipped: {skipped.detail()})" if skipped else ""))
     if not val:
-        raise DataError(f"no usable validation images in {shown(data.path)}"
+        few = (": too few usable images to leave any for validation after the 70/20/10 split "
+               "(or give a train/ and a val/ folder)" if layout != "splits" and not data.val_ids else "")
+        raise DataError(f"no usable validation images in {shown(data.path)}{few}"
                         + (f" (skipped: {skipped.detail()})" if skipped else ""))
     return train, val
 
