@@ -93,6 +93,8 @@ def test_half_a_split_layout_too_few_images_and_a_broken_labels_link_are_data_er
     text_image("ab", (64, 32)).save(tmp_path / "halves" / "train" / "ab.png")
     with pytest.raises(DataError, match="has train/ but no val/"):
         detect_layout(tmp_path / "halves")
+    text_image("cd", (64, 32)).save(tmp_path / "halves" / "cd.png")
+    assert detect_layout(tmp_path / "halves") == "folder"  # images beside it: a folder of images as before
     (tmp_path / "valonly" / "valid").mkdir(parents=True)
     with pytest.raises(DataError, match="has valid/ but no train/"):
         evaluation_items(str(tmp_path / "valonly"))

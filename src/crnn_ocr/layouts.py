@@ -33,7 +33,8 @@ def detect_layout(path: str | Path) -> str:
     if os.path.lexists(p / "labels.tsv"):  # one that is not a regular file (or a broken link) is refused when read
         return "tsv"
     halves = [n for n in ("train",) + VAL_NAMES if (p / n).is_dir()]
-    if halves:  # half a split layout: say so rather than read the top folder's (few or no) images
+    if halves and not any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()):
+        # half a split layout, and no image beside it: say so rather than find no images
         raise DataError(f"{shown(p)} has {halves[0]}/ but no " + ("val/ (or valid/, validation/)" if halves[0] ==
                         "train" else "train/") + " beside it: a split layout needs both")
     return "folder"
