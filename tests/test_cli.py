@@ -6,6 +6,7 @@ import subprocess
 import sys
 import warnings
 
+import pytest
 import torch
 
 from crnn_ocr.ctc import greedy as ctc_greedy
@@ -109,3 +110,37 @@ def test_main_restores_the_warning_format_of_its_caller(tmp_path, capsys):
     before = warnings.formatwarning
     assert main(["predict", "--model", str(tmp_path / "missing.pt"), str(tmp_path / "x.png")]) == 2
     assert warnings.formatwarning is before and "crnn-ocr: error:" in capsys.readouterr().err
+
+
+class FailingImport:
+    """A meta-path finder that makes importing ``crnn_ocr.cli`` raise ``error``."""
+
+    def __init__(self, error: BaseException):
+        self.error = error
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "crnn_ocr.cli":
+            raise self.error
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (KeyboardInterrupt(), 130, "crnn-ocr: interrupted"),
+    (RecursionError("maximum recursion depth exceeded"), 2,  # as a half-imported numpy fails after a Ctrl-C
+     "crnn-ocr: error: cannot load crnn_ocr: RecursionError: maximum recursion depth exceeded"),
+])
+def test_the_entry_point_turns_a_failure_while_loading_into_one_line(monkeypatch, capsys, error, code, line):
+    from crnn_ocr import entry
+
+    monkeypatch.delenv("CRNN_OCR_TRACEBACK", raising=False)
+    monkeypatch.delitem(sys.modules, "crnn_ocr.cli")
+    monkeypatch.setattr(sys, "meta_path", [FailingImport(error)] + sys.meta_path)
+    assert entry.main(["--help"]) == code
+    assert capsys.readouterr().err == line + "\n"
+
+
+def test_importing_the_package_loads_no_torch_until_a_name_is_used():
+    probe = ("import sys, crnn_ocr; assert 'torch' not in sys.modules; "
+             "from crnn_ocr import Recognizer, make_decoder; assert 'torch' in sys.modules; "
+             "from crnn_ocr.ctc import decoder_names; print(' '.join(decoder_names()))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["greedy", "lexicon", "lm"], done.stderr

@@ -1,31 +1,27 @@
 """crnn-ocr: a small, fast CRNN text recognizer (CNN -> BiGRU -> CTC) in PyTorch.
 
-``train`` and ``evaluate`` are imported on first use, so that reading with a ``Recognizer``
-never loads the training-data modules.
+Every name below is imported on first use (PEP 562), so that ``import crnn_ocr`` is instant,
+a ``Recognizer`` never loads the training-data modules, and the console command can turn a
+Ctrl-C while torch loads into its usual one line (``entry``).
 """
-from . import lexicon  # registers the "lexicon" decoder
-from .charset import Charset
-from .config import Config, DataConfig, ModelConfig, TrainConfig
-from .ctc import Decoder, GreedyDecoder, make_decoder
-from .ctc import greedy as ctc_greedy
-from .ctc import required_length as ctc_required_length
-from .inference import infer
-from .model import CRNN
-from .recognizer import CharInfo, Reading, Recognizer
+from importlib import import_module
 
-__all__ = ["CRNN", "CharInfo", "Charset", "Config", "DataConfig", "Decoder", "GreedyDecoder", "ModelConfig",
-           "Reading", "Recognizer", "TrainConfig", "ctc_greedy", "ctc_required_length", "evaluate", "infer",
-           "lexicon", "make_decoder", "train"]
+# name -> (module, attribute in it; None: the module itself)
+_EXPORTS = {"CRNN": (".model", "CRNN"), "CharInfo": (".recognizer", "CharInfo"), "Charset": (".charset", "Charset"),
+            "Config": (".config", "Config"), "DataConfig": (".config", "DataConfig"),
+            "Decoder": (".ctc", "Decoder"), "GreedyDecoder": (".ctc", "GreedyDecoder"),
+            "ModelConfig": (".config", "ModelConfig"), "Reading": (".recognizer", "Reading"),
+            "Recognizer": (".recognizer", "Recognizer"), "TrainConfig": (".config", "TrainConfig"),
+            "ctc_greedy": (".ctc", "greedy"), "ctc_required_length": (".ctc", "required_length"),
+            "evaluate": (".evaluate", "evaluate"), "infer": (".inference", "infer"), "lexicon": (".lexicon", None),
+            "make_decoder": (".ctc", "make_decoder"), "train": (".train", "train")}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name == "train":
-        from .train import train
-
-        return train
-    if name == "evaluate":
-        from .evaluate import evaluate
-
-        return evaluate
-    raise AttributeError(f"module 'crnn_ocr' has no attribute {name!r}")
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'crnn_ocr' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = import_module(module, __name__)
+    return value if attribute is None else getattr(value, attribute)
