@@ -147,6 +147,18 @@ def test_a_config_can_start_from_a_base_file_and_replace_some_of_its_keys(tmp_pa
         Config.from_toml(tmp_path / "unknown.toml")
 
 
+def test_a_pretrained_start_is_a_path_beside_the_config_unless_it_is_a_model_name(tmp_path):
+    def start(value: str) -> str:
+        (tmp_path / "c.toml").write_text(f'[model]\npretrained = "{value}"\n')
+        return Config.from_toml(tmp_path / "c.toml").model.pretrained
+
+    assert start("synth-words") == "synth-words"  # bundled
+    assert start("synth-wrods") == "synth-wrods"  # misspelt: reported as an unknown model, not as a path
+    assert start("runs/best.pt") == str(tmp_path / "runs" / "best.pt")
+    (tmp_path / "mine").write_bytes(b"")
+    assert start("mine") == str(tmp_path / "mine")  # a file of that name beside the config is a path
+
+
 @pytest.mark.parametrize("files, message", [
     ({"a.toml": 'base = "a.toml"\n'}, "leads back to itself"),
     ({"a.toml": 'base = "b.toml"\n', "b.toml": 'base = "a.toml"\n'}, "leads back to itself"),

@@ -163,7 +163,10 @@ def resolve_paths(raw: dict, folder: Path) -> dict:
         if not isinstance(value, str) or value in NOT_PATHS or Path(value).is_absolute() \
                 or (key == "pretrained" and value in bundled):
             return value
-        return os.path.normpath(os.path.join(os.path.abspath(folder), value))
+        path = os.path.normpath(os.path.join(os.path.abspath(folder), value))
+        if key == "pretrained" and os.sep not in value and "." not in value and not os.path.lexists(path):
+            return value  # a bare name that is no file here: a misspelt model's name, reported as that
+        return path
 
     for section, keys in PATH_KEYS.items():
         table, types = raw.get(section), {f.name: f.type for f in fields(SECTIONS[section])}
