@@ -15,6 +15,9 @@ _EXPORTS = {"CRNN": (".model", "CRNN"), "CharInfo": (".recognizer", "CharInfo"),
             "ctc_greedy": (".ctc", "greedy"), "ctc_required_length": (".ctc", "required_length"),
             "evaluate": (".evaluate", "evaluate"), "infer": (".inference", "infer"), "lexicon": (".lexicon", None),
             "make_decoder": (".ctc", "make_decoder"), "train": (".train", "train")}
+# The decoders make_decoder knows by name beyond "greedy" register themselves when imported:
+# every name from ctc comes with them, as the package's eager imports once gave.
+_DECODER_MODULES = (".lexicon", ".lm")
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
@@ -23,5 +26,7 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'crnn_ocr' has no attribute {name!r}")
     module, attribute = _EXPORTS[name]
+    for registers in _DECODER_MODULES if module == ".ctc" else ():
+        import_module(registers, __name__)
     value = import_module(module, __name__)
     return value if attribute is None else getattr(value, attribute)
