@@ -26,7 +26,8 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'crnn_ocr' has no attribute {name!r}")
     module, attribute = _EXPORTS[name]
-    for registers in _DECODER_MODULES if module == ".ctc" else ():
-        import_module(registers, __name__)
+    if module == ".ctc":
+        for registering in _DECODER_MODULES:
+            import_module(registering, __name__)
     value = import_module(module, __name__)
     return value if attribute is None else getattr(value, attribute)

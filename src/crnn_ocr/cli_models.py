@@ -107,20 +107,19 @@ def output_file(path: str | None):
     if path is None:
         yield sys.stdout
         return
-    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a fifo: written to, never replaced
-        if os.path.isdir(path):
-            raise ValueError(f"--output {shown(path)} is a folder")
-        with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
-            yield f
-        return
-    tmp, target = atomic_target(path)
+    special = os.path.exists(path) and not os.path.isfile(path)  # /dev/null, a fifo: written to, never replaced
+    if special and os.path.isdir(path):
+        raise ValueError(f"--output {shown(path)} is a folder")
+    tmp, target = (Path(path), None) if special else atomic_target(path)
     try:
         # surrogateescape: a file name that is not UTF-8 is written back as its own bytes, as on stdout
         with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
             yield f
-        os.replace(tmp, target)
+        if target:
+            os.replace(tmp, target)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if target:
+            tmp.unlink(missing_ok=True)
         raise
 
 
@@ -147,8 +146,9 @@ def cmd_predict(args) -> int:
     if args.output and os.path.isfile(args.output):
         output = os.stat(args.output)
         for path in paths:
-            if os.path.isfile(path) and os.path.samestat(os.stat(path), output):
-                raise ValueError(f"--output {shown(args.output)} is one of the images to read")
+            with contextlib.suppress(OSError):  # an unreadable path is reported when read
+                if os.path.samestat(os.stat(path), output):
+                    raise ValueError(f"--output {shown(args.output)} is one of the images to read")
     bad = 0
     progress = tqdm(total=len(paths), unit="img", file=sys.stderr, dynamic_ncols=True,
                     disable=len(paths) < PROGRESS_MIN or not sys.stderr.isatty())

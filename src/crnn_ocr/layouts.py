@@ -26,17 +26,17 @@ def detect_layout(path: str | Path) -> str:
         raise DataError(f"dataset path does not exist: {path}")
     if not p.is_dir():
         raise DataError(f"dataset path is not a folder: {path}")
-    if (p / "train").is_dir() and split_folder(p, "val"):
+    train, val = (p / "train").is_dir(), split_folder(p, "val")
+    if train and val:
         return "splits"
     if (p / "words.txt").exists() and (p / "words").is_dir():
         return "iam"
     if os.path.lexists(p / "labels.tsv"):  # one that is not a regular file (or a broken link) is refused when read
         return "tsv"
-    halves = [n for n in ("train",) + VAL_NAMES if (p / n).is_dir()]
-    if halves and not any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()):
+    if (train or val) and not any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()):
         # half a split layout, and no image beside it: say so rather than find no images
-        raise DataError(f"{shown(p)} has {halves[0]}/ but no " + ("val/ (or valid/, validation/)" if halves[0] ==
-                        "train" else "train/") + " beside it: a split layout needs both")
+        has, missing = ("train", "val/ (or valid/, validation/)") if train else (val.name, "train/")
+        raise DataError(f"{shown(p)} has {has}/ but no {missing} beside it: a split layout needs both")
     return "folder"
 
 
