@@ -97,7 +97,8 @@ def run_one(config_path: Path, args) -> dict:
                "shortcut_pool": m.shortcut_pool, "width_pool": m.width_pool, "cnn_blocks": sum(m.cnn_blocks),
                "pretrained": Path(start).name, "synthetic_mix": cfg.data.synthetic_mix,
                "train_images": cfg.data.train_limit or "all", "seed": cfg.train.seed,
-               "erase": cfg.data.erase, "dropout": m.dropout, "lr": cfg.train.lr}
+               "erase": cfg.data.erase, "dropout": m.dropout, "lr": cfg.train.lr,
+               "weight_decay": cfg.train.weight_decay, "cnn_lr": cfg.train.cnn_lr}
     result = {"config": name, "dataset": kind, "backbone": cfg.model.backbone,
               "pretrained": bool(start), "options": options, **summary}
     if test:
@@ -133,11 +134,14 @@ def minutes(seconds: float | None) -> str:
 
 
 def other(options: dict) -> str:
-    """Dropout, learning rate and occlusion of a run ('-' for results recorded before they were)."""
+    """Dropout, learning rate and occlusion of a run, and weight decay and the CNN's share of the
+    learning rate where they are not the defaults ('-' for results recorded before they were)."""
     if "dropout" not in options:
         return "-"
     erase = f", erase {options['erase']:g}" if options["erase"] else ""
-    return f"dropout {options['dropout']:g}, lr {options['lr']:g}{erase}"
+    decay = f", weight decay {options['weight_decay']:g}" if options.get("weight_decay", 1e-2) != 1e-2 else ""
+    cnn_lr = f", CNN lr x{options['cnn_lr']:g}" if options.get("cnn_lr", 1) != 1 else ""
+    return f"dropout {options['dropout']:g}, lr {options['lr']:g}{erase}{decay}{cnn_lr}"
 
 
 def ablation_markdown(results: list[dict]) -> str:
@@ -216,7 +220,8 @@ validation CER first fell to X (IAM) or the word accuracy first rose to X (captc
 "scored on": the words of the scores: the given test location (`--iam-test`, `--captcha-test`),
 else the validation set the run trained with (for the report-scale arms, a 500-word sample of
 val1 + val2), and the two do not compare. "other": dropout, learning rate and occlusion
-(`erase`), "-" for runs recorded before the table showed them.
+(`erase`), weight decay and the CNN's share of the learning rate (`cnn_lr`) where not the
+defaults, "-" for runs recorded before the table showed them.
 
 """
 

@@ -121,6 +121,8 @@ class TrainConfig:
     batch_size: int = option(16, "images per step", ge=1)
     lr: float = option(1e-3, "peak learning rate after warm-up", gt=0)
     weight_decay: float = option(1e-2, "AdamW weight decay", ge=0)
+    cnn_lr: float = option(1.0, "the CNN's learning rate as a share of lr (e.g. 0.1 to keep more of a "
+                           "pretrained CNN); 1 = the same", gt=0)
     warmup_epochs: float = option(1.0, "linear warm-up, then cosine decay to lr * min_lr_ratio", ge=0)
     min_lr_ratio: float = option(0.01, "the last learning rate as a fraction of lr", ge=0, lt=1)
     grad_clip: float = option(5.0, "gradient norm clipping", gt=0)

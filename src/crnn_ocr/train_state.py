@@ -49,6 +49,16 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def param_groups(model: torch.nn.Module, lr: float, cnn_share: float) -> list[dict]:
+    """The optimizer's parameter groups: one, or the CNN's at ``lr * cnn_share`` and the rest at ``lr``
+    (the schedule scales each group's own rate)."""
+    if cnn_share == 1:
+        return [{"params": list(model.parameters())}]
+    cnn = {id(p) for p in model.cnn.parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) in cnn], "lr": lr * cnn_share},
+            {"params": [p for p in model.parameters() if id(p) not in cnn]}]
+
+
 def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_per_epoch: int,
               rank: int) -> TrainState:
     """A fresh ``TrainState``: AdamW, warm-up + cosine schedule, the moving average if asked."""
@@ -60,7 +70,7 @@ def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_
         from torch.optim.swa_utils import AveragedModel
 
         ema = AveragedModel(model, multi_avg_fn=ema_with_warmup(t.ema), use_buffers=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, t.lr, t.cnn_lr), lr=t.lr, weight_decay=t.weight_decay)
     total_steps = steps_per_epoch * t.epochs
     warmup = max(1, round(t.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
