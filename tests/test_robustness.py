@@ -534,6 +534,68 @@ def test_file_names_that_are_not_utf8_are_carried_and_written_safely(tmp_path, c
     assert len(done.stdout.splitlines()) == 2
 
 
+def test_control_characters_in_file_names_stay_on_their_line(tmp_path, capsys, model_checkpoint):
+    write_good_images(tmp_path, ["good"])
+    odd = tmp_path / "a\nb\x1b[31m.png"  # missing: its message names it
+    code, out, err = run(capsys, "predict", "--checkpoint", model_checkpoint, odd, tmp_path / "good.png")
+    assert code == 0 and "\x1b" not in err and "a\\x0ab\\x1b[31m.png: file not found" in err
+    assert len(out.splitlines()) == 1
+    code, out, _ = run(capsys, "predict", "--checkpoint", model_checkpoint, odd, "--format", "jsonl")
+    assert code == 2 and json.loads(out)["path"] == str(odd)  # JSON carries the name itself
+
+
+def test_an_operating_system_error_names_the_file_given(tmp_path, capsys, model_checkpoint):
+    write_good_images(tmp_path, ["good"])
+    (tmp_path / "file").write_text("")
+    code, _, err = run(capsys, "predict", "--checkpoint", model_checkpoint, tmp_path / "good.png",
+                       "--output", tmp_path / "file" / "out.tsv")
+    assert_error_line(code, err, f"{tmp_path / 'file' / 'out.tsv'}: not a directory")
+    assert "Errno" not in err and ".tmp" not in err
+
+
+def test_a_wrong_flag_is_one_line_that_points_to_the_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        run(capsys, "predict", "--model", "x.pt", "--bogus-flag", "x.png")
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1
+    assert "predict: error: unrecognized arguments: --bogus-flag" in err and "(see crnn-ocr predict --help)" in err
+    with pytest.raises(SystemExit):
+        run(capsys, "predict", "x.png")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "required: --model" in err and "(see crnn-ocr predict --help)" in err
+
+
+def test_demo_refuses_a_bad_count_before_it_writes_anything(tmp_path, capsys):
+    code, _, err = run(capsys, "demo", "--out", tmp_path / "demo", "--test-images", "-1")
+    assert_error_line(code, err, "--test-images -1")
+    assert not (tmp_path / "demo").exists()
+
+
+def test_word_id_lists_with_data_that_is_not_iam_are_refused(tmp_path, capsys, tiny_config, model_checkpoint):
+    write_good_images(tmp_path / "data", ["abc", "bca", "cab"])
+    ids = tmp_path / "ids.txt"
+    ids.write_text("a01-000u-00-00\n")
+    code, _, err = run(capsys, "train", "--config", tiny_config, "--data", tmp_path / "data", "--train-ids", ids,
+                       "--val-ids", ids, "--out", tmp_path / "run")
+    assert_error_line(code, err, "--train-ids and --val-ids", "is not one")
+    code, _, err = run(capsys, "evaluate", "--checkpoint", model_checkpoint, "--data", tmp_path / "data",
+                       "--split-ids", ids, "--out", tmp_path / "ev")
+    assert_error_line(code, err, "--split-ids", "is not one")
+
+
+def test_a_float_image_with_nan_and_inf_reads_without_a_warning(tmp_path):
+    import warnings
+
+    a = np.full((40, 120), np.nan, dtype=np.float32)
+    a[10:30, 10:110] = 0.2
+    a[0, 0], a[0, 1] = np.inf, -np.inf
+    Image.fromarray(a, mode="F").save(tmp_path / "nan.tif")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = load_tensor(tmp_path / "nan.tif", 32, 128, 1)
+    assert torch.isfinite(t).all() and t.max() > 200  # nan read as the background, not as ink
+
+
 def test_training_on_a_folder_with_non_utf8_names_finishes(tmp_path, capsys, tiny_config):
     odd = os.fsdecode(b"d\xe9j\xe0")
     root = tmp_path / odd

@@ -115,6 +115,20 @@ def test_with_ema_validation_and_best_pt_use_the_averaged_weights(tmp_path, tiny
     model.load_state_dict(best["model"])  # best.pt loads like any checkpoint
 
 
+def test_cnn_lr_trains_the_cnn_at_its_share_of_the_learning_rate_and_resumes(tmp_path, tiny_toml):
+    config = Config.from_toml(tiny_toml)
+    config.train.epochs, config.train.cnn_lr = 1, 0.1
+    train(config, tmp_path / "run", log=lambda *a: None)
+    last = checkpoint.load(tmp_path / "run" / "last.pt")
+    rest, cnn = last["optimizer"]["param_groups"]
+    model = CRNN.from_config(config, Charset(last["charset"]))
+    assert len(cnn["params"]) == len(list(model.cnn.parameters()))
+    assert len(rest["params"]) + len(cnn["params"]) == len(list(model.parameters()))
+    assert cnn["lr"] == pytest.approx(0.1 * rest["lr"]) and cnn["initial_lr"] == pytest.approx(0.1 * config.train.lr)
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2"]) == 0  # two groups load back
+    assert len(checkpoint.load(tmp_path / "run" / "last.pt")["optimizer"]["param_groups"]) == 2
+
+
 def test_resuming_a_checkpoint_without_training_state_is_refused(tmp_path, tiny_toml, capsys):
     run = tmp_path / "run"
     run.mkdir()

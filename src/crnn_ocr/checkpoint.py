@@ -229,6 +229,13 @@ def pretrained_start(config: Config) -> str:
     return auto_start(config) if value == AUTO else "" if value == "none" else value
 
 
+def check_start(config: Config) -> None:
+    """Fail before the data load when ``[model] pretrained`` names no bundled model and no file."""
+    start = pretrained_start(config)
+    if start not in ("", "imagenet") and not registry.resolve(start).is_file():
+        raise CheckpointError(f"pretrained start not found: {start}")
+
+
 def start_from_pretrained(model: CRNN, config: Config, charset: Charset, log=print) -> None:
     """Load what ``[model] pretrained`` names into a fresh ``model`` and log what was copied
     (ImageNet weights are loaded when the model is built)."""

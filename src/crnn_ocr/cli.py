@@ -7,16 +7,17 @@ goes away (`crnn-ocr predict ... | head`).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .cli_models import add_model_arg, add_model_parsers, add_reading_args, reading_options
+from .cli_models import add_model_arg, add_model_parsers, add_reading_args, check_numbers, reading_options
 from .cli_tools import add_prepare_parser, add_serve_parser
 from .config import Config
-from .files import shown  # noqa: F401  (registers the "crnn_ocr.shown" error handler)
+from .files import shown  # also registers the "crnn_ocr.shown" error handler
 from .images import BadImage
 from .items import DataError
 from .options import add_config_flags, apply_flags, given_flags
@@ -88,6 +89,7 @@ def cmd_demo(args) -> int:
     from .synth_captcha import synthetic_captchas
     from .train import train
 
+    check_numbers(args, {"epochs": (1, math.inf), "test_images": (1, math.inf)})
     out = Path(args.out)
     test_dir = out / "synthetic-test"
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -102,8 +104,16 @@ def cmd_demo(args) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, a wrong flag or value told in one line (not after the whole usage);
+    the subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {shown(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crnn-ocr", description="Train, evaluate and run CRNN text recognizers.")
+    parser = Parser(prog="crnn-ocr", description="Train, evaluate and run CRNN text recognizers.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a recognizer", description="Train a CRNN; writes best.pt, last.pt, "
@@ -162,21 +172,33 @@ def safe_streams() -> None:
 def one_line_warning(message, category, filename, lineno, line=None) -> str:
     """A warning on stderr as one ``crnn-ocr: warning:`` line (e.g. ``ImageTooWide``), not
     Python's two lines with the source file and line that issued it."""
-    return f"crnn-ocr: warning: {(str(message).splitlines() or [category.__name__])[0]}\n"
+    return f"crnn-ocr: warning: {shown((str(message).splitlines() or [category.__name__])[0])}\n"
+
+
+def error_text(e: Exception) -> str:
+    """An error's one line: an operating-system error as "FILE: reason" (not Python's
+    "[Errno 17] File exists: 'FILE'"), file names ``shown`` so that a newline in one stays on the line."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        return f"{shown(e.filename)}: {e.strerror[0].lower() + e.strerror[1:]}"
+    return shown(e)
 
 
 def main(argv: list[str] | None = None) -> int:
     safe_streams()
-    shown, warnings.formatwarning = warnings.formatwarning, one_line_warning
+    previous, warnings.formatwarning = warnings.formatwarning, one_line_warning
     try:
         return run(argv)
     finally:  # a program that calls main() keeps its own warning format afterwards
-        warnings.formatwarning = shown
+        warnings.formatwarning = previous
 
 
 def run(argv: list[str] | None) -> int:
     """Parse ``argv``, run its command and turn every failure into one ``crnn-ocr: error:`` line."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # told with the command's own help, not the top-level one
+        parser.exit(2, f"crnn-ocr {args.command}: error: unrecognized arguments: {shown(' '.join(extra))} "
+                       f"(see crnn-ocr {args.command} --help)\n")
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, so that a closed pipe is caught below and not at exit
@@ -187,12 +209,12 @@ def run(argv: list[str] | None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (DataError, CheckpointError, BadImage, ValueError, OSError) as e:  # OSError: unreadable or unwritable paths
-        print(f"crnn-ocr: error: {e}", file=sys.stderr)
+        print(f"crnn-ocr: error: {error_text(e)}", file=sys.stderr)
         return 2
     except Exception as e:  # nothing foreseen: still one line (CRNN_OCR_TRACEBACK=1 shows the traceback)
         if os.environ.get("CRNN_OCR_TRACEBACK"):
             raise
-        print(f"crnn-ocr: error: unexpected {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}",
+        print(f"crnn-ocr: error: unexpected {type(e).__name__}: {shown((str(e).splitlines() or [''])[0][:200])}",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:

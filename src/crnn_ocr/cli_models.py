@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .files import atomic_target, shown, tsv_field
+from .files import atomic_target, shown, tsv_field, unicode_text
 from .images import IMAGE_SUFFIXES
 
 FORMATS = ("tsv", "json", "jsonl")
@@ -113,7 +113,11 @@ def output_file(path: str | None):
     tmp, target = (Path(path), None) if special else atomic_target(path)
     try:
         # surrogateescape: a file name that is not UTF-8 is written back as its own bytes, as on stdout
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as f:
+        f = open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n")
+    except OSError as e:  # named as given, not as the temporary file
+        raise OSError(e.errno, e.strerror, path) from None
+    try:
+        with f:
             yield f
         if target:
             os.replace(tmp, target)
@@ -128,7 +132,7 @@ def record(fmt: str, path: str, reading, first: bool) -> str:
     element of the JSON array (``first``: the array's first)."""
     if fmt == "tsv":
         return "" if reading.error else f"{tsv_field(path)}\t{tsv_field(reading.text)}\t{reading.confidence:.4f}\n"
-    text = json.dumps({"path": shown(path)} | reading.to_dict(), ensure_ascii=False)
+    text = json.dumps({"path": unicode_text(path)} | reading.to_dict(), ensure_ascii=False)
     return text + "\n" if fmt == "jsonl" else ("\n" if first else ",\n") + text
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import metrics, plots
 from .dataset import OCRDataset
-from .files import shown, write_atomic
+from .files import shown, unicode_text, write_atomic
 from .inference import infer, take
 from .items import DataError, Skipped
 from .lexicon import Lexicon
@@ -98,7 +98,7 @@ def write_outputs(out_dir: Path, checkpoint: str | Path, data: str | Path, ds: O
     w = csv.writer(table, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
     w.writerow(["path", "gold", "prediction", "correct", "confidence"])
     for it, p, c in zip(ds.items, pred, confidence):
-        w.writerow([shown(it.path), shown(it.text), shown(p), int(it.text == p), f"{c:.4f}"])
+        w.writerow([unicode_text(it.path), unicode_text(it.text), unicode_text(p), int(it.text == p), f"{c:.4f}"])
     write_atomic(out_dir / "predictions.tsv", table.getvalue())
     errors = [i for i, (g, p) in enumerate(zip(gold, pred)) if g != p]
     grid = (errors[:8] + [i for i in range(len(gold)) if gold[i] == pred[i]][:8])[:16]

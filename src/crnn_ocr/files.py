@@ -6,10 +6,13 @@ file names shown as text.
   never end) and at most ``MAX_TEXT_BYTES``.
 - ``write_atomic``: a report file is written to a temporary file beside it and renamed into
   place, so a failure never leaves a 0-byte or half-written file (the previous one survives).
-- ``shown``: a path or text as printable, valid Unicode. On Linux a file name is bytes; one
-  that is not valid UTF-8 reaches Python with "surrogate escapes", which no UTF-8 file can
-  hold. ``shown`` writes those bytes as ``\\xe9`` (files, plots, JSON), and so does the error
-  handler ``"crnn_ocr.shown"`` the CLI sets on standard output and error.
+- ``unicode_text``: a path or text as valid Unicode. On Linux a file name is bytes; one that
+  is not valid UTF-8 reaches Python with "surrogate escapes", which no UTF-8 file can hold.
+  ``unicode_text`` writes those bytes as ``\\xe9`` (JSON, CSV), and so does the error handler
+  ``"crnn_ocr.shown"`` the CLI sets on standard output and error.
+- ``shown``: the same for messages, reports and plots, control characters also escaped
+  (``\\x0a`` for a newline, ``\\x1b`` for a terminal's escape), so that a file name stays on
+  its line.
 - ``tsv_field``: a value for one field of a tab-separated line, tab, newline, carriage return
   and backslash escaped as ``\\t``, ``\\n``, ``\\r`` and ``\\\\``.
 """
@@ -77,7 +80,7 @@ def atomic_target(path: str | Path) -> tuple[Path, Path]:
     return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}"), path
 
 
-def shown(text: str | Path) -> str:
+def unicode_text(text: str | Path) -> str:
     """``text`` (a path or a string) as valid Unicode: bytes of a non-UTF-8 file name (kept
     by Python as surrogate escapes) become ``\\xNN``."""
     text = str(text)
@@ -86,6 +89,16 @@ def shown(text: str | Path) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def shown(text: str | Path) -> str:
+    """``text`` for a message: ``unicode_text``, and its control characters (a newline or a
+    terminal's escape code in a file name) as ``\\xNN``, so that it stays on its line and cannot
+    drive the terminal."""
+    return unicode_text(text).translate(_CONTROLS)
 
 
 def _escape_unencodable(err: UnicodeError) -> tuple[str, int]:

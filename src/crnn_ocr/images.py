@@ -83,7 +83,9 @@ def unreadable(e: BaseException) -> str:
 def _normalise_mode(im: Image.Image) -> Image.Image:
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im, dtype=np.float64)
-        lo, hi = float(a.min()), float(a.max())
+        finite = a[np.isfinite(a)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        a = np.clip(np.where(np.isnan(a), hi, a), lo, hi)  # a float image's nan: the lightest; +-inf: the ends
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         return Image.fromarray(((a - lo) * scale).astype(np.uint8), "L")
     if im.mode == "P":

@@ -12,7 +12,7 @@ import os
 import random
 from pathlib import Path
 
-from .files import read_text_file, shown
+from .files import read_text_file, shown, unicode_text
 from .images import IMAGE_SUFFIXES
 from .items import DataError, Item, Skipped
 
@@ -77,7 +77,7 @@ def load_folder(folder: str | Path, label_sep: str = "", skipped: Skipped | None
         if not text:
             skipped.add("empty label", shown(p.name))
             continue
-        if shown(text) != text:  # bytes that are not UTF-8: the label cannot be known
+        if unicode_text(text) != text:  # bytes that are not UTF-8: the label cannot be known
             skipped.add("file name not UTF-8 (no label)", shown(p.name))
             continue
         items.append(Item(text, str(p)))

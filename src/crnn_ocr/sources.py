@@ -24,6 +24,8 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
     """Training and validation items for a ``DataConfig``. Synthetic words for a fixed-width
     input are a ``SyntheticWords`` (images rendered when asked for: training renders them on
     the fly); every other item list holds its images or their paths."""
+    if (data.train_ids or data.val_ids) and (data.path in ("", SYNTHETIC_WORDS) or detect_layout(data.path) != "iam"):
+        raise not_iam(data.path or "synthetic captchas", "--train-ids and --val-ids")
     if not data.path:
         return synthetic_captchas(data.synthetic_train, seed), synthetic_captchas(data.synthetic_val, seed + 1)
     if data.path == SYNTHETIC_WORDS:
@@ -60,6 +62,11 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
     return train, val
 
 
+def not_iam(path: str | Path, flags: str) -> DataError:
+    """The error for IAM word-id lists given with data that is not an IAM root."""
+    return DataError(f"{flags} choose words of an IAM root (words.txt + words/), and {shown(path)} is not one")
+
+
 def mixed_in(real: list[Item], data: DataConfig, seed: int) -> list[Item]:
     """Synthetic words to add to ``real`` so that they are ``data.synthetic_mix`` of the whole:
     only texts written with the real labels' characters (the model's alphabet stays the data's),
@@ -93,6 +100,8 @@ def evaluation_items(path: str, label_sep: str = "", split_ids: list[str] | None
     layout = detect_layout(root)
     if layout == "iam":
         items = load_iam(root, read_ids(split_ids) if split_ids else None, keep_err, skipped)
+    elif split_ids:
+        raise not_iam(path, "--split-ids")
     else:
         items = items_of(root, label_sep, skipped)
     if not items:

@@ -50,13 +50,13 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 
 
 def param_groups(model: torch.nn.Module, lr: float, cnn_share: float) -> list[dict]:
-    """The optimizer's parameter groups: one, or the CNN's at ``lr * cnn_share`` and the rest at ``lr``
-    (the schedule scales each group's own rate)."""
+    """The optimizer's parameter groups: one, or the rest at ``lr`` and then the CNN's at
+    ``lr * cnn_share`` (the schedule scales each group's own rate; the log shows the first)."""
     if cnn_share == 1:
         return [{"params": list(model.parameters())}]
     cnn = {id(p) for p in model.cnn.parameters()}
-    return [{"params": [p for p in model.parameters() if id(p) in cnn], "lr": lr * cnn_share},
-            {"params": [p for p in model.parameters() if id(p) not in cnn]}]
+    return [{"params": [p for p in model.parameters() if id(p) not in cnn]},
+            {"params": [p for p in model.parameters() if id(p) in cnn], "lr": lr * cnn_share}]
 
 
 def new_state(config: Config, data: TrainingData, model: torch.nn.Module, steps_per_epoch: int,
