@@ -129,6 +129,22 @@ def test_cnn_lr_trains_the_cnn_at_its_share_of_the_learning_rate_and_resumes(tmp
     assert len(checkpoint.load(tmp_path / "run" / "last.pt")["optimizer"]["param_groups"]) == 2
 
 
+def test_a_misspelt_pretrained_start_fails_before_the_data_is_loaded(tmp_path, tiny_toml, monkeypatch):
+    from crnn_ocr.registry import UnknownModel
+
+    def loaded(*args):
+        raise AssertionError("the data was loaded first")
+
+    monkeypatch.setattr(train_module, "load_training_data", loaded)
+    config = Config.from_toml(tiny_toml)
+    config.model.pretrained = "handwritng-en"
+    with pytest.raises(UnknownModel, match="unknown model 'handwritng-en'"):
+        train(config, tmp_path / "run", log=lambda *a: None)
+    config.model.pretrained = str(tmp_path / "missing.safetensors")
+    with pytest.raises(checkpoint.CheckpointError, match="pretrained start not found"):
+        train(config, tmp_path / "run2", log=lambda *a: None)
+
+
 def test_resuming_a_checkpoint_without_training_state_is_refused(tmp_path, tiny_toml, capsys):
     run = tmp_path / "run"
     run.mkdir()
