@@ -56,7 +56,7 @@ def score(decoder, log_probs: list[torch.Tensor], gold: list[str], charset) -> d
     return {"word_accuracy": word_accuracy(gold, pred), "cer": cer(gold, pred), "ms_per_image": ms}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="a checkpoint, model file or bundled model name")
     p.add_argument("--iam", help="IAM words root (with --tune-ids and --eval-ids)")
@@ -74,41 +74,54 @@ def main() -> None:
     by_ids, by_folders = (args.iam, args.tune_ids, args.eval_ids), (args.tune_data, args.eval_data)
     if not (all(by_ids) and not any(by_folders) or all(by_folders) and not any(by_ids)):
         p.error("give --iam with --tune-ids and --eval-ids, or --tune-data and --eval-data (not both)")
-    torch.set_num_threads(1)
+    return args
 
+
+def load_scored(rec: Recognizer, iam: str | None, ids: list[str] | None, folders: list[str] | None, n: int = 0):
+    """The model's log-probabilities of IAM words (``ids``) or labels.tsv folders, the first
+    ``n`` (0: all), and their labels; unreadable images are left out."""
+    d = rec.config.data
+    items = load_iam(iam, read_ids(ids), skipped=Skipped()) if ids else \
+        [it for f in folders for it in items_of(Path(f), "", Skipped())]
+    items = items[:n] if n else items
+    if d.any_width:
+        prepared = [(p, it) for p, it in zip(rec.prepare([it.path for it in items]), items) if isinstance(p, Prepared)]
+        images, items = [p.tensor for p, _ in prepared], [it for _, it in prepared]
+    else:
+        images, items = decode_images(items, d.height, d.width, d.channels, Skipped(), levels=d.auto_levels,
+                                      crop=d.crop_to_ink)
+    return log_probs_of(rec, images), [it.text for it in items]
+
+
+def tune(lm: CharNgram, log_probs, gold: list[str], charset, alphas, betas) -> dict:
+    """The language model's score for each (alpha, beta) of the grid, printed as it goes."""
+    grid = {}
+    for alpha, beta in itertools.product(alphas, betas):
+        grid[(alpha, beta)] = score(LMDecoder(lm, alpha, beta), log_probs, gold, charset)
+        print(f"tune alpha {alpha} beta {beta}: CER {100 * grid[(alpha, beta)]['cer']:.2f}%", flush=True)
+    return grid
+
+
+def main() -> None:
+    from crnn_ocr.ctc import GreedyDecoder
+
+    args = parse_args()
+    torch.set_num_threads(1)
     path = registry.resolve(args.checkpoint)
     ckpt = load_checkpoint(path)  # once: the model and its training labels
     rec, vocabulary = Recognizer(*model_of(ckpt, path)), ckpt.get("vocabulary", [])
-    d, charset = rec.config.data, rec.charset
     t0 = time.perf_counter()
     counts = read_word_counts(args.words)
     words = len(counts)
     counts.update(vocabulary)  # the training labels, each as often as it occurs
     lm = CharNgram.from_texts(counts)
     lm_build = time.perf_counter() - t0
-    lexicon = Lexicon(counts)
 
-    def load(ids: list[str] | None, folders: list[str] | None, n: int = 0):
-        items = load_iam(args.iam, read_ids(ids), skipped=Skipped()) if ids else \
-            [it for f in folders for it in items_of(Path(f), "", Skipped())]
-        items = items[:n] if n else items
-        if d.any_width:
-            prepared = [(p, it) for p, it in zip(rec.prepare([it.path for it in items]), items)
-                        if isinstance(p, Prepared)]  # unreadable images are left out
-            images, items = [p.tensor for p, _ in prepared], [it for _, it in prepared]
-        else:
-            images, items = decode_images(items, d.height, d.width, d.channels, Skipped(), levels=d.auto_levels,
-                                          crop=d.crop_to_ink)
-        return log_probs_of(rec, images), [it.text for it in items]
-
-    tune_lp, tune_gold = load(args.tune_ids, args.tune_data, args.tune_n)
-    grid = {}
-    for alpha, beta in itertools.product(args.alphas, args.betas):
-        grid[(alpha, beta)] = score(LMDecoder(lm, alpha, beta), tune_lp, tune_gold, charset)
-        print(f"tune alpha {alpha} beta {beta}: CER {100 * grid[(alpha, beta)]['cer']:.2f}%", flush=True)
+    tune_lp, tune_gold = load_scored(rec, args.iam, args.tune_ids, args.tune_data, args.tune_n)
+    grid = tune(lm, tune_lp, tune_gold, rec.charset, args.alphas, args.betas)
     alpha, beta = min(grid, key=lambda k: grid[k]["cer"])
 
-    eval_lp, eval_gold = load(args.eval_ids, args.eval_data)
+    eval_lp, eval_gold = load_scored(rec, args.iam, args.eval_ids, args.eval_data)
     results = {"checkpoint": Path(args.checkpoint).name, "n": len(eval_gold),
                "eval": [Path(i).name for i in args.eval_ids or args.eval_data],
                "tuned_on": f"first {len(tune_gold)} images of " + ", ".join(Path(i).name for i in
@@ -116,15 +129,12 @@ def main() -> None:
                "lm": {"order": lm.order, "alpha": alpha, "beta": beta, "build_seconds": round(lm_build, 1),
                       "texts": f"{words} word-list words + {len(vocabulary)} training labels"},
                "tuning": [{"alpha": a, "beta": b, **s} for (a, b), s in grid.items()], "decoders": {}}
-    from crnn_ocr.ctc import GreedyDecoder
-
     lines = any(" " in g for g in eval_gold)  # the lexicon decoder answers a single word
-    for name, decoder in [("greedy", GreedyDecoder()), ("lexicon", None if lines else lexicon),
+    for name, decoder in [("greedy", GreedyDecoder()), ("lexicon", None if lines else Lexicon(counts)),
                           ("lm", LMDecoder(lm, alpha, beta))]:
         if decoder is None:
             continue
-        results["decoders"][name] = score(decoder, eval_lp, eval_gold, charset)
-        s = results["decoders"][name]
+        results["decoders"][name] = s = score(decoder, eval_lp, eval_gold, rec.charset)
         print(f"{name}: word accuracy {100 * s['word_accuracy']:.2f}%, CER {100 * s['cer']:.2f}%, "
               f"{s['ms_per_image']:.2f} ms/image", flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
