@@ -111,7 +111,7 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     ckpt = load_for_resume(out / "last.pt") if resume else None
     if ckpt:
         log(f"resuming from {out / 'last.pt'} (epoch {ckpt['epoch']}, step {ckpt['step']})")
-    if not ckpt:
+    else:
         checkpoint.check_start(config)  # a misspelt start fails now, not after the data load
     data, model = load_training_data(config, ckpt["charset"] if ckpt else None, log)
     if not ckpt:
