@@ -106,6 +106,13 @@ def test_module_entry_point_prints_help():
     assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout
 
 
+def test_a_warning_naming_a_file_with_a_newline_is_one_whole_line():
+    from crnn_ocr.cli import one_line_warning
+
+    line = one_line_warning(UserWarning("w\nide.png: 8000 pixels wide, scaled down"), UserWarning, "f.py", 1)
+    assert line == "crnn-ocr: warning: w\\x0aide.png: 8000 pixels wide, scaled down\n"
+
+
 def test_main_restores_the_warning_format_of_its_caller(tmp_path, capsys):
     before = warnings.formatwarning
     assert main(["predict", "--model", str(tmp_path / "missing.pt"), str(tmp_path / "x.png")]) == 2

@@ -15,5 +15,20 @@ def test_bytes_that_are_not_utf8_become_escapes_in_both():
     assert unicode_text(odd) == "caf\\xe9\n" and shown(odd) == "caf\\xe9\\x0a"
 
 
+def test_errors_while_writing_through_a_temporary_file_name_the_file_asked_for(tmp_path):
+    import pytest
+
+    from crnn_ocr.files import write_atomic
+
+    (tmp_path / "report.md").mkdir()  # the rename onto it fails
+    with pytest.raises(OSError) as e:
+        write_atomic(tmp_path / "report.md", "text")
+    assert e.value.filename == str(tmp_path / "report.md") and e.value.filename2 is None
+    with pytest.raises(OSError) as e:
+        write_atomic(tmp_path / "no" / "report.md", "text")  # no folder for the temporary file
+    assert e.value.filename == str(tmp_path / "no" / "report.md")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]  # no temporary file left
+
+
 def test_tsv_field_escapes_its_separators():
     assert tsv_field("a\tb\nc\\d\r") == "a\\tb\\nc\\\\d\\r"

@@ -115,7 +115,7 @@ def test_with_ema_validation_and_best_pt_use_the_averaged_weights(tmp_path, tiny
     model.load_state_dict(best["model"])  # best.pt loads like any checkpoint
 
 
-def test_cnn_lr_trains_the_cnn_at_its_share_of_the_learning_rate_and_resumes(tmp_path, tiny_toml):
+def test_cnn_lr_trains_the_cnn_at_its_share_of_the_learning_rate_and_resumes(tmp_path, tiny_toml, capsys):
     config = Config.from_toml(tiny_toml)
     config.train.epochs, config.train.cnn_lr = 1, 0.1
     train(config, tmp_path / "run", log=lambda *a: None)
@@ -125,6 +125,8 @@ def test_cnn_lr_trains_the_cnn_at_its_share_of_the_learning_rate_and_resumes(tmp
     assert len(cnn["params"]) == len(list(model.cnn.parameters()))
     assert len(rest["params"]) + len(cnn["params"]) == len(list(model.parameters()))
     assert cnn["lr"] == pytest.approx(0.1 * rest["lr"]) and cnn["initial_lr"] == pytest.approx(0.1 * config.train.lr)
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2", "--cnn-lr", "0.5"]) == 2
+    assert "was trained with cnn_lr 0.1; resume it with --cnn-lr 0.1" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--epochs", "2"]) == 0  # two groups load back
     assert len(checkpoint.load(tmp_path / "run" / "last.pt")["optimizer"]["param_groups"]) == 2
 
@@ -143,6 +145,9 @@ def test_a_misspelt_pretrained_start_fails_before_the_data_is_loaded(tmp_path, t
     config.model.pretrained = str(tmp_path / "missing.safetensors")
     with pytest.raises(checkpoint.CheckpointError, match="pretrained start not found"):
         train(config, tmp_path / "run2", log=lambda *a: None)
+    config.model.pretrained = str(tmp_path)
+    with pytest.raises(checkpoint.CheckpointError, match="is a folder, not a checkpoint file"):
+        train(config, tmp_path / "run3", log=lambda *a: None)
 
 
 def test_resuming_a_checkpoint_without_training_state_is_refused(tmp_path, tiny_toml, capsys):

@@ -232,7 +232,10 @@ def pretrained_start(config: Config) -> str:
 def check_start(config: Config) -> None:
     """Fail before the data load when ``[model] pretrained`` names no bundled model and no file."""
     start = pretrained_start(config)
-    if start not in ("", "imagenet") and not registry.resolve(start).is_file():
+    path = registry.resolve(start) if start not in ("", "imagenet") else None
+    if path is not None and path.is_dir():
+        raise CheckpointError(f"pretrained start {start} is a folder, not a checkpoint file")
+    if path is not None and not path.exists():
         raise CheckpointError(f"pretrained start not found: {start}")
 
 

@@ -172,7 +172,7 @@ def safe_streams() -> None:
 def one_line_warning(message, category, filename, lineno, line=None) -> str:
     """A warning on stderr as one ``crnn-ocr: warning:`` line (e.g. ``ImageTooWide``), not
     Python's two lines with the source file and line that issued it."""
-    return f"crnn-ocr: warning: {shown((str(message).splitlines() or [category.__name__])[0])}\n"
+    return f"crnn-ocr: warning: {shown(str(message) or category.__name__)}\n"  # shown: one line
 
 
 def error_text(e: Exception) -> str:
@@ -197,8 +197,8 @@ def run(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # told with the command's own help, not the top-level one
-        parser.exit(2, f"crnn-ocr {args.command}: error: unrecognized arguments: {shown(' '.join(extra))} "
-                       f"(see crnn-ocr {args.command} --help)\n")
+        command = " ".join(filter(None, ["crnn-ocr", args.command, getattr(args, "dataset", None)]))
+        parser.exit(2, f"{command}: error: unrecognized arguments: {shown(' '.join(extra))} (see {command} --help)\n")
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, so that a closed pipe is caught below and not at exit
@@ -214,7 +214,7 @@ def run(argv: list[str] | None) -> int:
     except Exception as e:  # nothing foreseen: still one line (CRNN_OCR_TRACEBACK=1 shows the traceback)
         if os.environ.get("CRNN_OCR_TRACEBACK"):
             raise
-        print(f"crnn-ocr: error: unexpected {type(e).__name__}: {shown((str(e).splitlines() or [''])[0][:200])}",
+        print(f"crnn-ocr: error: unexpected {type(e).__name__}: {shown(str(e)[:200])}",
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:

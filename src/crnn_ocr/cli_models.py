@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .files import atomic_target, shown, tsv_field, unicode_text
+from .files import atomic_target, named_as, shown, tsv_field, unicode_text
 from .images import IMAGE_SUFFIXES
 
 FORMATS = ("tsv", "json", "jsonl")
@@ -111,16 +111,15 @@ def output_file(path: str | None):
     if special and os.path.isdir(path):
         raise ValueError(f"--output {shown(path)} is a folder")
     tmp, target = (Path(path), None) if special else atomic_target(path)
-    try:
+    with named_as(path):
         # surrogateescape: a file name that is not UTF-8 is written back as its own bytes, as on stdout
         f = open(tmp, "w", encoding="utf-8", errors="surrogateescape", newline="\n")
-    except OSError as e:  # named as given, not as the temporary file
-        raise OSError(e.errno, e.strerror, path) from None
     try:
         with f:
             yield f
         if target:
-            os.replace(tmp, target)
+            with named_as(path):
+                os.replace(tmp, target)
     except BaseException:
         if target:
             tmp.unlink(missing_ok=True)

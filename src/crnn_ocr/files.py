@@ -47,12 +47,25 @@ def read_text_file(path: str | Path, what: str, limit: int = MAX_TEXT_BYTES) -> 
 
 
 @contextmanager
+def named_as(path: str | Path) -> Iterator[None]:
+    """An operating-system error in the block named after ``path``, the file asked for, not the
+    temporary file beside it that the block works on."""
+    try:
+        yield
+    except OSError as e:
+        if e.strerror is None:
+            raise
+        raise OSError(e.errno, e.strerror, str(path)) from None
+
+
+@contextmanager
 def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """A binary file to write ``path``'s new content into: a temporary file beside it, flushed
     to disk and renamed into place when the block ends, removed if the block fails. A crash
     mid-write leaves the previous file intact."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with named_as(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         umask = os.umask(0)
         os.umask(umask)
@@ -61,7 +74,8 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with named_as(path):
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

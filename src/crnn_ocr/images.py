@@ -85,7 +85,8 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
         a = np.asarray(im, dtype=np.float64)
         finite = a[np.isfinite(a)]
         lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
-        a = np.clip(np.where(np.isnan(a), hi, a), lo, hi)  # a float image's nan: the lightest; +-inf: the ends
+        paper = float(np.median(finite)) if finite.size else 0.0  # most pixels are background, light or dark
+        a = np.clip(np.where(np.isnan(a), paper, a), lo, hi)  # a float image's nan: the background; +-inf: the ends
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         return Image.fromarray(((a - lo) * scale).astype(np.uint8), "L")
     if im.mode == "P":

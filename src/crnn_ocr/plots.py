@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from .files import atomic_target, shown  # noqa: E402
+from .files import atomic_target, named_as, shown  # noqa: E402
 from .metrics import EMPTY  # noqa: E402
 
 
@@ -28,8 +28,9 @@ def _save(fig, path: str | Path) -> None:
     """Save and close ``fig``, atomically (a temporary file renamed into place)."""
     tmp, path = atomic_target(path)
     try:
-        fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
-        os.replace(tmp, path)
+        with named_as(path):
+            fig.savefig(tmp, dpi=100, format=path.suffix.lstrip(".") or "png")
+            os.replace(tmp, path)
     finally:
         plt.close(fig)
         tmp.unlink(missing_ok=True)

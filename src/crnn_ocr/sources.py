@@ -7,6 +7,7 @@ no split folders.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +26,8 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
     input are a ``SyntheticWords`` (images rendered when asked for: training renders them on
     the fly); every other item list holds its images or their paths."""
     if (data.train_ids or data.val_ids) and (data.path in ("", SYNTHETIC_WORDS) or detect_layout(data.path) != "iam"):
-        raise not_iam(data.path or "synthetic captchas", "--train-ids and --val-ids")
+        # a warning, not an error: an IAM config's lists cannot be cleared from the command line
+        warnings.warn(f"{not_iam(data.path or 'synthetic captchas', '--train-ids and --val-ids')}: ignored")
     if not data.path:
         return synthetic_captchas(data.synthetic_train, seed), synthetic_captchas(data.synthetic_val, seed + 1)
     if data.path == SYNTHETIC_WORDS:

@@ -101,6 +101,14 @@ class Loop:
         return self.rank == 0
 
 
+def check_resume_groups(ckpt: dict, cnn_lr: float, path: Path) -> None:
+    """Refuse a resume with another ``cnn_lr``: the optimizer's groups and rates come back from
+    the checkpoint, so a new value would be ignored, or not fit."""
+    saved = ((ckpt.get("config") or {}).get("train") or {}).get("cnn_lr", 1.0)
+    if saved != cnn_lr:
+        raise checkpoint.CheckpointError(f"{path} was trained with cnn_lr {saved}; resume it with --cnn-lr {saved}")
+
+
 def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, rank: int, world: int) -> Loop:
     """Data, model, optimizer and schedule of a run; a resumed run's ``TrainState`` restored."""
     t = config.train
@@ -111,6 +119,7 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     ckpt = load_for_resume(out / "last.pt") if resume else None
     if ckpt:
         log(f"resuming from {out / 'last.pt'} (epoch {ckpt['epoch']}, step {ckpt['step']})")
+        check_resume_groups(ckpt, t.cnn_lr, out / "last.pt")
     else:
         checkpoint.check_start(config)  # a misspelt start fails now, not after the data load
     data, model = load_training_data(config, ckpt["charset"] if ckpt else None, log)
