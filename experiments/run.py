@@ -134,12 +134,12 @@ def minutes(seconds: float | None) -> str:
 
 
 def other(options: dict) -> str:
-    """Dropout, learning rate and occlusion of a run, and weight decay and the CNN's share of the
-    learning rate where they are not the defaults ('-' for results recorded before they were)."""
+    """Dropout, learning rate and occlusion of a run, its weight decay where recorded and the
+    CNN's share of the learning rate where not 1 ('-' for results recorded before they were)."""
     if "dropout" not in options:
         return "-"
     erase = f", erase {options['erase']:g}" if options["erase"] else ""
-    decay = f", weight decay {options['weight_decay']:g}" if options.get("weight_decay", 1e-2) != 1e-2 else ""
+    decay = f", weight decay {options['weight_decay']:g}" if "weight_decay" in options else ""
     cnn_lr = f", CNN lr x{options['cnn_lr']:g}" if options.get("cnn_lr", 1) != 1 else ""
     return f"dropout {options['dropout']:g}, lr {options['lr']:g}{erase}{decay}{cnn_lr}"
 
@@ -220,8 +220,8 @@ validation CER first fell to X (IAM) or the word accuracy first rose to X (captc
 "scored on": the words of the scores: the given test location (`--iam-test`, `--captcha-test`),
 else the validation set the run trained with (for the report-scale arms, a 500-word sample of
 val1 + val2), and the two do not compare. "other": dropout, learning rate and occlusion
-(`erase`), weight decay and the CNN's share of the learning rate (`cnn_lr`) where not the
-defaults, "-" for runs recorded before the table showed them.
+(`erase`), weight decay where recorded and the CNN's share of the learning rate (`cnn_lr`)
+where not 1, "-" for runs recorded before the table showed them.
 
 """
 
