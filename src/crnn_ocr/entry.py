@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         if os.environ.get("CRNN_OCR_TRACEBACK"):
             raise
-        print(f"crnn-ocr: error: cannot load crnn_ocr: {type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}",
-              file=sys.stderr)
+        from .files import shown  # standard library only: it loads when torch does not
+
+        print(f"crnn-ocr: error: cannot load crnn_ocr: {type(e).__name__}: {shown(str(e)[:200])}", file=sys.stderr)
         return 2
     finally:
         if ours:

@@ -25,7 +25,8 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
     """Training and validation items for a ``DataConfig``. Synthetic words for a fixed-width
     input are a ``SyntheticWords`` (images rendered when asked for: training renders them on
     the fly); every other item list holds its images or their paths."""
-    if (data.train_ids or data.val_ids) and (data.path in ("", SYNTHETIC_WORDS) or detect_layout(data.path) != "iam"):
+    layout = None if data.path in ("", SYNTHETIC_WORDS) else detect_layout(data.path)
+    if (data.train_ids or data.val_ids) and layout != "iam":
         # a warning, not an error: an IAM config's lists cannot be cleared from the command line
         warnings.warn(f"{not_iam(data.path or 'synthetic captchas', '--train-ids and --val-ids')}: ignored")
     if not data.path:
@@ -37,7 +38,6 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
             return synthetic_words(data.synthetic_train, seed, **style), val
         return SyntheticWords(data.synthetic_train, seed, **style), val
     root = Path(data.path)
-    layout = detect_layout(root)
     if layout == "splits":
         train, val = items_of(root / "train", data.label_sep, skipped), items_of(split_folder(root, "val"),
                                                                                  data.label_sep, skipped)
