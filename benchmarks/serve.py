@@ -246,7 +246,7 @@ def targets(runs: list[dict]) -> dict:
     return result
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", "--checkpoint", dest="checkpoint", default="captcha-v2",
                    help="a bundled model's name or a .pt, .safetensors or .onnx file (default: %(default)s)")
@@ -266,15 +266,13 @@ def main() -> None:
     p.add_argument("--ddddocr-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--alphabet", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.ddddocr_server:
-        return ddddocr_server(args.ddddocr_server, args.threads, args.alphabet)
-    if not args.data:
+    if not args.data and not args.ddddocr_server:
         p.error("--data is required")
+    return args
 
-    files = sorted(f for f in Path(args.data).iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    labels = [f.stem.split("-")[0] for f in files]
-    images = [f.read_bytes() for f in files]
-    env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+
+def server_commands(args, labels: list[str]) -> list[tuple[str, list[str]]]:
+    """(name, command without its port) of each server to measure, in order."""
     serve = [sys.executable, "-m", "crnn_ocr", "serve", "--model", f"captcha={args.checkpoint}",
              "--backend", args.backend, "--threads", str(args.threads), "--max-wait-ms", str(args.max_wait_ms)]
     systems = [(BATCHING[0], serve + ["--max-batch", str(args.max_batch)]),
@@ -285,33 +283,45 @@ def main() -> None:
         alphabet = "".join(sorted(set("".join(labels))))
         systems.append(("ddddocr", [args.peers_python, str(Path(__file__).resolve()), "--alphabet", alphabet,
                                     "--threads", str(args.threads), "--ddddocr-server"]))
+    return systems
+
+
+def write_results(result: dict, args) -> None:
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
+    md = [f"# crnn-ocr serve under load\n",
+          f"{result['images']} captcha images, one per request, {args.seconds:g} s per level after a warm-up; "
+          f"crnn-ocr served with {args.backend}, --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms:g}; "
+          f"{args.threads} model thread(s) per server; {result['machine']}; load average before: "
+          f"{', '.join(f'{x:.2f}' for x in result['load_average'])}.\n", table(result["runs"]), "",
+          *(f"Targets, {name}: " + "; ".join(f"{k}: {v}" for k, v in checks.items())
+            for name, checks in result["targets"].items()), ""]
+    (out / "serve.md").write_text("\n".join(md))
+    print("\n".join(md))
+
+
+def main() -> None:
+    args = arguments()
+    if args.ddddocr_server:
+        return ddddocr_server(args.ddddocr_server, args.threads, args.alphabet)
+    files = sorted(f for f in Path(args.data).iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    labels = [f.stem.split("-")[0] for f in files]
+    images = [f.read_bytes() for f in files]
+    env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
     runs = []
-    for name, command in systems:
+    for name, command in server_commands(args, labels):
         port = free_port()
         command = command + [str(port)] if command[-1] == "--ddddocr-server" else command + ["--port", str(port)]
         requests = [multipart_request(im, port) for im in images]
         runs.append(run_system(name, command, port, requests, labels, args, env))
     if "ddddocr" in args.systems and not Path(args.peers_python).exists():
         runs.append({"system": "ddddocr", "skipped": f"no {args.peers_python} (run benchmarks/setup_peers.sh)"})
-
-    result = {"images": len(images), "seconds_per_level": args.seconds, "threads": args.threads,
-              "max_wait_ms": args.max_wait_ms, "max_batch": args.max_batch,
-              "model": Path(args.checkpoint).name, "backend": args.backend,
-              "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_average": os.getloadavg(),
-              "runs": runs, "targets": targets(runs)}
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "serve.json").write_text(json.dumps(result, indent=2) + "\n")
-    md = [f"# crnn-ocr serve under load\n",
-          f"{len(images)} captcha images, one per request, {args.seconds:g} s per level after a warm-up; "
-          f"crnn-ocr served with {args.backend}, --max-batch {args.max_batch}, --max-wait-ms {args.max_wait_ms:g}; "
-          f"{args.threads} model thread(s) per server; {result['machine']}; load average before: "
-          f"{', '.join(f'{x:.2f}' for x in result['load_average'])}.\n", table(runs), "",
-          *(f"Targets, {name}: " + "; ".join(f"{k}: {v}" for k, v in checks.items())
-            for name, checks in result["targets"].items()), ""]
-    (out / "serve.md").write_text("\n".join(md))
-    print("\n".join(md))
-
+    write_results({"images": len(images), "seconds_per_level": args.seconds, "threads": args.threads,
+                   "max_wait_ms": args.max_wait_ms, "max_batch": args.max_batch,
+                   "model": Path(args.checkpoint).name, "backend": args.backend,
+                   "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "load_average": os.getloadavg(),
+                   "runs": runs, "targets": targets(runs)}, args)
 
 if __name__ == "__main__":
     main()
