@@ -81,18 +81,16 @@ def main() -> None:
     images, items = decode_images(items, d.height, d.width, d.channels, Skipped(), levels=d.auto_levels,
                                   crop=d.crop_to_ink)
     gold = [it.text for it in items]
-    model, lp, seconds = rec.model, {}, {}
-    readers = {name: Viewed(model, VIEWS[name]) for name in args.views}
+    lp, seconds = {}, {}
+    readers = {name: Viewed(rec.model, VIEWS[name]) for name in args.views}
     for other in args.also:
         other_path = registry.resolve(other)
         readers[Path(other).name] = model_of(load_checkpoint(other_path), other_path)[0]
     for name, reader in readers.items():
         t0 = time.perf_counter()
-        rec.model = reader
-        lp[name] = log_probs_of(rec, images)
+        lp[name] = log_probs_of(Recognizer(reader, rec.charset, rec.config), images)
         seconds[name] = time.perf_counter() - t0
         print(f"{name}: {1000 * seconds[name] / len(gold):.1f} ms/word", flush=True)
-    rec.model = model
     results = {"checkpoint": Path(args.checkpoint).name, "n": len(gold), "eval": [Path(i).name for i in args.ids],
                "ms_per_word": {k: 1000 * s / len(gold) for k, s in seconds.items()}, "views": []}
     greedy = GreedyDecoder()
