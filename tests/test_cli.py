@@ -106,6 +106,14 @@ def test_module_entry_point_prints_help():
     assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout
 
 
+def test_output_to_a_pipe_is_written_a_line_at_a_time():
+    # `crnn-ocr train > log`: each epoch's line reaches the file when it is printed, not at exit
+    probe = ("import sys; from crnn_ocr.cli import safe_streams; safe_streams(); "
+             "print(sys.stdout.line_buffering, sys.stderr.line_buffering)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.split() == ["True", "True"]
+
+
 def test_a_warning_naming_a_file_with_a_newline_is_one_whole_line():
     from crnn_ocr.cli import one_line_warning
 

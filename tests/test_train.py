@@ -63,6 +63,18 @@ def test_a_non_finite_loss_skips_the_step_and_training_goes_on(tmp_path, tiny_to
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
 
 
+def test_without_a_progress_bar_a_plain_progress_line_is_logged(tmp_path, tiny_toml, monkeypatch, capsys):
+    # capsys: stderr is not a terminal, so there is no bar (as in `crnn-ocr train > log`)
+    monkeypatch.setattr(train_module, "PROGRESS_EVERY", 0)
+    config = Config.from_toml(tiny_toml)
+    config.train.epochs = 1
+    logs = []
+    train(config, tmp_path / "run", log=logs.append)
+    steps = [line.split()[3] for line in logs if line.startswith("  epoch 1/1 step ")]
+    assert steps == ["1/4", "2/4", "3/4", "4/4"]
+    assert all("train loss" in line and "img/s" in line for line in logs if line.startswith("  epoch 1/1 step "))
+
+
 def test_sigterm_stops_at_the_next_step_and_saves_last_pt(tmp_path, tiny_toml, monkeypatch):
     signal_on_loss_call(monkeypatch, 3, signal.SIGTERM)
     result = train(Config.from_toml(tiny_toml), tmp_path / "run", log=lambda *a: None)

@@ -163,10 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def safe_streams() -> None:
     """Let any text reach the terminal: the bytes of a file name that is not UTF-8 are printed
-    as ``\\xe9``, as in every file the commands write (``files.shown``)."""
+    as ``\\xe9``, as in every file the commands write (``files.shown``). Each line is written
+    at once, also to a file or pipe: ``crnn-ocr train > log`` shows every epoch as it ends."""
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="crnn_ocr.shown")
+            stream.reconfigure(errors="crnn_ocr.shown", line_buffering=True)
 
 
 def one_line_warning(message, category, filename, lineno, line=None) -> str:

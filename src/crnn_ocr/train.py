@@ -37,6 +37,8 @@ from .train_data import TrainingData, load_training_data
 from .train_report import epoch_line, log_tensorboard, open_tensorboard, write_history
 from .train_state import Progress, TrainState, load_for_resume, new_state
 
+PROGRESS_EVERY = 120  # seconds between progress lines when there is no progress bar (output to a file)
+
 
 def validate(model, data: TrainingData, rank: int, world: int, trim: bool = False) -> tuple[list[str], float]:
     """Predictions for every validation image and the mean CTC loss, identical on every
@@ -177,6 +179,7 @@ class EpochStats:
     loss_sum: float = 0.0
     n_loss: int = 0
     interrupted: bool = False
+    reported: float = 0.0  # when the last progress line was printed (time.time())
 
 
 def train_one_epoch(loop: Loop, stop: StopRequest) -> EpochStats:
@@ -190,7 +193,7 @@ def train_one_epoch(loop: Loop, stop: StopRequest) -> EpochStats:
         order = width_bucketed(order, loop.data.train.widths, t.batch_size, t.seed * 100_003 + p.epoch)
     first = p.step - p.epoch * loop.steps_per_epoch
     loop.net.train()
-    stats = EpochStats(time.time())
+    stats = EpochStats(time.time(), reported=time.time())
     steps = range(first, loop.steps_per_epoch)
     bar = tqdm(steps, desc=f"epoch {p.epoch + 1}/{t.epochs}", leave=False,
                mininterval=1.0, dynamic_ncols=True,
@@ -211,8 +214,12 @@ def train_one_epoch(loop: Loop, stop: StopRequest) -> EpochStats:
         loop.state.scheduler.step()
         p.step += 1
         stats.seen += len(images) * loop.world
-        bar.set_postfix(loss=f"{stats.loss_sum / max(1, stats.n_loss):.3f}",
-                        img_s=f"{stats.seen / (time.time() - stats.started):.0f}")
+        loss_s, img_s = f"{stats.loss_sum / max(1, stats.n_loss):.3f}", stats.seen / (time.time() - stats.started)
+        bar.set_postfix(loss=loss_s, img_s=f"{img_s:.0f}")
+        if bar.disable and loop.main_process and time.time() - stats.reported >= PROGRESS_EVERY:
+            stats.reported = time.time()  # no bar (a log file): a plain line now and then instead
+            loop.log(f"  epoch {p.epoch + 1}/{t.epochs} step {p.step - p.epoch * loop.steps_per_epoch}/"
+                     f"{loop.steps_per_epoch}  train loss {loss_s}  {img_s:.0f} img/s")
     bar.close()
     return stats
 
