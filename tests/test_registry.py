@@ -141,6 +141,14 @@ def test_a_word_list_another_model_ships_already_is_shared_not_copied(released, 
     assert set(Recognizer.load("tiny-v2", lexicon=[]).decoders["lexicon"].words) >= {"zebra", "quartz"}
 
 
+def test_a_new_release_may_ship_the_word_list_its_name_ships_already(released, models_dir, tiny_pt):
+    shipped = models_dir / "tiny-v1.words.txt"
+    release(tiny_pt, info(metrics={"word_accuracy": 0.75}), word_list=shipped)  # was a SameFileError
+    assert registry.models()["tiny-v1"].word_list == "tiny-v1.words.txt"
+    assert shipped.read_text() == "zebra\nquartz\n"
+    assert registry.models()["tiny-v1"].metrics == {"word_accuracy": 0.75}
+
+
 def test_lm_without_any_words_says_what_to_pass(tmp_path):
     with pytest.raises(ValueError, match="needs words"):
         Recognizer.load(tiny_checkpoint(tmp_path / "bare.pt"), lm=[])
