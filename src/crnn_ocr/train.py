@@ -193,7 +193,7 @@ def train_one_epoch(loop: Loop, stop: StopRequest) -> EpochStats:
         order = width_bucketed(order, loop.data.train.widths, t.batch_size, t.seed * 100_003 + p.epoch)
     first = p.step - p.epoch * loop.steps_per_epoch
     loop.net.train()
-    stats = EpochStats(time.time(), reported=time.time())
+    stats = EpochStats(now := time.time(), reported=now)
     steps = range(first, loop.steps_per_epoch)
     bar = tqdm(steps, desc=f"epoch {p.epoch + 1}/{t.epochs}", leave=False,
                mininterval=1.0, dynamic_ncols=True,
