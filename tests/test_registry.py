@@ -194,9 +194,12 @@ def test_release_command_writes_the_model_index_and_cards(models_dir, tiny_pt, t
     docs = tmp_path / "docs" / "models.md"
     assert main(["release", "--checkpoint", str(tiny_pt), "--name", "tiny-v2", "--reads", "test words",
                  "--data", "none", "--licence", "CC0", "--config", "configs/x.toml", "--metrics-from", str(scores),
-                 "--speed", "PyTorch=2.0 ms", "--docs", str(docs)]) == 0
+                 "--speed", "PyTorch=2.0 ms", "--metric", "with the lexicon=95%", "--decoder", "lexicon",
+                 "--docs", str(docs)]) == 0
     entry = registry.models()["tiny-v2"]
-    assert entry.metrics == {"n": 10, "word_accuracy": 0.9, "cer": 0.02, "wer": 0.1, "bleu": 95.0}
+    assert entry.metrics == {"n": 10, "word_accuracy": 0.9, "cer": 0.02, "wer": 0.1, "bleu": 95.0,
+                             "with the lexicon": "95%"}
+    assert entry.decoder == "lexicon"
     assert entry.speed == {"PyTorch": "2.0 ms"} and (entry.height, entry.width) == (32, 128)
     assert "## `tiny-v2`" in docs.read_text() and "CC0" in docs.read_text()
 

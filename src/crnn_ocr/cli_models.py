@@ -205,11 +205,12 @@ def cmd_release(args) -> int:
     if args.metrics_from:
         scores = json.loads(Path(args.metrics_from).read_text(encoding="utf-8"))
         metrics = {k: round(scores[k], 4) for k in ("n", "word_accuracy", "cer", "wer", "bleu") if k in scores}
+    metrics |= dict(args.metric or [])
     info = registry.ModelInfo(name=args.name, file=f"{args.name}.safetensors", reads=args.reads,
                               charset=charset.chars, height=config.data.height, width=config.data.width,
                               data=args.data, licence=args.licence, config=args.config or "", commit=git_commit(),
                               metrics=metrics, speed=dict(args.speed or []), recreate=args.recreate or "",
-                              lm_weights=dict(zip(("alpha", "beta"), args.lm_weights or ())))
+                              lm_weights=dict(zip(("alpha", "beta"), args.lm_weights or ())), decoder=args.decoder)
     out = release(args.checkpoint, info, args.word_list)
     Path(args.docs).parent.mkdir(parents=True, exist_ok=True)
     Path(args.docs).write_text(registry.cards_markdown(), encoding="utf-8")
@@ -218,7 +219,7 @@ def cmd_release(args) -> int:
 
 
 def speed_entry(text: str) -> tuple[str, str]:
-    """``--speed 'ONNX Runtime=1.4 ms'`` -> ("ONNX Runtime", "1.4 ms")."""
+    """``--speed 'ONNX Runtime=1.4 ms'`` -> ("ONNX Runtime", "1.4 ms"); ``--metric`` the same way."""
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"{text!r}: expected WHAT=VALUE, e.g. 'ONNX Runtime=1.4 ms'")
@@ -264,6 +265,11 @@ def add_model_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lm-weights", type=float, nargs=2, metavar=("ALPHA", "BETA"),
                    help="the weights of --decoder lm for this model, chosen on validation data "
                    "(experiments/decoders.py; default: 1.0 0.0)")
+    p.add_argument("--metric", type=speed_entry, action="append", metavar="WHAT=VALUE",
+                   help="another validation score for the card, repeatable, e.g. 'with the language model=87%%'")
+    p.add_argument("--decoder", choices=("greedy", "lexicon", "lm"), default="greedy",
+                   help="what predict, evaluate, serve and Recognizer.read use unless told, as measured "
+                   "(default: %(default)s)")
     p.add_argument("--recreate", help="the commands that make the model again, for its card")
     p.add_argument("--docs", default="docs/models.md", help="the model cards to rewrite (default: %(default)s)")
     p.set_defaults(func=cmd_release)
