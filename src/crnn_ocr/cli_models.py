@@ -21,6 +21,7 @@ from .files import atomic_target, named_as, shown, tsv_field, unicode_text
 from .images import IMAGE_SUFFIXES
 
 FORMATS = ("tsv", "json", "jsonl")
+DECODER_NAMES = ("greedy", "lexicon", "lm")  # --decoder of predict, evaluate and release
 PROGRESS_MIN = 200  # a progress bar for lists longer than this (and only on a terminal)
 
 
@@ -32,7 +33,7 @@ def add_model_arg(p: argparse.ArgumentParser, what: str = "a .pt, .safetensors o
 
 def add_reading_args(p: argparse.ArgumentParser, batch_size: int) -> None:
     """The decoder, device, thread and batch options of ``predict`` and ``evaluate``."""
-    p.add_argument("--decoder", choices=("greedy", "lexicon", "lm"),
+    p.add_argument("--decoder", choices=DECODER_NAMES,
                    help="greedy (best path); lexicon: the closest likely word of --lexicon; lm: beam search with a "
                    "character language model of --words (default: lexicon with --lexicon, lm with --words, else "
                    "the model's own: lm for the bundled handwriting models, else greedy)")
@@ -218,8 +219,8 @@ def cmd_release(args) -> int:
     return 0
 
 
-def speed_entry(text: str) -> tuple[str, str]:
-    """``--speed 'ONNX Runtime=1.4 ms'`` -> ("ONNX Runtime", "1.4 ms"); ``--metric`` the same way."""
+def key_value(text: str) -> tuple[str, str]:
+    """``--speed 'ONNX Runtime=1.4 ms'`` (or ``--metric``) -> ("ONNX Runtime", "1.4 ms")."""
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"{text!r}: expected WHAT=VALUE, e.g. 'ONNX Runtime=1.4 ms'")
@@ -259,15 +260,15 @@ def add_model_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--licence", required=True, help="the training data's licence")
     p.add_argument("--config", help="the config file it was trained with (and any flags)")
     p.add_argument("--metrics-from", metavar="METRICS_JSON", help="validation scores: an evaluate metrics.json")
-    p.add_argument("--speed", type=speed_entry, action="append", metavar="WHAT=VALUE",
+    p.add_argument("--speed", type=key_value, action="append", metavar="WHAT=VALUE",
                    help="a speed measurement, repeatable, e.g. 'ONNX Runtime, batch 1, 1 thread=1.4 ms'")
     p.add_argument("--word-list", metavar="FILE", help="words shipped beside the model for --decoder lexicon / lm")
     p.add_argument("--lm-weights", type=float, nargs=2, metavar=("ALPHA", "BETA"),
                    help="the weights of --decoder lm for this model, chosen on validation data "
                    "(experiments/decoders.py; default: 1.0 0.0)")
-    p.add_argument("--metric", type=speed_entry, action="append", metavar="WHAT=VALUE",
+    p.add_argument("--metric", type=key_value, action="append", metavar="WHAT=VALUE",
                    help="another validation score for the card, repeatable, e.g. 'with the language model=87%%'")
-    p.add_argument("--decoder", choices=("greedy", "lexicon", "lm"), default="greedy",
+    p.add_argument("--decoder", choices=DECODER_NAMES, default="greedy",
                    help="what predict, evaluate, serve and Recognizer.read use unless told, as measured "
                    "(default: %(default)s)")
     p.add_argument("--recreate", help="the commands that make the model again, for its card")

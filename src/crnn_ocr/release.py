@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,9 +35,8 @@ def release(checkpoint_path: str | Path, info: registry.ModelInfo, word_list: st
         same = [m.word_list for m in registry.models().values() if m.name != info.name and m.word_list_path
                 and m.word_list_path.is_file() and m.word_list_path.read_bytes() == words]
         info.word_list = same[0] if same else f"{info.name}.words.txt"
-        dest = registry.MODELS_DIR / info.word_list
-        if not same and not (dest.exists() and dest.samefile(word_list)):  # a new release may reuse its own list
-            shutil.copyfile(word_list, dest)
+        if not same:  # the bytes read above: also right when word_list is the file this model ships already
+            write_atomic(registry.MODELS_DIR / info.word_list, words)
     entries = registry.models() | {info.name: info}
     write_atomic(registry.INDEX, json.dumps([asdict(m) for m in entries.values()], indent=2, ensure_ascii=False) + "\n")
     return out
