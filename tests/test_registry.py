@@ -149,6 +149,17 @@ def test_a_new_release_may_ship_the_word_list_its_name_ships_already(released, m
     assert registry.models()["tiny-v1"].metrics == {"word_accuracy": 0.75}
 
 
+def test_a_release_refused_for_its_size_keeps_the_model_it_would_replace(released, models_dir, tiny_pt, monkeypatch):
+    shipped = models_dir / "tiny-v1.safetensors"
+    before = shipped.read_bytes()
+    monkeypatch.setattr(registry, "MAX_TOTAL_BYTES", 1000)
+    with pytest.raises(ValueError, match="bundled models would take"):
+        release(tiny_pt, info(metrics={"word_accuracy": 0.75}))
+    assert shipped.read_bytes() == before  # was deleted: the new file was written over it, then removed
+    assert registry.models()["tiny-v1"].metrics == {"word_accuracy": 0.5, "cer": 0.25}
+    assert sorted(p.name for p in models_dir.iterdir()) == ["models.json", "tiny-v1.safetensors", "tiny-v1.words.txt"]
+
+
 def test_lm_without_any_words_says_what_to_pass(tmp_path):
     with pytest.raises(ValueError, match="needs words"):
         Recognizer.load(tiny_checkpoint(tmp_path / "bare.pt"), lm=[])

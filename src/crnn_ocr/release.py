@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import registry
 from .checkpoint import load_model
-from .files import write_atomic
+from .files import atomic_target, write_atomic
 from .pretrain import export_weights
 
 
@@ -19,17 +19,24 @@ def release(checkpoint_path: str | Path, info: registry.ModelInfo, word_list: st
     charset and training labels in its metadata), copy ``word_list`` beside it as
     ``<name>.words.txt``, and record ``info`` in the index; returns the model file."""
     registry.MODELS_DIR.mkdir(parents=True, exist_ok=True)
-    out = export_weights(checkpoint_path, registry.MODELS_DIR / info.file, inference=True)
-    load_model(out)  # the file must load as a model before it is listed
-    umask = os.umask(0)
-    os.umask(umask)
-    out.chmod(0o666 & ~umask)  # a normal file's mode (safetensors writes owner-only files)
-    others = sum(m.path.stat().st_size for m in registry.models().values() if m.name != info.name and m.path.is_file())
-    total = others + out.stat().st_size
-    if total > registry.MAX_TOTAL_BYTES:
-        out.unlink()
-        raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, "
-                         f"more than {registry.MAX_TOTAL_BYTES / 1e6:.0f} MB")
+    # Written beside its place and checked there, so that a release refused (it does not load,
+    # or the models would outgrow the budget) leaves the model it would replace as it was.
+    tmp, out = atomic_target(registry.MODELS_DIR / info.file)
+    try:
+        export_weights(checkpoint_path, tmp, inference=True)
+        load_model(tmp)  # the file must load as a model before it is listed
+        others = sum(m.path.stat().st_size for m in registry.models().values()
+                     if m.name != info.name and m.path.is_file())
+        total = others + tmp.stat().st_size
+        if total > registry.MAX_TOTAL_BYTES:
+            raise ValueError(f"bundled models would take {total / 1e6:.1f} MB, "
+                             f"more than {registry.MAX_TOTAL_BYTES / 1e6:.0f} MB")
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # a normal file's mode (safetensors writes owner-only files)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     if word_list is not None:  # shipped once: a model whose list another model ships already shares that file
         words = Path(word_list).read_bytes()
         same = [m.word_list for m in registry.models().values() if m.name != info.name and m.word_list_path
