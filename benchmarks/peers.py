@@ -27,7 +27,7 @@ the reason. What the peers were trained on is not all public: both sets are publ
 peer may have seen them.
 
 Measurement: word accuracy (exact match, and case-insensitive, since some peers are trained
-on other casing conventions) and CER from ``crnn_ocr.metrics``; milliseconds per image at
+on other casing conventions) and CER from ``crnn_ocr.evaluation.metrics``; milliseconds per image at
 batch 1 on one thread, median over the images. Every image file is decoded into memory before
 the timing starts, so the time is that of recognition from a decoded image, each system's own
 resizing and normalisation included. Each image goes through every system in turn, so that a
@@ -62,12 +62,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from crnn_ocr.items import DataError, Skipped
-from crnn_ocr.sources import evaluation_items
-from crnn_ocr.export import export_onnx
-from crnn_ocr.images import BadImage, open_image
-from crnn_ocr.metrics import cer, word_accuracy
-from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.data.items import DataError, Skipped
+from crnn_ocr.data.sources import evaluation_items
+from crnn_ocr.model.export import export_onnx
+from crnn_ocr.data.images import BadImage, open_image
+from crnn_ocr.evaluation.metrics import cer, word_accuracy
+from crnn_ocr.reading.recognizer import Recognizer
 from machine import cpu_name
 
 torch.set_num_threads(1)

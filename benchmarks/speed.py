@@ -41,17 +41,19 @@ import torch.fx.experimental.optimization as fx_optimization
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from torch.utils.flop_counter import FlopCounterMode
 
-from crnn_ocr import checkpoint, metrics
-from crnn_ocr.charset import Charset
-from crnn_ocr.config import Config
-from crnn_ocr.ctc import ctc_loss
-from crnn_ocr.dataset import OCRDataset, width_bucketed
-from crnn_ocr.export import export_onnx
-from crnn_ocr.items import Skipped
-from crnn_ocr.model import CRNN
-from crnn_ocr.recognizer import Recognizer
-from crnn_ocr.sources import evaluation_items
-from crnn_ocr.synth_captcha import CAPTCHA_ALPHABET
+from crnn_ocr.evaluation import metrics
+
+from crnn_ocr.model import checkpoint
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.config.schema import Config
+from crnn_ocr.decoding.ctc import ctc_loss
+from crnn_ocr.data.datasets import OCRDataset, width_bucketed
+from crnn_ocr.model.export import export_onnx
+from crnn_ocr.data.items import Skipped
+from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.reading.recognizer import Recognizer
+from crnn_ocr.data.sources import evaluation_items
+from crnn_ocr.data.synth.captcha import CAPTCHA_ALPHABET
 from line_speed import markdown as widths_markdown
 from line_speed import time_widths
 from machine import cpu_name, seconds
@@ -162,7 +164,7 @@ def score_backends(model, charset: Charset, config: Config, files: dict[str, Pat
     images/s through ``Recognizer.recognize`` at batch 64 on two threads (batched by width for
     a ``trim_padding`` model), and the median ms per image at batch 1 on one thread over the
     first ``latency_images`` images (each at its own width for a ``trim_padding`` model)."""
-    from crnn_ocr.onnx_model import OnnxModel
+    from crnn_ocr.reading.onnx import OnnxModel
 
     gold = [it.text for it in ds.items]
     rows = []

@@ -16,8 +16,10 @@ from pathlib import Path
 
 from run import time_to  # experiments/run.py: the same thresholds as results/ablations.md
 
-from crnn_ocr import Config, checkpoint
-from crnn_ocr.train import train
+from crnn_ocr import Config
+
+from crnn_ocr.model import checkpoint
+from crnn_ocr.training.train import train
 
 
 def main() -> None:

@@ -25,16 +25,16 @@ from pathlib import Path
 
 import torch
 
-from crnn_ocr import registry
-from crnn_ocr.checkpoint import load as load_checkpoint, model_of
-from crnn_ocr.dataset import decode_images
-from crnn_ocr.inference import batches
-from crnn_ocr.items import Skipped
-from crnn_ocr.layouts import items_of, load_iam, read_ids
-from crnn_ocr.lexicon import Lexicon, read_word_counts
-from crnn_ocr.lm import CharNgram, LMDecoder
-from crnn_ocr.metrics import cer, word_accuracy
-from crnn_ocr.recognizer import Prepared, Recognizer
+from crnn_ocr.hub import registry
+from crnn_ocr.model.checkpoint import load as load_checkpoint, model_of
+from crnn_ocr.data.datasets import decode_images
+from crnn_ocr.reading.infer import batches
+from crnn_ocr.data.items import Skipped
+from crnn_ocr.data.layouts import items_of, load_iam, read_ids
+from crnn_ocr.decoding.lexicon import Lexicon, read_word_counts
+from crnn_ocr.decoding.lm import CharNgram, LMDecoder
+from crnn_ocr.evaluation.metrics import cer, word_accuracy
+from crnn_ocr.reading.recognizer import Prepared, Recognizer
 
 
 @torch.no_grad()
@@ -103,7 +103,7 @@ def tune(lm: CharNgram, log_probs, gold: list[str], charset, alphas, betas) -> d
 
 
 def main() -> None:
-    from crnn_ocr.ctc import GreedyDecoder
+    from crnn_ocr.decoding.ctc import GreedyDecoder
 
     args = parse_args()
     torch.set_num_threads(1)

@@ -18,7 +18,7 @@ import argparse
 import os
 from pathlib import Path
 
-from crnn_ocr.layouts import load_iam, read_ids
+from crnn_ocr.data.layouts import load_iam, read_ids
 
 
 def writers(iam: Path) -> dict[str, str]:

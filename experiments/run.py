@@ -19,9 +19,11 @@ from pathlib import Path
 
 import torch
 
-from crnn_ocr import Config, checkpoint
-from crnn_ocr.evaluate import evaluate
-from crnn_ocr.train import train
+from crnn_ocr import Config
+
+from crnn_ocr.model import checkpoint
+from crnn_ocr.evaluation.evaluate import evaluate
+from crnn_ocr.training.train import train
 
 # The report's Tables 2 and 3: word accuracy / char BLEU on its test sets.
 REPORT = {

@@ -24,14 +24,14 @@ import torch
 import torch.nn.functional as F
 from decoders import log_probs_of
 
-from crnn_ocr import registry
-from crnn_ocr.checkpoint import load as load_checkpoint, model_of
-from crnn_ocr.ctc import GreedyDecoder
-from crnn_ocr.dataset import decode_images
-from crnn_ocr.items import Skipped
-from crnn_ocr.layouts import load_iam, read_ids
-from crnn_ocr.metrics import cer, word_accuracy
-from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.hub import registry
+from crnn_ocr.model.checkpoint import load as load_checkpoint, model_of
+from crnn_ocr.decoding.ctc import GreedyDecoder
+from crnn_ocr.data.datasets import decode_images
+from crnn_ocr.data.items import Skipped
+from crnn_ocr.data.layouts import load_iam, read_ids
+from crnn_ocr.evaluation.metrics import cer, word_accuracy
+from crnn_ocr.reading.recognizer import Recognizer
 
 
 def slanted(x: torch.Tensor, shear: float) -> torch.Tensor:

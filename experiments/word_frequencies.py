@@ -25,7 +25,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from crnn_ocr.lexicon import read_word_counts
+from crnn_ocr.decoding.lexicon import read_word_counts
 
 
 def frequencies(listed: set[str], top: int, total: int, capitalised: float) -> Counter:

@@ -118,7 +118,7 @@ def tiny_config(tmp_path) -> Path:
 
 def run_cli(capsys, *argv) -> tuple[int, str, str]:
     """``crnn-ocr argv``: exit code, stdout, stderr; never a traceback."""
-    from crnn_ocr.cli import main
+    from crnn_ocr.cli.main import main
 
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()

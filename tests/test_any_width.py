@@ -10,16 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from crnn_ocr import checkpoint
-from crnn_ocr.charset import Charset
-from crnn_ocr.config import Config, ConfigError
-from crnn_ocr.dataset import OCRDataset, pad_to_widest
-from crnn_ocr.images import MIN_WIDTH, ImageTooWide, load_tensor, load_tensor_and_scale
-from crnn_ocr.inference import batches, infer
-from crnn_ocr.items import Item, Skipped
-from crnn_ocr.model import CRNN
-from crnn_ocr.recognizer import Recognizer
-from crnn_ocr.train import train
+from crnn_ocr.model import checkpoint
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.config.schema import Config, ConfigError
+from crnn_ocr.data.datasets import OCRDataset, pad_to_widest
+from crnn_ocr.data.images import MIN_WIDTH, ImageTooWide, load_tensor, load_tensor_and_scale
+from crnn_ocr.reading.infer import batches, infer
+from crnn_ocr.data.items import Item, Skipped
+from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.reading.recognizer import Recognizer
+from crnn_ocr.training.train import train
 
 from conftest import text_image
 
@@ -33,7 +33,7 @@ def any_width_config(max_width: int = 2048) -> Config:
 @pytest.fixture(scope="module")
 def line_model(tmp_path_factory):
     """An untrained any-width model saved as a checkpoint, and the same exported to ONNX."""
-    from crnn_ocr.export import export_onnx
+    from crnn_ocr.model.export import export_onnx
 
     torch.manual_seed(0)
     config = any_width_config()

@@ -1,5 +1,5 @@
 import pytest
-from crnn_ocr.charset import Charset
+from crnn_ocr.model.charset import Charset
 
 
 def test_blank_is_index_zero_and_characters_follow():

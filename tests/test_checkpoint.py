@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from crnn_ocr import checkpoint
+from crnn_ocr.model import checkpoint
 
 
 def small_checkpoint(charset: str) -> dict:
@@ -39,7 +39,7 @@ def test_a_save_that_fails_midway_keeps_the_previous_checkpoint_and_leaves_no_te
 SLOW_SAVE = """
 import io, sys, time
 import torch
-from crnn_ocr import checkpoint
+from crnn_ocr.model import checkpoint
 
 real_save = torch.save
 
@@ -78,8 +78,8 @@ def test_pretrained_weights_of_another_input_height_feed_the_gru_the_same_sum(tm
     """A 32-pixel model starts a 48-pixel one: the GRU's input weights are resampled from 2
     to 3 rows of CNN features, so that features that are the same in every row give the same
     input to the GRU; everything else is copied whole."""
-    from crnn_ocr.charset import Charset
-    from crnn_ocr.model import CRNN
+    from crnn_ocr.model.charset import Charset
+    from crnn_ocr.model.crnn import CRNN
 
     torch.manual_seed(0)
     small = CRNN(4, height=32, width=64, rnn_hidden=8, cnn_channels=(4, 4, 8, 8, 8), shortcut=True)
@@ -103,8 +103,8 @@ def test_a_model_with_residual_blocks_added_starts_as_the_model_without_them(tmp
     """The plain simple backbone's weights load into one with residual blocks after its last
     two conv blocks: the layers are matched by stage (their indices in ``model.cnn`` moved),
     and the new blocks start as the identity, so the deeper model reads exactly as the other."""
-    from crnn_ocr.charset import Charset
-    from crnn_ocr.model import CRNN
+    from crnn_ocr.model.charset import Charset
+    from crnn_ocr.model.crnn import CRNN
 
     torch.manual_seed(0)
     plain = CRNN(4, height=32, width=64, rnn_hidden=8, cnn_channels=(4, 4, 8, 8, 8)).eval()

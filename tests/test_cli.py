@@ -9,13 +9,13 @@ import warnings
 import pytest
 import torch
 
-from crnn_ocr.ctc import greedy as ctc_greedy
-from crnn_ocr.checkpoint import load, load_model
-from crnn_ocr.cli import build_parser, config_from_args, main
-from crnn_ocr.inference import crop_width
-from crnn_ocr.synth_captcha import synthetic_captchas
-from crnn_ocr.images import content_widths
-from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.decoding.ctc import greedy as ctc_greedy
+from crnn_ocr.model.checkpoint import load, load_model
+from crnn_ocr.cli.main import build_parser, config_from_args, main
+from crnn_ocr.reading.infer import crop_width
+from crnn_ocr.data.synth.captcha import synthetic_captchas
+from crnn_ocr.data.images import content_widths
+from crnn_ocr.reading.recognizer import Recognizer
 
 from conftest import text_image, write_tiny_config
 
@@ -108,14 +108,14 @@ def test_module_entry_point_prints_help():
 
 def test_output_to_a_pipe_is_written_a_line_at_a_time():
     # `crnn-ocr train > log`: each epoch's line reaches the file when it is printed, not at exit
-    probe = ("import sys; from crnn_ocr.cli import safe_streams; safe_streams(); "
+    probe = ("import sys; from crnn_ocr.cli.main import safe_streams; safe_streams(); "
              "print(sys.stdout.line_buffering, sys.stderr.line_buffering)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert result.stdout.split() == ["True", "True"]
 
 
 def test_a_warning_naming_a_file_with_a_newline_is_one_whole_line():
-    from crnn_ocr.cli import one_line_warning
+    from crnn_ocr.cli.main import one_line_warning
 
     line = one_line_warning(UserWarning("w\nide.png: 8000 pixels wide, scaled down"), UserWarning, "f.py", 1)
     assert line == "crnn-ocr: warning: w\\x0aide.png: 8000 pixels wide, scaled down\n"
@@ -128,13 +128,13 @@ def test_main_restores_the_warning_format_of_its_caller(tmp_path, capsys):
 
 
 class FailingImport:
-    """A meta-path finder that makes importing ``crnn_ocr.cli`` raise ``error``."""
+    """A meta-path finder that makes importing ``crnn_ocr.cli.main`` raise ``error``."""
 
     def __init__(self, error: BaseException):
         self.error = error
 
     def find_spec(self, name, path=None, target=None):
-        if name == "crnn_ocr.cli":
+        if name == "crnn_ocr.cli.main":
             raise self.error
 
 
@@ -144,10 +144,10 @@ class FailingImport:
      "crnn-ocr: error: cannot load crnn_ocr: RecursionError: maximum recursion depth exceeded"),
 ])
 def test_the_entry_point_turns_a_failure_while_loading_into_one_line(monkeypatch, capsys, error, code, line):
-    from crnn_ocr import entry
+    from crnn_ocr.cli import entry
 
     monkeypatch.delenv("CRNN_OCR_TRACEBACK", raising=False)
-    monkeypatch.delitem(sys.modules, "crnn_ocr.cli")
+    monkeypatch.delitem(sys.modules, "crnn_ocr.cli.main")
     monkeypatch.setattr(sys, "meta_path", [FailingImport(error)] + sys.meta_path)
     assert entry.main(["--help"]) == code
     assert capsys.readouterr().err == line + "\n"
@@ -156,6 +156,6 @@ def test_the_entry_point_turns_a_failure_while_loading_into_one_line(monkeypatch
 def test_importing_the_package_loads_no_torch_until_a_name_is_used():
     probe = ("import sys, crnn_ocr; assert 'torch' not in sys.modules; "
              "from crnn_ocr import make_decoder; assert 'torch' in sys.modules; "
-             "from crnn_ocr.ctc import decoder_names; print(' '.join(decoder_names()))")  # what the package registers
+             "from crnn_ocr.decoding.ctc import decoder_names; print(' '.join(decoder_names()))")  # what the package registers
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.split() == ["greedy", "lexicon", "lm"], done.stderr

@@ -4,9 +4,9 @@ from dataclasses import fields
 
 import pytest
 
-from crnn_ocr.cli import build_parser, config_from_args, main
-from crnn_ocr.config import SECTIONS, Config, ConfigError
-from crnn_ocr.pretrain import pretrain_config
+from crnn_ocr.cli.main import build_parser, config_from_args, main
+from crnn_ocr.config.schema import SECTIONS, Config, ConfigError
+from crnn_ocr.training.pretrain import pretrain_config
 
 from conftest import write_tiny_config
 

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from crnn_ocr import lexicon  # noqa: F401  (registers the "lexicon" decoder)
-from crnn_ocr.charset import Charset
-from crnn_ocr.ctc import (Decoder, GreedyDecoder, align, ctc_loss, decoder_names, greedy, make_decoder,
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.decoding.ctc import (Decoder, GreedyDecoder, align, ctc_loss, decoder_names, greedy, make_decoder,
                           pack_targets, required_length, runs_of)
-from crnn_ocr.lexicon import Lexicon
+from crnn_ocr.decoding.lexicon import Lexicon
 
 
 @pytest.mark.parametrize("text, needed", [("", 0), ("abc", 3), ("aab", 4), ("aaa", 5), ("hello", 6)])

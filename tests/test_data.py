@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from crnn_ocr.charset import Charset
-from crnn_ocr.config import Config, DataConfig
-from crnn_ocr.data import (DataError, OCRDataset, Skipped, collate, detect_layout, evaluation_items, load_folder,
-                           load_iam, load_tsv, read_ids, split, synthetic_captchas, training_items, width_bucketed)
-from crnn_ocr.train_data import load_training_data
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.config.schema import Config, DataConfig
+from crnn_ocr.data.datasets import OCRDataset, collate, width_bucketed
+from crnn_ocr.data.items import DataError, Skipped
+from crnn_ocr.data.layouts import detect_layout, load_folder, load_iam, load_tsv, read_ids, split
+from crnn_ocr.data.sources import evaluation_items, training_items
+from crnn_ocr.data.synth.captcha import synthetic_captchas
+from crnn_ocr.training.data import load_training_data
 
 from conftest import text_image
 
@@ -122,7 +125,7 @@ def test_training_filters_unknown_characters_and_too_long_labels(captcha_folder)
 
 
 def test_a_trimmed_batch_keeps_room_for_its_labels_at_the_models_column_stride():
-    from crnn_ocr.data import Item
+    from crnn_ocr.data.items import Item
 
     blank = np.full((32, 128), 255, dtype=np.uint8)  # no content: only the labels' room is kept
     items = [Item("abcabcab", "x.png", blank), Item("ab", "y.png", blank)]

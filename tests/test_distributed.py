@@ -5,11 +5,13 @@ import sys
 import pytest
 import torch
 
-from crnn_ocr.checkpoint import load, load_model
-from crnn_ocr.cli import main
-from crnn_ocr.data import OCRDataset, Skipped, training_items
-from crnn_ocr.inference import infer
-from crnn_ocr.metrics import cer, word_accuracy
+from crnn_ocr.model.checkpoint import load, load_model
+from crnn_ocr.cli.main import main
+from crnn_ocr.data.datasets import OCRDataset
+from crnn_ocr.data.items import Skipped
+from crnn_ocr.data.sources import training_items
+from crnn_ocr.reading.infer import infer
+from crnn_ocr.evaluation.metrics import cer, word_accuracy
 
 from conftest import write_tiny_config
 

@@ -98,7 +98,9 @@ def test_test_time_views_score_every_combination(tmp_path, iam_root, monkeypatch
 
     import torch
 
-    from crnn_ocr import CRNN, Charset, Config, checkpoint
+    from crnn_ocr import CRNN, Charset, Config
+
+    from crnn_ocr.model import checkpoint
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "experiments"))
     import tta

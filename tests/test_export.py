@@ -4,14 +4,14 @@ import onnx
 import pytest
 import torch
 
-from crnn_ocr import checkpoint
-from crnn_ocr.charset import Charset
-from crnn_ocr.cli import main
-from crnn_ocr.model import CRNN
-from crnn_ocr.config import Config
-from crnn_ocr.export import export_onnx
-from crnn_ocr.onnx_model import OnnxModel
-from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.model import checkpoint
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.cli.main import main
+from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.config.schema import Config
+from crnn_ocr.model.export import export_onnx
+from crnn_ocr.reading.onnx import OnnxModel
+from crnn_ocr.reading.recognizer import Recognizer
 
 from conftest import text_image
 

@@ -1,7 +1,7 @@
 """File names shown as text: ``unicode_text`` for data (JSON, CSV), ``shown`` for messages."""
 import os
 
-from crnn_ocr.files import shown, tsv_field, unicode_text
+from crnn_ocr.utils.files import shown, tsv_field, unicode_text
 
 
 def test_shown_escapes_control_characters_and_unicode_text_keeps_them():
@@ -18,7 +18,7 @@ def test_bytes_that_are_not_utf8_become_escapes_in_both():
 def test_errors_while_writing_through_a_temporary_file_name_the_file_asked_for(tmp_path):
     import pytest
 
-    from crnn_ocr.files import write_atomic
+    from crnn_ocr.utils.files import write_atomic
 
     (tmp_path / "report.md").mkdir()  # the rename onto it fails
     with pytest.raises(OSError) as e:

@@ -2,8 +2,8 @@
 import torch
 from PIL import Image
 
-from crnn_ocr.images import content_widths, resize_and_pad
-from crnn_ocr.inference import batches, crop_width
+from crnn_ocr.data.images import content_widths, resize_and_pad
+from crnn_ocr.reading.infer import batches, crop_width
 
 
 def word_images(widths: list[int], height: int = 32, width: int = 128) -> torch.Tensor:
@@ -41,8 +41,8 @@ def test_trimmed_batches_cut_every_image_to_its_own_width_and_cover_each_once():
 def test_the_column_stride_is_read_through_training_wrappers():
     from torch.optim.swa_utils import AveragedModel
 
-    from crnn_ocr.inference import column_stride
-    from crnn_ocr.model import CRNN
+    from crnn_ocr.reading.infer import column_stride
+    from crnn_ocr.model.crnn import CRNN
 
     model = CRNN(num_classes=12, height=48, width=192, width_pool=8)
     assert column_stride(model) == column_stride(AveragedModel(model)) == 8  # validation reads the average

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from crnn_ocr.cli import main
-from crnn_ocr.items import DataError
-from crnn_ocr.layouts import load_tsv
-from crnn_ocr.lines import MARGIN, build_iam_lines, line_label, read_lines
+from crnn_ocr.cli.main import main
+from crnn_ocr.data.items import DataError
+from crnn_ocr.data.layouts import load_tsv
+from crnn_ocr.data.iam_lines import MARGIN, build_iam_lines, line_label, read_lines
 
 
 def word_pixels(w: int, h: int, ink: int = 40, paper: int = 200) -> np.ndarray:

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from crnn_ocr.charset import Charset
-from crnn_ocr.lm import END, CharNgram, LMDecoder
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.decoding.lm import END, CharNgram, LMDecoder
 
 
 def columns(charset: Charset, rows: list[dict[str, float]]) -> torch.Tensor:
@@ -60,7 +60,7 @@ def test_repeated_letters_need_a_blank_between_them():
 
 
 def test_lm_decoder_is_a_ctc_decoder_with_details_for_its_own_text():
-    from crnn_ocr.ctc import make_decoder
+    from crnn_ocr.decoding.ctc import make_decoder
 
     cs = Charset("aehnt")
     lp = columns(cs, [{"t": 0.9}, {"h": 0.9}, {"a": 0.46, "e": 0.44}, {"n": 0.9}])
@@ -71,7 +71,7 @@ def test_lm_decoder_is_a_ctc_decoder_with_details_for_its_own_text():
 
 
 def test_word_lists_are_read_with_a_bound(tmp_path):
-    from crnn_ocr.lexicon import read_word_lists
+    from crnn_ocr.decoding.lexicon import read_word_lists
 
     (tmp_path / "w.txt").write_text(" the \n\nthen\n")
     assert read_word_lists([tmp_path / "w.txt"]) == ["the", "then"]
@@ -87,7 +87,7 @@ def test_word_lists_are_read_with_a_bound(tmp_path):
 
 
 def test_frequency_lists_give_counts(tmp_path):
-    from crnn_ocr.lexicon import read_word_counts, read_word_lists
+    from crnn_ocr.decoding.lexicon import read_word_counts, read_word_lists
 
     (tmp_path / "f.tsv").write_text("the\t12\nNew York\t3\nodd\tword\nzero\t0\n the \nhuge\t" + "9" * 400 + "\n")
     (tmp_path / "w.txt").write_text("then\nthe\n")
@@ -114,7 +114,7 @@ def test_word_frequencies_and_counted_labels_decide_between_readings(tmp_path):
 
 
 def test_a_large_language_model_is_cached_and_a_bad_cache_is_rebuilt(tmp_path, monkeypatch):
-    import crnn_ocr.lm as lm_module
+    import crnn_ocr.decoding.lm as lm_module
 
     monkeypatch.setenv("CRNN_OCR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(lm_module, "CACHED_TEXTS", 2)

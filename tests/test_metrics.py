@@ -1,7 +1,7 @@
 import pytest
 import sacrebleu
 
-from crnn_ocr.metrics import EMPTY, cer, char_bleu, confusions, scores, wer, word_accuracy
+from crnn_ocr.evaluation.metrics import EMPTY, cer, char_bleu, confusions, scores, wer, word_accuracy
 
 
 def test_word_accuracy_counts_exact_matches_only():

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from crnn_ocr.model import CRNN
+from crnn_ocr.model.crnn import CRNN
 
 
 @pytest.mark.parametrize("backbone", ["simple", "resnet18"])

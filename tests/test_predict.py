@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from crnn_ocr.cli import main
-from crnn_ocr.recognizer import Recognizer
+from crnn_ocr.cli.main import main
+from crnn_ocr.reading.recognizer import Recognizer
 
 from conftest import text_image
 from test_export import tiny_checkpoint

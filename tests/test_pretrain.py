@@ -3,12 +3,12 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from crnn_ocr.charset import Charset
-from crnn_ocr.checkpoint import CheckpointError, load, load_pretrained
-from crnn_ocr.model import CRNN
-from crnn_ocr.cli import main
-from crnn_ocr.config import Config
-from crnn_ocr.synth_text import PRINTABLE, system_fonts
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.model.checkpoint import CheckpointError, load, load_pretrained
+from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.cli.main import main
+from crnn_ocr.config.schema import Config
+from crnn_ocr.data.synth.text import PRINTABLE, system_fonts
 
 
 pytestmark = pytest.mark.skipif(

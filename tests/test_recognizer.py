@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from crnn_ocr import checkpoint
-from crnn_ocr.charset import Charset
-from crnn_ocr.config import Config
-from crnn_ocr.images import BadImage
-from crnn_ocr.lexicon import Lexicon
-from crnn_ocr.model import CRNN
-from crnn_ocr.recognizer import CharInfo, Reading, Recognizer
+from crnn_ocr.model import checkpoint
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.config.schema import Config
+from crnn_ocr.data.images import BadImage
+from crnn_ocr.decoding.lexicon import Lexicon
+from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.reading.recognizer import CharInfo, Reading, Recognizer
 
 from conftest import text_image
 
@@ -136,11 +136,11 @@ def test_decoders_are_chosen_by_name(rec, tmp_path):
 
 
 def test_reading_imports_no_training_module():
-    code = ("import sys, crnn_ocr.recognizer, crnn_ocr; "
+    code = ("import sys, crnn_ocr.reading.recognizer, crnn_ocr; "
             "print(sorted(m for m in sys.modules if m.startswith('crnn_ocr')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    for module in ("data", "dataset", "sources", "layouts", "train", "evaluate"):
-        assert f"'crnn_ocr.{module}'" not in loaded, module
+    for module in ("data.datasets", "data.sources", "data.layouts", "training", "evaluation"):
+        assert f"'crnn_ocr.{module}" not in loaded, module
 
 
 def test_a_reading_is_plain_data():
@@ -151,8 +151,8 @@ def test_a_reading_is_plain_data():
 
 
 def test_character_boxes_follow_the_models_column_stride():
-    from crnn_ocr.ctc import Hypothesis, Span
-    from crnn_ocr.recognizer import reading_of
+    from crnn_ocr.decoding.ctc import Hypothesis, Span
+    from crnn_ocr.reading.recognizer import reading_of
 
     h = Hypothesis("ab", 0.9, [Span("a", 0.9, 0, 3), Span("b", 0.8, 3, 5)])
     assert [c.x for c in reading_of(h, 0.5, 100).chars] == [(0, 6), (6, 10)]  # 4 input pixels per column

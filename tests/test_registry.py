@@ -8,12 +8,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from crnn_ocr import checkpoint, registry
-from crnn_ocr.config import Config
-from crnn_ocr.release import release
-from crnn_ocr.cli import main
-from crnn_ocr.recognizer import Recognizer
-from crnn_ocr.serve import load_recognizers
+from crnn_ocr.hub import registry
+
+from crnn_ocr.model import checkpoint
+from crnn_ocr.config.schema import Config
+from crnn_ocr.hub.release import release
+from crnn_ocr.cli.main import main
+from crnn_ocr.reading.recognizer import Recognizer
+from crnn_ocr.serve.app import load_recognizers
 
 from conftest import text_image
 from test_export import tiny_checkpoint
@@ -229,9 +231,9 @@ def test_the_bundled_models_load_and_fit_the_size_budget():
 
 
 def test_a_bundled_model_by_name_is_a_starting_point_for_training(released, tmp_path):
-    from crnn_ocr.charset import Charset
-    from crnn_ocr.config import Config
-    from crnn_ocr.model import CRNN
+    from crnn_ocr.model.charset import Charset
+    from crnn_ocr.config.schema import Config
+    from crnn_ocr.model.crnn import CRNN
 
     config_file = tmp_path / "fine_tune.toml"
     config_file.write_text('[data]\nheight = 32\nwidth = 128\n[model]\npretrained = "tiny-v1"\n')
@@ -249,7 +251,7 @@ def test_a_bundled_model_by_name_is_a_starting_point_for_training(released, tmp_
 
 def test_a_bundled_models_default_decoder_is_built_on_first_use_and_can_be_overridden(models_dir, tiny_pt, tmp_path,
                                                                                         capsys):
-    from crnn_ocr.lm import LMDecoder
+    from crnn_ocr.decoding.lm import LMDecoder
 
     words = tmp_path / "words.txt"
     words.write_text("zebra\tquartz\n")

@@ -20,14 +20,16 @@ import pytest
 import torch
 from PIL import Image
 
-from crnn_ocr import checkpoint
-from crnn_ocr.registry import models
-from crnn_ocr.charset import Charset
-from crnn_ocr.model import CRNN
-from crnn_ocr.config import Config, DataConfig
-from crnn_ocr.data import (DataError, OCRDataset, Skipped, detect_layout, evaluation_items, load_folder, load_iam,
-                           load_tsv, read_ids, training_items)
-from crnn_ocr.images import BadImage, load_tensor
+from crnn_ocr.model import checkpoint
+from crnn_ocr.hub.registry import models
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.config.schema import Config, DataConfig
+from crnn_ocr.data.datasets import OCRDataset
+from crnn_ocr.data.items import DataError, Skipped
+from crnn_ocr.data.layouts import detect_layout, load_folder, load_iam, load_tsv, read_ids
+from crnn_ocr.data.sources import evaluation_items, training_items
+from crnn_ocr.data.images import BadImage, load_tensor
 
 from conftest import run_cli, text_image
 
@@ -436,8 +438,8 @@ def test_report_escapes_labels_predictions_and_paths(tmp_path, capsys, model_che
 @pytest.mark.parametrize("error", [TypeError, KeyError, AssertionError, RuntimeError, IndexError, ZeroDivisionError])
 def test_any_exception_while_decoding_one_image_skips_only_that_image(tmp_path, capsys, model_checkpoint,
                                                                      monkeypatch, error):
-    import crnn_ocr.images as images
-    from crnn_ocr.recognizer import Recognizer
+    import crnn_ocr.data.images as images
+    from crnn_ocr.reading.recognizer import Recognizer
 
     folder = tmp_path / "data"
     write_good_images(folder, ["good", "fine"])
@@ -480,7 +482,7 @@ def test_special_files_are_refused_quickly_with_a_reason(tmp_path):
 
 
 def test_an_unreadable_image_is_skipped_for_a_user_without_permission(tmp_path, model_checkpoint, capsys, monkeypatch):
-    import crnn_ocr.images as images
+    import crnn_ocr.data.images as images
 
     folder = tmp_path / "data"
     write_good_images(folder, ["good", "secret"])
@@ -614,7 +616,7 @@ def test_training_on_a_folder_with_non_utf8_names_finishes(tmp_path, capsys, tin
 
 
 def test_a_failing_evaluation_keeps_the_previous_report(tmp_path, capsys, model_checkpoint, monkeypatch):
-    from crnn_ocr import plots
+    from crnn_ocr.evaluation import plots
 
     data = tmp_path / "data"
     write_good_images(data, ["good"])
@@ -681,7 +683,7 @@ def test_bad_values_of_evaluate_and_pretrain_are_refused(tmp_path, capsys, model
 
 @pytest.fixture(scope="module")
 def onnx_file(model_checkpoint, tmp_path_factory) -> Path:
-    from crnn_ocr.export import export_onnx
+    from crnn_ocr.model.export import export_onnx
 
     return export_onnx(model_checkpoint, tmp_path_factory.mktemp("onnx") / "model.onnx")
 
@@ -693,8 +695,8 @@ def test_onnx_metadata_that_disagrees_with_the_graph_is_refused_with_one_line(tm
                                                                              model_checkpoint, change):
     import onnx
 
-    from crnn_ocr.checkpoint import CheckpointError
-    from crnn_ocr.recognizer import Recognizer
+    from crnn_ocr.model.checkpoint import CheckpointError
+    from crnn_ocr.reading.recognizer import Recognizer
 
     model = onnx.load(onnx_file)
     for prop in model.metadata_props:

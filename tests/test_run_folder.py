@@ -9,12 +9,12 @@ import sys
 import pytest
 import torch
 
-from crnn_ocr import checkpoint
-from crnn_ocr.cli import main
+from crnn_ocr.model import checkpoint
+from crnn_ocr.cli.main import main
 
 from conftest import run_cli
 
-train_module = importlib.import_module("crnn_ocr.train")
+train_module = importlib.import_module("crnn_ocr.training.train")
 
 
 @pytest.fixture

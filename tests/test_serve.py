@@ -17,8 +17,8 @@ import warnings
 import pytest
 from PIL import Image
 
-from crnn_ocr.recognizer import Recognizer
-from crnn_ocr.serve import Batching, Limits, create_app
+from crnn_ocr.reading.recognizer import Recognizer
+from crnn_ocr.serve.app import Batching, Limits, create_app
 
 from conftest import text_image
 from test_export import tiny_checkpoint
@@ -375,8 +375,8 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(checkpoint_path, recognizer,
 
 
 def test_workers_that_cannot_listen_stop_with_a_one_line_error(checkpoint_path, capfd, monkeypatch):
-    from crnn_ocr import cli_tools
-    from crnn_ocr.cli import main
+    from crnn_ocr.cli import tools as cli_tools
+    from crnn_ocr.cli.main import main
 
     monkeypatch.setattr(cli_tools, "check_can_listen", lambda host, port: None)  # taken after the check
     with socket.socket() as taken:  # a port held without SO_REUSEPORT: no worker can bind it
@@ -394,7 +394,7 @@ def test_workers_that_cannot_listen_stop_with_a_one_line_error(checkpoint_path, 
 def test_the_access_log_is_off_unless_asked_for(checkpoint_path, monkeypatch, flags, logged, backend):
     import uvicorn
 
-    from crnn_ocr.cli import main
+    from crnn_ocr.cli.main import main
 
     runs = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append((app, options)))
@@ -416,7 +416,7 @@ def test_serve_numbers_out_of_range_are_a_one_line_error_before_serving(checkpoi
                                                                         flags, message):
     import uvicorn
 
-    from crnn_ocr.cli import main
+    from crnn_ocr.cli.main import main
 
     runs = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
@@ -429,7 +429,7 @@ def test_serve_numbers_out_of_range_are_a_one_line_error_before_serving(checkpoi
 def test_a_port_in_use_or_a_bad_host_is_a_one_line_error_before_serving(checkpoint_path, monkeypatch, capsys, host):
     import uvicorn
 
-    from crnn_ocr.cli import main
+    from crnn_ocr.cli.main import main
 
     runs = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))

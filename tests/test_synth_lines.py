@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from crnn_ocr import synth_lines
-from crnn_ocr.cli import main
-from crnn_ocr.items import DataError
-from crnn_ocr.layouts import load_tsv
-from crnn_ocr.synth_lines import (HELD_OUT_FONT_FILES, MAX_CHARS, held_out_fonts, random_line, synthetic_lines,
+from crnn_ocr.data.synth import lines as synth_lines
+from crnn_ocr.cli.main import main
+from crnn_ocr.data.items import DataError
+from crnn_ocr.data.layouts import load_tsv
+from crnn_ocr.data.synth.lines import (HELD_OUT_FONT_FILES, MAX_CHARS, held_out_fonts, random_line, synthetic_lines,
                                   training_fonts)
 
 pytestmark = pytest.mark.skipif(

@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from conftest import text_image
-from crnn_ocr.charset import Charset
-from crnn_ocr.config import Config, DataConfig
-from crnn_ocr.data import Skipped, training_items
-from crnn_ocr import synth_text
-from crnn_ocr.dataset import RenderedDataset
-from crnn_ocr.train_data import load_training_data
-from crnn_ocr.synth_text import CAPITALS_ONLY, PRINTABLE, SyntheticWords, random_text, synthetic_words, system_fonts
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.config.schema import Config, DataConfig
+from crnn_ocr.data.items import Skipped
+from crnn_ocr.data.sources import training_items
+from crnn_ocr.data.synth import text as synth_text
+from crnn_ocr.data.datasets import RenderedDataset
+from crnn_ocr.training.data import load_training_data
+from crnn_ocr.data.synth.text import CAPITALS_ONLY, PRINTABLE, SyntheticWords, random_text, synthetic_words, system_fonts
 
 
 pytestmark = pytest.mark.skipif(

@@ -10,17 +10,17 @@ import signal
 import pytest
 import torch
 
-from crnn_ocr import checkpoint
-from crnn_ocr.charset import Charset
-from crnn_ocr.cli import main
-from crnn_ocr.model import CRNN
-from crnn_ocr.config import Config
-from crnn_ocr.train import train
+from crnn_ocr.model import checkpoint
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.cli.main import main
+from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.config.schema import Config
+from crnn_ocr.training.train import train
 
 from conftest import write_tiny_config
 
 
-train_module = importlib.import_module("crnn_ocr.train")  # the package's ``train`` attribute is the function
+train_module = importlib.import_module("crnn_ocr.training.train")  # the package's ``train`` attribute is the function
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_cnn_lr_trains_the_cnn_at_its_share_of_the_learning_rate_and_resumes(tmp
 
 
 def test_a_misspelt_pretrained_start_fails_before_the_data_is_loaded(tmp_path, tiny_toml, monkeypatch):
-    from crnn_ocr.registry import UnknownModel
+    from crnn_ocr.hub.registry import UnknownModel
 
     def loaded(*args):
         raise AssertionError("the data was loaded first")
@@ -177,7 +177,7 @@ def test_resuming_a_checkpoint_without_training_state_is_refused(tmp_path, tiny_
 def test_mixed_precision_falls_back_to_float32_on_a_cpu_without_native_bfloat16(monkeypatch):
     import torch
 
-    from crnn_ocr.runtime import autocast_dtype
+    from crnn_ocr.utils.runtime import autocast_dtype
 
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, amp=False) is None
@@ -192,8 +192,8 @@ def test_by_default_a_run_starts_from_the_bundled_synthetic_words_model_when_its
     from ``synth-words`` (at another input height, its GRU input resampled); a CNN of other
     widths, or ResNet-18, starts from scratch, and the log says which."""
     from crnn_ocr import Config
-    from crnn_ocr.checkpoint import auto_start
-    from crnn_ocr.cli import main
+    from crnn_ocr.model.checkpoint import auto_start
+    from crnn_ocr.cli.main import main
 
     config = Config()
     assert config.model.pretrained == "auto" and auto_start(config) == "synth-words"
@@ -218,7 +218,7 @@ def test_by_default_a_run_starts_from_the_bundled_synthetic_words_model_when_its
 def test_the_moving_average_warms_up_then_keeps_its_decay():
     from torch.optim.swa_utils import AveragedModel
 
-    from crnn_ocr.train_state import ema_with_warmup
+    from crnn_ocr.training.state import ema_with_warmup
 
     net = torch.nn.Linear(1, 1, bias=False)
     ema = AveragedModel(net, multi_avg_fn=ema_with_warmup(0.999), use_buffers=True)

@@ -9,8 +9,8 @@ import time
 import pytest
 import torch
 
-from crnn_ocr.recognizer import Recognizer
-from crnn_ocr.serve import create_app
+from crnn_ocr.reading.recognizer import Recognizer
+from crnn_ocr.serve.app import create_app
 
 from conftest import text_image
 from test_export import tiny_checkpoint

@@ -7,17 +7,17 @@ Ctrl-C while torch loads into its usual one line (``entry``).
 from importlib import import_module
 
 # name -> (module, attribute in it; None: the module itself)
-_EXPORTS = {"CRNN": (".model", "CRNN"), "CharInfo": (".recognizer", "CharInfo"), "Charset": (".charset", "Charset"),
-            "Config": (".config", "Config"), "DataConfig": (".config", "DataConfig"),
-            "Decoder": (".ctc", "Decoder"), "GreedyDecoder": (".ctc", "GreedyDecoder"),
-            "ModelConfig": (".config", "ModelConfig"), "Reading": (".recognizer", "Reading"),
-            "Recognizer": (".recognizer", "Recognizer"), "TrainConfig": (".config", "TrainConfig"),
-            "ctc_greedy": (".ctc", "greedy"), "ctc_required_length": (".ctc", "required_length"),
-            "evaluate": (".evaluate", "evaluate"), "infer": (".inference", "infer"), "lexicon": (".lexicon", None),
-            "make_decoder": (".ctc", "make_decoder"), "train": (".train", "train")}
+_EXPORTS = {"CRNN": (".model.crnn", "CRNN"), "CharInfo": (".reading.recognizer", "CharInfo"), "Charset": (".model.charset", "Charset"),
+            "Config": (".config.schema", "Config"), "DataConfig": (".config.schema", "DataConfig"),
+            "Decoder": (".decoding.ctc", "Decoder"), "GreedyDecoder": (".decoding.ctc", "GreedyDecoder"),
+            "ModelConfig": (".config.schema", "ModelConfig"), "Reading": (".reading.recognizer", "Reading"),
+            "Recognizer": (".reading.recognizer", "Recognizer"), "TrainConfig": (".config.schema", "TrainConfig"),
+            "ctc_greedy": (".decoding.ctc", "greedy"), "ctc_required_length": (".decoding.ctc", "required_length"),
+            "evaluate": (".evaluation.evaluate", "evaluate"), "infer": (".reading.infer", "infer"), "lexicon": (".decoding.lexicon", None),
+            "make_decoder": (".decoding.ctc", "make_decoder"), "train": (".training.train", "train")}
 # The decoders make_decoder knows by name beyond "greedy" register themselves when imported:
 # every name from ctc comes with them, as the package's eager imports once gave.
-_DECODER_MODULES = (".lexicon", ".lm")
+_DECODER_MODULES = (".decoding.lexicon", ".decoding.lm")
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
@@ -26,7 +26,7 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'crnn_ocr' has no attribute {name!r}")
     module, attribute = _EXPORTS[name]
-    if module == ".ctc":
+    if module == ".decoding.ctc":
         for registering in _DECODER_MODULES:
             import_module(registering, __name__)
     value = import_module(module, __name__)

@@ -1,3 +1,3 @@
-from .entry import main
+from crnn_ocr.cli.entry import main
 
 raise SystemExit(main())

@@ -1,0 +1,288 @@
+"""Checkpoints as plain data: saved atomically, loaded without running any pickled code.
+
+A checkpoint is a dict of tensors, numbers and strings: ``model`` (state dict), ``config``
+(the ``Config`` as a dict), ``charset`` (a string), ``epoch``, and for resuming the
+optimizer, scheduler, step counters and RNG state. ``torch.load(..., weights_only=True)``
+reads it; anything that would need arbitrary unpickling is refused.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from crnn_ocr.hub import registry
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.config.schema import AUTO, Config
+from crnn_ocr.utils.files import atomic_file
+from crnn_ocr.model.crnn import CRNN, SIMPLE_CHANNELS
+
+
+class CheckpointError(Exception):
+    """A file that is not a usable crnn-ocr checkpoint."""
+
+
+def save(obj: dict, path: str | Path) -> None:
+    """Write ``obj`` to a temporary file beside ``path``, then rename it into place
+    (``files.atomic_file``): a crash mid-write leaves the previous checkpoint intact."""
+    with atomic_file(path) as f:
+        torch.save(obj, f)
+
+
+def load(path: str | Path) -> dict:
+    """Read a checkpoint safely; ``CheckpointError`` with a one-line reason if it is not one.
+
+    A ``.safetensors`` model file (``load_safetensors``) reads as a checkpoint too."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        return load_safetensors(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is an empty file, not a checkpoint")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on unusual pickles; the error says enough
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        code = re.search(r"GLOBAL (\S+)", str(e))  # a reference to a function or class, e.g. os.system
+        if code:
+            raise CheckpointError(f"{path} holds objects other than plain data and tensors ({code.group(1)}); "
+                                  "refusing to load it (it could run code)") from None
+        raise CheckpointError(f"{path} is not a checkpoint (not a PyTorch file of tensors and plain data); "
+                              "refusing to load it") from None
+    except Exception as e:  # arbitrary bytes make torch.load fail in many ways (KeyError, EOFError, ...)
+        # torch's RuntimeErrors say what is wrong with a damaged file; the others say nothing useful
+        reason = str(e).splitlines()[0][:80] if isinstance(e, RuntimeError) and str(e) else "not a PyTorch file"
+        raise CheckpointError(f"{path} is not a checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or not {"model", "config", "charset"} <= ckpt.keys():
+        raise CheckpointError(f"{path} is not a crnn-ocr checkpoint (no model, config and charset)")
+    if not (isinstance(ckpt["model"], dict) and isinstance(ckpt["config"], dict) and isinstance(ckpt["charset"], str)):
+        raise CheckpointError(f"{path} is not a crnn-ocr checkpoint (model, config or charset of the wrong type)")
+    return ckpt
+
+
+def load_safetensors(path: str | Path) -> dict:
+    """A float16 ``.safetensors`` model file (``crnn-ocr release``, ``crnn-ocr pretrain``) as a
+    checkpoint dict: float32 ``model`` weights, ``config`` and ``charset`` from its metadata,
+    and ``vocabulary`` (the training labels) when it has one."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        ckpt = {"model": {k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                "config": json.loads(meta["config"]), "charset": meta["charset"],
+                "vocabulary": json.loads(meta.get("vocabulary", "[]"))}
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is not a safetensors file ({str(e).splitlines()[0][:80]})") from None
+    except (KeyError, ValueError):
+        raise CheckpointError(f"{path} is not a crnn-ocr model file (no config and charset in its metadata)") from None
+    vocabulary = ckpt["vocabulary"]
+    if not isinstance(ckpt["config"], dict) or not (isinstance(vocabulary, list)
+                                                    and all(isinstance(w, str) for w in vocabulary)):
+        raise CheckpointError(f"{path} is not a crnn-ocr model file (config or vocabulary of the wrong type)")
+    return ckpt
+
+
+def inference_weights(state: dict) -> dict:
+    """A model state dict without the training-only CTC shortcut head."""
+    return {k: v for k, v in state.items() if not k.startswith("shortcut.")}
+
+
+def load_model(path: str | Path) -> tuple[CRNN, Charset, Config]:
+    """The trained model of a checkpoint, a ``.safetensors`` model file or a bundled model's
+    name (``registry``), in eval mode, with its charset and config."""
+    path = registry.resolve(path)
+    return model_of(load(path), path)
+
+
+def model_of(ckpt: dict, path: str | Path) -> tuple[CRNN, Charset, Config]:
+    """The trained model of a checkpoint ``load`` read from ``path``, as ``load_model``."""
+    try:
+        config, charset = Config.saved(ckpt["config"]), Charset(ckpt["charset"])
+        model = CRNN.from_config(config, charset)
+        weights, own = inference_weights(ckpt["model"]), model.state_dict()
+        integer = [k for k, v in weights.items()
+                   if k in own and own[k].is_floating_point() and torch.is_tensor(v) and not v.is_floating_point()]
+        if integer:  # load_state_dict would silently turn them into floats
+            raise ValueError(f"integer weights where floats belong ({len(integer)} tensors, first: {integer[0]})")
+        model.load_state_dict(weights)
+    except (ValueError, TypeError, AttributeError, RuntimeError) as e:
+        # load_state_dict's first line is only "Error(s) in loading state_dict for CRNN:"; the next says which
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()] or [type(e).__name__]
+        detail = lines[1] if len(lines) > 1 and lines[0].startswith("Error(s) in loading") else lines[0]
+        raise CheckpointError(f"{path}: its weights, config and charset do not make a model "
+                              f"({detail[:160]})") from None
+    broken = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:  # a diverged run or a damaged file: it would read every image as nan-confident nonsense
+        raise CheckpointError(f"{path}: nan or inf weights in {len(broken)} of its tensors (first: {broken[0]})")
+    return model.eval(), charset, config
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The model weights and charset of a checkpoint, or of a ``.safetensors`` file such as
+    the ``backbone.safetensors`` that ``crnn-ocr pretrain`` writes (float16, config and
+    charset in its metadata)."""
+    if Path(path).suffix != ".safetensors":
+        ckpt = load(path)
+        return ckpt["model"], ckpt["charset"]
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    if not Path(path).is_file():
+        raise CheckpointError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            charset = (f.metadata() or {}).get("charset", "")
+        return load_file(path), charset
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{path} is not a safetensors file ({str(e).splitlines()[0][:80]})") from None
+
+
+# The weights that read the CNN's flattened (channel, row) features: their number of rows
+# follows the input height.
+FEATURE_INPUTS = ("rnn.weight_ih_l0", "rnn.weight_ih_l0_reverse", "shortcut.weight")
+
+
+def other_height(w: torch.Tensor, shape: torch.Size, rows: int) -> torch.Tensor:
+    """Input weights ``w`` over flattened features of another number of rows (another input
+    height), made to fit ``shape`` (``rows`` rows): each channel's weights are interpolated
+    along the rows and scaled so that a feature map that is the same in every row gives the
+    same sum. ``w`` unchanged if it is not such a weight."""
+    if w.ndim < 2 or w.shape == shape or w.ndim != len(shape) or w.shape[0] != shape[0] \
+            or w.shape[2:] != shape[2:] or shape[1] % rows:
+        return w
+    channels = shape[1] // rows
+    if w.shape[1] % channels:
+        return w
+    src_rows = w.shape[1] // channels
+    v = w.unflatten(1, (channels, src_rows)).movedim(2, -1)  # (out, C, *kernel, rows)
+    v = F.interpolate(v.reshape(-1, 1, src_rows).float(), size=rows, mode="linear", align_corners=False)
+    v = v.reshape(*w.shape[:1], channels, *w.shape[2:], rows).movedim(-1, 2).flatten(1, 2)
+    return (v * (src_rows / rows)).to(w.dtype)
+
+
+def cnn_units(keys) -> list[tuple[int, int, int]]:
+    """The simple backbone's layers in a state dict, as (stage, residual block or -1 for the
+    stage's conv block, index in ``model.cnn``); pooling layers have no weights and no entry."""
+    found = {}
+    for key in keys:
+        m = re.match(r"cnn\.(\d+)\.(body\.|0\.weight$)", key)
+        if m:
+            found[int(m[1])] = m[2] == "body."
+    units, stage, block = [], -1, 0
+    for index in sorted(found):
+        if found[index]:
+            units.append((stage, block, index))
+            block += 1
+        else:
+            stage, block = stage + 1, 0
+            units.append((stage, -1, index))
+    return units
+
+
+def renumber_cnn(source: dict, own_keys) -> dict:
+    """``source``'s simple-backbone weights renamed to the layers of a model with residual
+    blocks added or removed (``cnn_blocks``): each stage's conv block goes to the same stage's,
+    each residual block to the same stage's block of that number. Keys without a counterpart
+    keep their names (and so are not loaded)."""
+    own = {(stage, block): index for stage, block, index in cnn_units(own_keys)}
+    moves = {index: own[stage, block] for stage, block, index in cnn_units(source) if (stage, block) in own}
+    renamed = {}
+    for key, value in source.items():
+        m = re.match(r"cnn\.(\d+)\.", key)
+        if m and int(m[1]) in moves:
+            key = f"cnn.{moves[int(m[1])]}.{key[m.end():]}"
+        renamed[key] = value
+    return renamed
+
+
+AUTO_START = "synth-words"  # the bundled model that ``[model] pretrained = "auto"`` starts from
+
+
+def auto_start(config: Config) -> str:
+    """What ``pretrained = "auto"`` starts from: the bundled synthetic-words model when the
+    config's CNN is the one it has (the simple backbone at its default widths, grayscale;
+    residual blocks, another height or column pooling are fine, see ``load_pretrained``),
+    else ``""``: from scratch."""
+    m = config.model
+    fits = m.backbone == "simple" and tuple(m.cnn_channels) == SIMPLE_CHANNELS and config.data.channels == 1
+    return AUTO_START if fits and AUTO_START in registry.models() else ""
+
+
+def pretrained_start(config: Config) -> str:
+    """What ``[model] pretrained`` starts from: ``"auto"`` resolved (``auto_start``), ``"none"``
+    as ``""`` (from scratch), any other value as it is."""
+    value = config.model.pretrained
+    return auto_start(config) if value == AUTO else "" if value == "none" else value
+
+
+def check_start(config: Config) -> None:
+    """Fail before the data load when ``[model] pretrained`` names no bundled model and no file."""
+    start = pretrained_start(config)
+    path = registry.resolve(start) if start not in ("", "imagenet") else None
+    if path is not None and path.is_dir():
+        raise CheckpointError(f"pretrained start {start} is a folder, not a checkpoint file")
+    if path is not None and not path.exists():
+        raise CheckpointError(f"pretrained start not found: {start}")
+
+
+def start_from_pretrained(model: CRNN, config: Config, charset: Charset, log=print) -> None:
+    """Load what ``[model] pretrained`` names into a fresh ``model`` and log what was copied
+    (ImageNet weights are loaded when the model is built)."""
+    start = pretrained_start(config)
+    if config.model.pretrained == AUTO:
+        log(f"pretrained: auto -> {start or 'none (from scratch): no bundled model has this CNN'}")
+    if start not in ("", "imagenet"):
+        copied, total, rows = load_pretrained(model, start, charset)
+        log(f"pretrained: copied {copied} of {total} tensors from {start}, "
+            f"and {rows} of {len(charset)} classifier rows (blank and known characters)")
+
+
+def load_pretrained(model: CRNN, path: str | Path, charset: Charset | None = None) -> tuple[int, int, int]:
+    """Copy every weight of checkpoint (or ``.safetensors`` file, or bundled model named)
+    ``path`` whose name and shape match into ``model``.
+
+    The simple backbone's layers are matched by stage, not by index, so a model with
+    residual blocks added (``cnn_blocks``) starts from a model without them, the new blocks
+    as the identity (``renumber_cnn``). Trained at another input height, the GRU's input
+    weights are resampled to this model's rows of CNN features (``other_height``), so a
+    48-pixel model starts a 64-pixel one.
+    The classifier is carried over row by row: the blank and every character of ``charset``
+    (the model's) that the source model also knows start from the source's row; characters
+    it does not know keep their fresh initialisation. Returns (tensors copied whole, tensors
+    of ``model``, classifier rows carried over).
+    """
+    source, source_chars = read_weights(registry.resolve(path))
+    own = model.state_dict()
+    source = renumber_cnn(source, own)
+    source = {k: other_height(v, own[k].shape, model.feature_rows) if k in FEATURE_INPUTS and k in own else v
+              for k, v in source.items()}
+    matching = {k: v for k, v in source.items()
+                if k in own and own[k].shape == getattr(v, "shape", None) and not k.startswith("fc.")}
+    if not any(k.startswith("cnn.") for k in matching):
+        raise CheckpointError(f"{path}: no backbone weights match this model (another backbone or input size?)")
+    model.load_state_dict(matching, strict=False)
+    rows = 0
+    if charset is not None and source_chars and source.get("fc.weight") is not None \
+            and source["fc.weight"].shape[1] == model.fc.weight.shape[1]:
+        src_index = {c: i + 1 for i, c in enumerate(source_chars)}
+        pairs = [(0, 0)] + [(i + 1, src_index[c]) for i, c in enumerate(charset.chars) if c in src_index]
+        with torch.no_grad():
+            for dst, src in pairs:
+                model.fc.weight[dst] = source["fc.weight"][src]
+                model.fc.bias[dst] = source["fc.bias"][src]
+        rows = len(pairs)
+    return len(matching), len(own), rows

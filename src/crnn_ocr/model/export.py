@@ -1,0 +1,76 @@
+"""Export a checkpoint to a self-contained ONNX file for ONNX Runtime (or any ONNX runtime).
+
+The ONNX model takes ``images``: float (N, C, H, W) in [0, 1], and returns ``log_probs``:
+(T, N, classes), exactly like ``CRNN.forward``. The batch size and the width are dynamic
+(the GRU's input size depends only on the height), and T follows the width (width / 4, or / 8 with ``width_pool = 8``).
+The file carries what a reader needs besides the weights, as ``metadata_props``:
+
+- ``charset``: the characters, class ``i + 1`` being character ``i`` (0 is the CTC blank);
+- ``height``, ``width``, ``channels``: the preprocessing of ``crnn_ocr.images.resize_and_pad``
+  (``width`` 0: any width, up to the config's ``max_width``);
+- ``config``: the whole training ``Config`` as JSON; its ``[data] auto_levels`` and
+  ``crop_to_ink`` say whether ``crnn_ocr.images.ink_view`` comes before the resize.
+
+It is not the place for running the file: ``Recognizer.load("model.onnx")`` does that.
+
+Why the TorchScript exporter (``dynamo=False``): with torch 2.14 the torch.export-based
+exporter fails to decompose ``nn.GRU`` for this model, and it has had GRU bugs that give
+wrong numbers without an error (pytorch/pytorch#189225: ``linear_before_reset``; #191855: a
+frozen time axis). The TorchScript exporter writes one native ONNX ``GRU`` node per layer,
+and in eval mode it folds every BatchNorm into the convolution before it, so the exported
+graph has no BatchNorm left to fuse.
+"""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from crnn_ocr.model.checkpoint import load_model
+
+OPSET = 20  # recent, and more than enough for Conv, MaxPool, GRU and LogSoftmax (ONNX Runtime >= 1.17)
+INPUT, OUTPUT = "images", "log_probs"
+
+
+def onnx_bytes(model: torch.nn.Module, charset, config, opset: int = OPSET) -> bytes:
+    """A CRNN (eval mode, on the CPU) as a serialized ONNX model with its metadata: what
+    ``export_onnx`` writes, and what ``Recognizer.load(..., backend="onnx")`` runs directly."""
+    d = config.data
+    example = torch.rand(2, d.channels, d.height, min(d.widest, 512))  # any width will do: it is dynamic
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The exporter and its internals announce their deprecation; the tracer warns about
+        # nn.GRU's input size checks, which are constant for a given model; and the exporter
+        # warns that a GRU exported at one batch size may fail at another: not here, as the
+        # model passes no initial state and the graph builds the zero state from the input's
+        # shape (the tests check batch sizes 1 and 3).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*with a variable length with GRU", category=UserWarning)
+        torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=opset,
+                          input_names=[INPUT], output_names=[OUTPUT],
+                          dynamic_axes={INPUT: {0: "batch", 3: "width"}, OUTPUT: {0: "columns", 1: "batch"}})
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.helper.set_model_props(proto, {
+        "charset": charset.chars, "height": str(d.height), "width": str(d.width), "channels": str(d.channels),
+        "config": json.dumps(config.to_dict(), ensure_ascii=False),
+    })
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def export_onnx(checkpoint: str | Path, onnx_path: str | Path, opset: int = OPSET) -> Path:
+    """Write the model of ``checkpoint`` (a ``.pt`` file) to ``onnx_path`` with its metadata.
+
+    >>> export_onnx("runs/captcha/best.pt", "captcha.onnx")  # doctest: +SKIP
+    PosixPath('captcha.onnx')
+    """
+    model, charset, config = load_model(checkpoint)
+    onnx_path = Path(onnx_path)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx_path.write_bytes(onnx_bytes(model, charset, config, opset))
+    return onnx_path

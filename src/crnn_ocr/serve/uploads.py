@@ -1,0 +1,143 @@
+"""The images of a ``crnn-ocr serve`` request: the body (multipart field ``images`` or JSON
+``{"images": ["<base64>", ...]}``) read within the ``Limits``, and each image opened but not
+decoded: only its header is read (format and size, so that a wrong or oversized upload is
+refused before it is decoded). Every refusal is a ``microbatch.RequestError`` (status, code,
+message)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import warnings
+from dataclasses import dataclass
+
+from fastapi import Request
+from PIL import Image
+
+from crnn_ocr.serve.microbatch import RequestError
+
+# Formats a client may upload; Pillow's others (EPS through Ghostscript, ...) are not opened.
+FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM"]
+
+
+@dataclass
+class Limits:
+    """What one request may hold; beyond it the service answers 413."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_images: int = 64
+    max_pixels: int = 16_000_000  # per image
+
+
+# --- the request -------------------------------------------------------------------------
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over ``limit``."""
+    too_large = RequestError(413, "body_too_large", f"request body over {limit} bytes")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+async def uploaded_images(request: Request, limits: Limits) -> list[bytes]:
+    """The encoded images of a multipart or JSON request."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in ("multipart/form-data", "application/json"):
+        raise RequestError(415, "unsupported_media_type", "send multipart/form-data (field 'images') or "
+                           'application/json ({"images": ["<base64>", ...]})')
+    body = await read_body(request, limits.max_body_bytes)
+    if kind == "application/json":
+        try:
+            payload = json.loads(body)
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+            raise RequestError(400, "bad_json", "the body is not valid JSON") from None
+        items = payload.get("images") if isinstance(payload, dict) else None
+        if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+            raise RequestError(400, "bad_json", 'expected {"images": ["<base64>", ...]}')
+        check_count(len(items), limits)
+        return [decode_base64(i, s) for i, s in enumerate(items)]
+
+    parts = multipart_parts(body, request.headers["content-type"], max_parts=limits.max_images + 16)
+    images = [(is_file, data) for name, is_file, data in parts if name == "images"]
+    check_count(len(images), limits)
+    if not all(is_file for is_file, _ in images):
+        raise RequestError(400, "bad_multipart", "the field 'images' must hold files")
+    return [data for _, data in images]
+
+
+def multipart_parts(body: bytes, content_type: str, max_parts: int) -> list[tuple[str, bool, bytes]]:
+    """The parts of a multipart/form-data body, parsed in memory by python-multipart: (field
+    name, whether it is a file, its bytes) each. (Starlette's form parser wraps every file in a
+    temporary file object: about a seventh of the event loop's time per captcha request.)"""
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if not boundary:
+        raise RequestError(400, "bad_multipart", "the content type has no multipart boundary")
+    parts: list[list] = []
+    header = [b"", b""]  # the field and value of the header being read
+
+    def part_begin():
+        if len(parts) == max_parts:
+            raise RequestError(413, "too_many_images", f"more than {max_parts} parts in the request")
+        parts.append(["", False, bytearray()])
+
+    def header_end():
+        if header[0].lower() == b"content-disposition":
+            options = parse_options_header(header[1])[1]
+            parts[-1][:2] = options.get(b"name", b"").decode("utf-8", "replace"), b"filename" in options
+        header[:] = [b"", b""]
+
+    callbacks = {"on_part_begin": part_begin, "on_header_end": header_end,
+                 "on_header_field": lambda data, start, end: header.__setitem__(0, header[0] + data[start:end]),
+                 "on_header_value": lambda data, start, end: header.__setitem__(1, header[1] + data[start:end]),
+                 "on_part_data": lambda data, start, end: parts[-1][2].extend(data[start:end])}
+    try:
+        parser = MultipartParser(boundary, callbacks)
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as e:
+        raise RequestError(400, "bad_multipart", f"not a valid multipart body ({e})") from None
+    return [(name, is_file, bytes(data)) for name, is_file, data in parts]
+
+
+def check_count(n: int, limits: Limits) -> None:
+    if n == 0:
+        raise RequestError(400, "no_images", "the request holds no images (field 'images')")
+    if n > limits.max_images:
+        raise RequestError(413, "too_many_images", f"{n} images; at most {limits.max_images} per request")
+
+
+def decode_base64(index: int, text: str) -> bytes:
+    if text.startswith("data:") and "," in text:  # a data URL, as a browser makes it
+        text = text.split(",", 1)[1]
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(400, "bad_base64", f"image {index}: not valid base64") from None
+
+
+def open_upload(index: int, data: bytes, max_pixels: int) -> Image.Image:
+    """Uploaded bytes -> a PIL image, opened but not decoded: the header gives the format and
+    the pixel count, checked here; the pixels are decoded by ``Recognizer.prepare`` (an image
+    that fails there is refused then, before its request is queued)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise RequestError(413, "too_many_pixels", f"image {index}: too many pixels") from None
+    except Exception:  # Pillow raises many kinds of errors on arbitrary bytes; all mean the same here
+        raise RequestError(400, "not_an_image", f"image {index}: not an image ({', '.join(FORMATS)})") from None
+    if im.width * im.height > max_pixels:
+        raise RequestError(413, "too_many_pixels", f"image {index}: {im.width}x{im.height} pixels; "
+                           f"at most {max_pixels} per image")
+    return im
