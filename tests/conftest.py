@@ -1,6 +1,7 @@
 """Tiny fixtures built by the tests themselves: captcha folders, an IAM layout, labels.tsv."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -124,3 +125,39 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
     out, err = capsys.readouterr()
     assert "Traceback" not in err + out
     return code, out, err
+
+
+CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def tiny_checkpoint(path, backbone: str = "simple", seed: int = 0):
+    """An untrained model saved as ``crnn-ocr train`` saves one: parity needs no training."""
+    import torch
+
+    from crnn_ocr import CRNN, Charset, Config
+    from crnn_ocr.model import checkpoint
+
+    torch.manual_seed(seed)
+    config = Config()
+    config.data.height, config.data.width = 32, 128
+    config.model.backbone = backbone
+    charset = Charset(CHARS)
+    model = CRNN.from_config(config, charset)
+    checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
+                     "epoch": 1}, path)
+    return path
+
+
+@pytest.fixture
+def evaluation_folder(tmp_path):
+    """An ``evaluate`` output folder: metrics.json, predictions.tsv with one image missing."""
+    folder = tmp_path / "eval"
+    (folder / "images").mkdir(parents=True)
+    rows = [("images/ab.png", "ab", "ab", 1, 0.99), ("images/cd.png", "cd", "cb", 0, 0.41),
+            ("images/gone.png", "ef", "ef", 1, 0.87)]
+    for path, gold, *_ in rows[:2]:
+        text_image(gold).save(folder / path)
+    lines = ["path\tgold\tprediction\tcorrect\tconfidence"] + ["\t".join(map(str, r)) for r in rows]
+    (folder / "predictions.tsv").write_text("\n".join(lines) + "\n")
+    (folder / "metrics.json").write_text(json.dumps({"n": 3, "word_accuracy": 2 / 3, "cer": 1 / 6}))
+    return folder

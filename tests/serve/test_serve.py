@@ -20,8 +20,7 @@ from PIL import Image
 from crnn_ocr.reading.recognizer import Recognizer
 from crnn_ocr.serve.app import Batching, Limits, create_app
 
-from conftest import text_image
-from test_export import tiny_checkpoint
+from conftest import text_image, tiny_checkpoint
 
 with warnings.catch_warnings():  # Starlette asks for the httpx2 fork; httpx works the same
     warnings.simplefilter("ignore")
@@ -279,21 +278,6 @@ def test_a_request_with_an_image_that_cannot_be_decoded_is_refused_before_the_mo
 def test_queue_must_hold_a_full_request(recognizer):
     with pytest.raises(ValueError, match="max_queue"):
         create_app({"tiny": recognizer}, Limits(max_images=64), Batching(max_queue=8))
-
-
-@pytest.fixture
-def evaluation_folder(tmp_path):
-    """An ``evaluate`` output folder: metrics.json, predictions.tsv with one image missing."""
-    folder = tmp_path / "eval"
-    (folder / "images").mkdir(parents=True)
-    rows = [("images/ab.png", "ab", "ab", 1, 0.99), ("images/cd.png", "cd", "cb", 0, 0.41),
-            ("images/gone.png", "ef", "ef", 1, 0.87)]
-    for path, gold, *_ in rows[:2]:
-        text_image(gold).save(folder / path)
-    lines = ["path\tgold\tprediction\tcorrect\tconfidence"] + ["\t".join(map(str, r)) for r in rows]
-    (folder / "predictions.tsv").write_text("\n".join(lines) + "\n")
-    (folder / "metrics.json").write_text(json.dumps({"n": 3, "word_accuracy": 2 / 3, "cer": 1 / 6}))
-    return folder
 
 
 def test_evaluation_browser_lists_predictions_and_serves_only_their_images(recognizer, evaluation_folder):

@@ -15,7 +15,7 @@ from crnn_ocr.cli.main import main
 from crnn_ocr.reading.recognizer import Recognizer
 
 from conftest import text_image
-from test_export import tiny_checkpoint
+from conftest import tiny_checkpoint
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

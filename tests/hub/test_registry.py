@@ -18,7 +18,7 @@ from crnn_ocr.reading.recognizer import Recognizer
 from crnn_ocr.serve.app import load_recognizers
 
 from conftest import text_image
-from test_export import tiny_checkpoint
+from conftest import tiny_checkpoint
 
 LABELS = ["abc", "hello", "world"]
 

@@ -124,7 +124,7 @@ def test_a_model_with_residual_blocks_added_starts_as_the_model_without_them(tmp
 
 
 def test_a_model_with_nan_weights_is_refused_in_one_line(tmp_path):
-    from test_export import tiny_checkpoint
+    from conftest import tiny_checkpoint
 
     path = tiny_checkpoint(tmp_path / "ok.pt")
     ckpt = checkpoint.load(path)
@@ -137,7 +137,7 @@ def test_a_model_with_nan_weights_is_refused_in_one_line(tmp_path):
 
 
 def test_integer_or_misshapen_weights_are_refused_saying_which(tmp_path):
-    from test_export import tiny_checkpoint
+    from conftest import tiny_checkpoint
 
     ckpt = checkpoint.load(tiny_checkpoint(tmp_path / "ok.pt"))
     name = next(k for k, v in ckpt["model"].items() if v.is_floating_point())

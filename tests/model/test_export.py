@@ -13,23 +13,7 @@ from crnn_ocr.model.export import export_onnx
 from crnn_ocr.reading.onnx import OnnxModel
 from crnn_ocr.reading.recognizer import Recognizer
 
-from conftest import text_image
-
-CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def tiny_checkpoint(path, backbone: str = "simple", seed: int = 0):
-    """An untrained model saved as ``crnn-ocr train`` saves one: parity needs no training."""
-    torch.manual_seed(seed)
-    config = Config()
-    config.data.height, config.data.width = 32, 128
-    config.model.backbone = backbone
-    charset = Charset(CHARS)
-    model = CRNN.from_config(config, charset)
-    checkpoint.save({"model": model.state_dict(), "config": config.to_dict(), "charset": charset.chars,
-                     "epoch": 1}, path)
-    return path
-
+from conftest import CHARS, text_image, tiny_checkpoint
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():

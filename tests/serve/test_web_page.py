@@ -13,8 +13,7 @@ from crnn_ocr.reading.recognizer import Recognizer
 from crnn_ocr.serve.app import create_app
 
 from conftest import text_image
-from test_export import tiny_checkpoint
-from test_serve import evaluation_folder  # noqa: F401  (a fixture)
+from conftest import tiny_checkpoint
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
