@@ -24,12 +24,13 @@ from crnn_ocr.model import checkpoint
 from crnn_ocr.hub.registry import models
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.model.crnn import CRNN
-from crnn_ocr.config.schema import Config, DataConfig
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import DataConfig
 from crnn_ocr.data.datasets import OCRDataset
 from crnn_ocr.data.items import DataError, Skipped
 from crnn_ocr.data.layouts import detect_layout, load_folder, load_iam, load_tsv, read_ids
 from crnn_ocr.data.sources import evaluation_items, training_items
-from crnn_ocr.data.images import BadImage, load_tensor
+from crnn_ocr.reading.images import BadImage, load_tensor
 
 from conftest import run_cli, text_image
 
@@ -438,7 +439,7 @@ def test_report_escapes_labels_predictions_and_paths(tmp_path, capsys, model_che
 @pytest.mark.parametrize("error", [TypeError, KeyError, AssertionError, RuntimeError, IndexError, ZeroDivisionError])
 def test_any_exception_while_decoding_one_image_skips_only_that_image(tmp_path, capsys, model_checkpoint,
                                                                      monkeypatch, error):
-    import crnn_ocr.data.images as images
+    import crnn_ocr.reading.images as images
     from crnn_ocr.reading.recognizer import Recognizer
 
     folder = tmp_path / "data"
@@ -482,7 +483,7 @@ def test_special_files_are_refused_quickly_with_a_reason(tmp_path):
 
 
 def test_an_unreadable_image_is_skipped_for_a_user_without_permission(tmp_path, model_checkpoint, capsys, monkeypatch):
-    import crnn_ocr.data.images as images
+    import crnn_ocr.reading.images as images
 
     folder = tmp_path / "data"
     write_good_images(folder, ["good", "secret"])

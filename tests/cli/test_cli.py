@@ -14,7 +14,7 @@ from crnn_ocr.model.checkpoint import load, load_model
 from crnn_ocr.cli.main import build_parser, config_from_args, main
 from crnn_ocr.reading.infer import crop_width
 from crnn_ocr.data.synth.captcha import synthetic_captchas
-from crnn_ocr.data.images import content_widths
+from crnn_ocr.reading.images import content_widths
 from crnn_ocr.reading.recognizer import Recognizer
 
 from conftest import text_image, write_tiny_config

@@ -5,7 +5,9 @@ from dataclasses import fields
 import pytest
 
 from crnn_ocr.cli.main import build_parser, config_from_args, main
-from crnn_ocr.config.schema import SECTIONS, Config, ConfigError
+from crnn_ocr.config.fields import ConfigError
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import SECTIONS
 from crnn_ocr.training.pretrain import pretrain_config
 
 from conftest import write_tiny_config
@@ -106,7 +108,7 @@ def test_pretraining_is_a_preset_with_its_own_warm_up():
 
 
 def test_width_pool_8_is_refused_for_the_resnet18_backbone_before_any_data_is_read():
-    with pytest.raises(ConfigError, match="needs the simple backbone"):
+    with pytest.raises(ConfigError, match="reduces the width by 4 only"):
         Config.from_dict({"model": {"backbone": "resnet18", "width_pool": 8}})
     assert Config.from_dict({"model": {"width_pool": 8}}).model.width_pool == 8
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.config.schema import Config, DataConfig
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import DataConfig
 from crnn_ocr.data.datasets import OCRDataset, collate, width_bucketed
 from crnn_ocr.data.items import DataError, Skipped
 from crnn_ocr.data.layouts import detect_layout, load_folder, load_iam, load_tsv, read_ids, split

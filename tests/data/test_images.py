@@ -12,7 +12,7 @@ from crnn_ocr.data.items import Skipped
 
 from crnn_ocr.data.layouts import load_folder
 from crnn_ocr.data.augment import augment_batch, erase_strips
-from crnn_ocr.data.images import (INK, PAPER, border_median, ink_view, load_tensor, load_tensor_and_scale,
+from crnn_ocr.reading.images import (INK, PAPER, border_median, ink_view, load_tensor, load_tensor_and_scale,
                               open_image, resize_and_pad)
 
 from conftest import text_image

@@ -6,7 +6,8 @@ import torch
 
 from conftest import text_image
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.config.schema import Config, DataConfig
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import DataConfig
 from crnn_ocr.data.items import Skipped
 from crnn_ocr.data.sources import training_items
 from crnn_ocr.data.synth import text as synth_text

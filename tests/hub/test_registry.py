@@ -12,7 +12,7 @@ from crnn_ocr.hub import registry
 
 from crnn_ocr.model import checkpoint
 from crnn_ocr.config.schema import Config
-from crnn_ocr.hub.release import release
+from crnn_ocr.training.release import release
 from crnn_ocr.cli.main import main
 from crnn_ocr.reading.recognizer import Recognizer
 from crnn_ocr.serve.app import load_recognizers

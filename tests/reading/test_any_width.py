@@ -12,9 +12,10 @@ from PIL import Image
 
 from crnn_ocr.model import checkpoint
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.config.schema import Config, ConfigError
+from crnn_ocr.config.fields import ConfigError
+from crnn_ocr.config.schema import Config
 from crnn_ocr.data.datasets import OCRDataset, pad_to_widest
-from crnn_ocr.data.images import MIN_WIDTH, ImageTooWide, load_tensor, load_tensor_and_scale
+from crnn_ocr.reading.images import MIN_WIDTH, ImageTooWide, load_tensor, load_tensor_and_scale
 from crnn_ocr.reading.infer import batches, infer
 from crnn_ocr.data.items import Item, Skipped
 from crnn_ocr.model.crnn import CRNN

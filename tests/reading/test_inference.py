@@ -2,7 +2,7 @@
 import torch
 from PIL import Image
 
-from crnn_ocr.data.images import content_widths, resize_and_pad
+from crnn_ocr.reading.images import content_widths, resize_and_pad
 from crnn_ocr.reading.infer import batches, crop_width
 
 

@@ -12,7 +12,7 @@ import torch
 from crnn_ocr.model import checkpoint
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.config.schema import Config
-from crnn_ocr.data.images import BadImage
+from crnn_ocr.reading.images import BadImage
 from crnn_ocr.decoding.lexicon import Lexicon
 from crnn_ocr.model.crnn import CRNN
 from crnn_ocr.reading.recognizer import CharInfo, Reading, Recognizer

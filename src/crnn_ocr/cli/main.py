@@ -18,7 +18,7 @@ from crnn_ocr.cli.models import add_model_arg, add_model_parsers, add_reading_ar
 from crnn_ocr.cli.tools import add_prepare_parser, add_serve_parser
 from crnn_ocr.config.schema import Config
 from crnn_ocr.utils.files import shown  # also registers the "crnn_ocr.shown" error handler
-from crnn_ocr.data.images import BadImage
+from crnn_ocr.reading.images import BadImage
 from crnn_ocr.data.items import DataError
 from crnn_ocr.cli.options import add_config_flags, apply_flags, given_flags
 

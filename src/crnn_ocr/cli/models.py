@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from crnn_ocr.utils.files import atomic_target, named_as, shown, tsv_field, unicode_text
-from crnn_ocr.data.images import IMAGE_SUFFIXES
+from crnn_ocr.reading.images import IMAGE_SUFFIXES
 
 FORMATS = ("tsv", "json", "jsonl")
 DECODER_NAMES = ("greedy", "lexicon", "lm")  # --decoder of predict, evaluate and release
@@ -198,7 +198,7 @@ def git_commit() -> str:
 def cmd_release(args) -> int:
     from crnn_ocr.hub import registry
     from crnn_ocr.model.checkpoint import load, model_of
-    from crnn_ocr.hub.release import release
+    from crnn_ocr.training.release import release
 
     ckpt = load(args.checkpoint)
     _, charset, config = model_of(ckpt, args.checkpoint)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from crnn_ocr.config.schema import SECTIONS, Config
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import SECTIONS
 from crnn_ocr.config.fields import ConfigError, check, describe
 
 TITLES = {"data": "data", "model": "model", "train": "training"}

@@ -10,19 +10,20 @@ Inference batching (``inference.batches``) is not here: readers never import thi
 """
 from __future__ import annotations
 
-import warnings
 import signal
+import warnings
 from array import array
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 import torch
 
-from crnn_ocr.model.charset import Charset
-from crnn_ocr.decoding.ctc import pack_targets, required_length
-from crnn_ocr.data.images import MAX_WIDTH, BadImage, ImageTooWide, content_widths, load_tensor
-from crnn_ocr.reading.infer import COLUMN_STRIDE, Images, crop_width
+from crnn_ocr.config.sections import MAX_WIDTH
 from crnn_ocr.data.items import Item, Skipped
+from crnn_ocr.decoding.ctc import pack_targets, required_length
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.reading.images import BadImage, ImageTooWide, content_widths, load_tensor
+from crnn_ocr.reading.infer import COLUMN_STRIDE, Images, crop_width
 
 RENDER_WORKERS = 1  # loader processes that render on-the-fly training images (RenderedDataset)
 
@@ -195,7 +196,7 @@ class RenderedDataset(torch.utils.data.Dataset):
         image = load_tensor(self.source.render(self.index[i]), *self.shape, MAX_WIDTH, item.path, *self.ink)
         return image, self.charset.encode(item.text), i
 
-    def collate(self, batch: list, trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def stacked(self, batch: list, trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rendered items -> a training batch; with ``trim``, cut to the widest image's content
         (and the room its label needs), as ``OCRDataset.batch`` cuts."""
         images, targets, lengths, index = collate(batch)
@@ -207,11 +208,11 @@ class RenderedDataset(torch.utils.data.Dataset):
 
     def batch(self, index: list[int], trim: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The training batch of items ``index``, rendered now."""
-        return self.collate([self[i] for i in index], trim)
+        return self.stacked([self[i] for i in index], trim)
 
     def batches(self, indexes: list[list[int]], trim: bool = False):
         """The training batches of each index list in turn, rendered ahead in loader processes."""
-        loader = torch.utils.data.DataLoader(self, batch_sampler=indexes, collate_fn=partial(self.collate, trim=trim),
+        loader = torch.utils.data.DataLoader(self, batch_sampler=indexes, collate_fn=partial(self.stacked, trim=trim),
                                              num_workers=RENDER_WORKERS, prefetch_factor=4)
         return iter(loader)
 

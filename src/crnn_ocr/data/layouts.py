@@ -12,9 +12,9 @@ import os
 import random
 from pathlib import Path
 
-from crnn_ocr.utils.files import read_text_file, shown, unicode_text
-from crnn_ocr.data.images import IMAGE_SUFFIXES
 from crnn_ocr.data.items import DataError, Item, Skipped
+from crnn_ocr.reading.images import IMAGE_SUFFIXES
+from crnn_ocr.utils.files import read_text_file, shown, unicode_text
 
 VAL_NAMES = ("val", "valid", "validation")  # the validation folder of a split layout, by any of its usual names
 

@@ -11,12 +11,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from crnn_ocr.config.schema import SYNTHETIC_WORDS, DataConfig
+from crnn_ocr.config.sections import SYNTHETIC_WORDS, DataConfig
 from crnn_ocr.data.items import DataError, Item, Skipped
-from crnn_ocr.utils.files import shown
 from crnn_ocr.data.layouts import detect_layout, items_of, load_iam, read_ids, sample, split, split_folder
 from crnn_ocr.data.synth.captcha import synthetic_captchas
 from crnn_ocr.data.synth.text import SyntheticWords, synthetic_words
+from crnn_ocr.utils.files import shown
 
 MIX_SEED = 7_919  # the synthetic words mixed into real data draw from their own random stream
 

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 
 from crnn_ocr.hub import registry
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.config.schema import AUTO, Config
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import AUTO, SIMPLE_CHANNELS
 from crnn_ocr.utils.files import atomic_file
-from crnn_ocr.model.crnn import CRNN, SIMPLE_CHANNELS
+from crnn_ocr.model.crnn import CRNN
 
 
 class CheckpointError(Exception):

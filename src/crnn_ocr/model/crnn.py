@@ -16,12 +16,11 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from crnn_ocr.config.sections import SIMPLE_CHANNELS, check_backbone
+
 
 def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
-
-
-SIMPLE_CHANNELS = (32, 64, 128, 128, 256)
 
 
 class ResidualBlock(nn.Module):
@@ -84,6 +83,21 @@ def resnet18_cnn(channels: int, imagenet: bool = False) -> nn.Sequential:
     return nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3)
 
 
+def too_few_columns(height: int, width: int, columns: int, needed: int) -> ValueError:
+    """The error for labels that need more CTC columns than a ``height`` x ``width`` input gives."""
+    return ValueError(f"a {height}x{width} input gives {columns} output columns, but the longest label needs "
+                      f"{needed} (its length plus one blank per repeated neighbour); "
+                      f"use a wider input (--width) or drop the long labels")
+
+
+# name -> builder(channels, imagenet=..., widths=..., blocks=..., width_pool=...): a new backbone is one entry
+# here and one in config.schema.WIDTH_POOLS
+BACKBONES = {
+    "simple": lambda channels, imagenet, widths, blocks, width_pool: simple_cnn(channels, widths, blocks, width_pool),
+    "resnet18": lambda channels, imagenet, **_: resnet18_cnn(channels, imagenet),
+}
+
+
 class CRNN(nn.Module):
     """CNN + BiGRU + linear classifier for CTC.
 
@@ -122,14 +136,9 @@ class CRNN(nn.Module):
         super().__init__()
         if column_pool not in ("flatten", "max"):
             raise ValueError(f"unknown column_pool {column_pool!r} (expected 'flatten' or 'max')")
-        if backbone == "simple":
-            self.cnn = simple_cnn(channels, tuple(cnn_channels), tuple(cnn_blocks), width_pool)
-        elif backbone == "resnet18":
-            if width_pool != 4:
-                raise ValueError("width_pool: the resnet18 backbone reduces the width by 4 only")
-            self.cnn = resnet18_cnn(channels, imagenet)
-        else:
-            raise ValueError(f"unknown backbone {backbone!r} (expected 'simple' or 'resnet18')")
+        check_backbone(backbone, width_pool)
+        self.cnn = BACKBONES[backbone](channels, imagenet=imagenet, widths=tuple(cnn_channels),
+                                       blocks=tuple(cnn_blocks), width_pool=width_pool)
         if imagenet:
             mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
             if channels == 1:
@@ -145,10 +154,7 @@ class CRNN(nn.Module):
         self.columns = w
         self.column_stride = width_pool  # input pixels per output column
         if max_label_length > w:
-            raise ValueError(
-                f"a {height}x{width} input gives {w} output columns, but the longest label needs "
-                f"{max_label_length} (its length plus one blank per repeated neighbour); "
-                f"use a wider input (--width) or drop the long labels")
+            raise too_few_columns(height, width, w, max_label_length)
         self.column_pool = column_pool
         self.feature_rows = h if column_pool == "flatten" else 1  # the GRU's input: channel by row
         features = c * self.feature_rows

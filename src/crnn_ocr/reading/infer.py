@@ -20,7 +20,7 @@ import torch
 
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, ctc_loss, pack_targets
-from crnn_ocr.data.images import COLUMN_STRIDE, MIN_WIDTH, TRIM_MARGIN, content_widths, crop_width
+from crnn_ocr.reading.images import COLUMN_STRIDE, MIN_WIDTH, TRIM_MARGIN, content_widths, crop_width
 
 __all__ = ["COLUMN_STRIDE", "MIN_WIDTH", "TRIM_MARGIN", "Images", "Inference", "batches", "column_stride",
            "crop_width", "infer", "take"]

@@ -13,7 +13,7 @@ import torch
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.model.checkpoint import CheckpointError
 from crnn_ocr.config.schema import Config
-from crnn_ocr.data.images import COLUMN_STRIDE
+from crnn_ocr.reading.images import COLUMN_STRIDE
 
 
 class OnnxModel:

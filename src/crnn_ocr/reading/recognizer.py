@@ -29,7 +29,7 @@ from crnn_ocr.model.charset import Charset
 from crnn_ocr.model.checkpoint import load, model_of
 from crnn_ocr.config.schema import Config
 from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis
-from crnn_ocr.data.images import BadImage, load_tensor, load_tensor_and_scale
+from crnn_ocr.reading.images import BadImage, load_tensor, load_tensor_and_scale
 from crnn_ocr.reading.infer import COLUMN_STRIDE, Images, column_stride, infer
 from crnn_ocr.decoding.lexicon import Lexicon
 from crnn_ocr.decoding.lm import LMDecoder

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crnn_ocr.model.charset import Charset
-from crnn_ocr.config.schema import Config, DataConfig
-from crnn_ocr.decoding.ctc import required_length
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import DataConfig
 from crnn_ocr.data.datasets import OCRDataset, RenderedDataset
 from crnn_ocr.data.items import DataError, Item, Skipped
-from crnn_ocr.model.crnn import CRNN
 from crnn_ocr.data.sources import training_items
 from crnn_ocr.data.synth.text import NAME_PREFIX, SyntheticWords
+from crnn_ocr.decoding.ctc import required_length
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.model.crnn import CRNN, too_few_columns
 
 TOO_MANY_LONG_LABELS = 0.01  # more than this share of training labels too long: refuse to train
 
@@ -38,10 +39,7 @@ def check_label_lengths(items: list[Item], columns: int, d: DataConfig) -> None:
     has (a few are skipped and counted later)."""
     needed = [required_length(it.text) for it in items]
     if sum(n > columns for n in needed) > TOO_MANY_LONG_LABELS * len(items):
-        raise ValueError(
-            f"a {d.height}x{d.widest} input gives {columns} output columns, but the longest label needs "
-            f"{max(needed)} (its length plus one blank per repeated neighbour); "
-            f"use a wider input (--width) or drop the long labels")
+        raise too_few_columns(d.height, d.widest, columns, max(needed))
 
 
 def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[TrainingData, CRNN]:

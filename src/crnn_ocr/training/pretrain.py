@@ -15,8 +15,10 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
+from crnn_ocr.config.files import without_folders
+from crnn_ocr.config.schema import Config
+from crnn_ocr.config.sections import SECTIONS
 from crnn_ocr.model import checkpoint
-from crnn_ocr.config.schema import SECTIONS, Config, without_folders
 
 WEIGHTS_FILE = "backbone.safetensors"
 

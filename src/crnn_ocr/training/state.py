@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from crnn_ocr.config.schema import Config
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.model.checkpoint import CheckpointError, inference_weights, load
-from crnn_ocr.config.schema import Config
 
 if TYPE_CHECKING:
     from crnn_ocr.training.data import TrainingData

@@ -8,9 +8,8 @@ reference scripts: ``set_up`` (data, model, optimizer, the resumed ``TrainState`
 ``samples/epoch_NNN.png``. Ctrl-C or SIGTERM stops at the next step and saves ``last.pt``
 with everything needed to continue exactly where the run stopped (``--resume``).
 
-Started by ``torchrun``, the same function trains with DistributedDataParallel: each process
-takes its share of every epoch (``DistributedSampler``), validation predictions are gathered
-so every rank computes the same metrics, and only rank 0 writes files.
+Under ``torchrun`` it trains with DistributedDataParallel: each process takes its share of every
+epoch, validation predictions are gathered for every rank, and only rank 0 writes files.
 """
 from __future__ import annotations
 
@@ -25,21 +24,19 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from crnn_ocr.evaluation import plots
-
-from crnn_ocr.model import checkpoint
-
-from crnn_ocr.training import run_folder
 from crnn_ocr.config.schema import Config
-from crnn_ocr.decoding.ctc import ctc_loss
-from crnn_ocr.data.datasets import width_bucketed
 from crnn_ocr.data.augment import augment_batch
-from crnn_ocr.reading.infer import infer, take
+from crnn_ocr.data.datasets import width_bucketed
+from crnn_ocr.decoding.ctc import ctc_loss
+from crnn_ocr.evaluation import plots
 from crnn_ocr.evaluation.metrics import cer, word_accuracy
-from crnn_ocr.utils.runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
+from crnn_ocr.model import checkpoint
+from crnn_ocr.reading.infer import infer, take
+from crnn_ocr.training import run_folder
 from crnn_ocr.training.data import TrainingData, load_training_data
 from crnn_ocr.training.report import epoch_line, log_tensorboard, open_tensorboard, write_history
 from crnn_ocr.training.state import Progress, TrainState, load_for_resume, new_state
+from crnn_ocr.utils.runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
 
 PROGRESS_EVERY = 120  # seconds between progress lines when there is no progress bar (output to a file)
 

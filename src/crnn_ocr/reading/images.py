@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from crnn_ocr.config.sections import MAX_WIDTH
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 COLUMN_STRIDE = 4  # input pixels per output column: both backbones divide the width by 4 (the simple one
 # by 8 with width_pool = 8: CRNN.column_stride)
 MIN_WIDTH = 16  # the narrowest input: a trimmed batch or an any-width image is never cut narrower
 TRIM_MARGIN = 8  # padding kept after an image's content: room for augmentation's shift and zoom
-MAX_WIDTH = 2048  # any-width mode: the default widest input (``[data] max_width``)
 
 
 class BadImage(Exception):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from crnn_ocr.hub import registry
 from crnn_ocr.model.checkpoint import load_model
-from crnn_ocr.utils.files import atomic_target, write_atomic
 from crnn_ocr.training.pretrain import export_weights
+from crnn_ocr.utils.files import atomic_target, write_atomic
 
 
 def release(checkpoint_path: str | Path, info: registry.ModelInfo, word_list: str | Path | None = None) -> Path:
