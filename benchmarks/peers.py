@@ -65,7 +65,7 @@ from PIL import Image
 from crnn_ocr.data.items import DataError, Skipped
 from crnn_ocr.data.sources import evaluation_items
 from crnn_ocr.model.export import export_onnx
-from crnn_ocr.data.images import BadImage, open_image
+from crnn_ocr.reading.images import BadImage, open_image
 from crnn_ocr.evaluation.metrics import cer, word_accuracy
 from crnn_ocr.reading.recognizer import Recognizer
 from machine import cpu_name

@@ -27,7 +27,7 @@ from PIL import Image, ImageOps
 
 from crnn_ocr import Recognizer
 from crnn_ocr.utils.files import write_atomic
-from crnn_ocr.data.images import border_median, open_image
+from crnn_ocr.reading.images import border_median, open_image
 from crnn_ocr.data.layouts import load_iam, read_ids, sample
 from crnn_ocr.evaluation.metrics import cer, word_accuracy
 

@@ -21,7 +21,7 @@ weights, so without ``--checkpoint`` it times an untrained model of the default 
 
     python benchmarks/speed.py                                   # untrained default model
     python benchmarks/speed.py --checkpoint runs/captcha/best.pt --data data/captcha/test
-    python benchmarks/speed.py --config configs/printed_lines.toml --lines   # a word and a line
+    python benchmarks/speed.py --config configs/studies/printed_lines.toml --lines   # a word and a line
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Time-to-accuracy of a captcha config from scratch, over several seeds.
 
-    python experiments/captcha_minute.py configs/captcha_fast.toml --seeds 0 1 2 --threads 2
+    python experiments/captcha_minute.py configs/studies/captcha_fast.toml --seeds 0 1 2 --threads 2
 
 Trains the config once per seed (no pretrained weights: the config must say
 ``pretrained = ""``) and reports, per seed, the training wall time (epochs and their

@@ -726,7 +726,7 @@ def test_paths_in_a_config_file_are_relative_to_the_file(tmp_path, monkeypatch):
 
 
 def test_every_config_of_the_repository_names_existing_paths_from_any_folder(monkeypatch, tmp_path):
-    configs = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+    configs = sorted((Path(__file__).parent.parent / "configs").glob("*/*.toml"))
     monkeypatch.chdir(tmp_path)
     for path in configs:
         cfg = Config.from_toml(path)
