@@ -346,7 +346,7 @@ def main() -> None:
     parser.add_argument("--tesseract-psm", type=int, default=8, choices=[7, 8],
                         help="Tesseract's page segmentation mode: 8 one word (default), 7 one text line")
     parser.add_argument("--only", nargs="+", choices=["crnn-ocr", *PEERS], help="run only these systems")
-    parser.add_argument("--out-dir", default="results", help="where peers.json and peers.md go")
+    parser.add_argument("--out-dir", default="results/peers", help="where peers.json and peers.md go")
     parser.add_argument("--predictions", help="also write every image's label and each system's reading here")
     args = parser.parse_args()
     if not (args.captcha or args.iam):

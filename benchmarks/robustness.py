@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=600, help="words sampled from the validation writers")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--out", default="results")
+    parser.add_argument("--out", default="results/robustness")
     args = parser.parse_args()
     torch.set_num_threads(1)
 

@@ -5,7 +5,7 @@
 Trains the config once per seed (no pretrained weights: the config must say
 ``pretrained = ""``) and reports, per seed, the training wall time (epochs and their
 validation, from the run's history) at which the validation word accuracy first reached 95%
-and 99%. Writes ``results/captcha_minute.json`` and ``.md``. Run it on a quiet machine: the
+and 99%. Writes ``results/captcha_minute/captcha_minute.json`` and ``.md``. Run it on a quiet machine: the
 times are wall-clock seconds.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from run import time_to  # experiments/run.py: the same thresholds as results/ablations.md
+from run import time_to  # experiments/run.py: the same thresholds as results/ablations/ablations.md
 
 from crnn_ocr import Config
 
@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--budget", type=float, default=60.0, help="seconds allowed to reach 99%%")
     p.add_argument("--runs", type=Path, default=Path("runs/captcha_minute"))
-    p.add_argument("--out", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, default=Path("results/captcha_minute"))
     args = p.parse_args()
     rows = []
     for seed in args.seeds:

@@ -3,7 +3,7 @@
     python experiments/decoders.py --checkpoint runs/experiments/iam_full_shortcut/best.pt \
         --iam ../shared/data/iam_words --tune-ids ../shared/data/iam_words/splits/val1.txt \
         --eval-ids ../shared/data/iam_words/splits/val1.txt ../shared/data/iam_words/splits/val2.txt \
-        --words /usr/share/dict/american-english --out results/decoders.json
+        --words /usr/share/dict/american-english --out results/decoders/decoders.json
 
 Lines (or any labels.tsv folders): ``--tune-data DIR --eval-data DIR ...`` in place of the
 IAM ids. The lexicon decoder answers one word, so it is left out when a label holds a space.
@@ -69,7 +69,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--words", nargs="+", required=True, help="word lists (e.g. /usr/share/dict/american-english)")
     p.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.6, 1.0])
     p.add_argument("--betas", type=float, nargs="+", default=[0.0, 1.0, 2.0])
-    p.add_argument("--out", default="results/decoders.json")
+    p.add_argument("--out", default="results/decoders/decoders.json")
     args = p.parse_args()
     by_ids, by_folders = (args.iam, args.tune_ids, args.eval_ids), (args.tune_data, args.eval_data)
     if not (all(by_ids) and not any(by_folders) or all(by_folders) and not any(by_ids)):

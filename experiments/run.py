@@ -1,13 +1,13 @@
 """Run named experiments, evaluate each best checkpoint on a test location, tabulate.
 
-    python experiments/run.py configs/captcha_*.toml configs/iam_report_*.toml \
+    python experiments/run.py configs/report/captcha_*.toml configs/report/iam_report_*.toml \
         --captcha-test ../shared/data/captcha_v2/val \
         --iam-test ../shared/data/iam_words --iam-test-ids ../shared/data/iam_words/splits/val2.txt
 
 The held-out test sets are not on this machine: pass validation data when running here, and
-the real test location where it exists. Writes ``results/results.json`` and
-``results/results.md`` (the table beside the report's numbers), and refreshes that table in
-the README. A finished run (its
+the real test location where it exists. Writes ``results/experiments/results.json`` and
+``results/experiments/results.md`` (the table beside the report's numbers), and refreshes that table in
+docs/results.md. A finished run (its
 ``best.pt`` and ``summary.json`` exist) is not trained again unless ``--retrain``.
 """
 from __future__ import annotations
@@ -192,12 +192,12 @@ def main() -> None:
     p.add_argument("--lexicon", nargs="+", help="word lists for lexicon decoding of the IAM runs "
                    "(the training labels are added; never give test labels)")
     p.add_argument("--runs", default="runs/experiments", help="where the run folders go")
-    p.add_argument("--out", default="results", help="where results.json and results.md go")
+    p.add_argument("--out", default="results/experiments", help="where results.json and results.md go")
     p.add_argument("--threads", type=int, help="torch threads per run (default: the config's, else all cores)")
-    p.add_argument("--readme", default="README.md", help="README whose results table to refresh ('' = none)")
+    p.add_argument("--page", default="docs/results.md", help="page whose results table to refresh ('' = none)")
     p.add_argument("--retrain", action="store_true", help="train again even if a run is finished")
-    p.add_argument("--ablations", action="store_true", help="also add these runs to results/ablations.json "
-                   "and write results/ablations.md (options, scores, time to each threshold)")
+    p.add_argument("--ablations", action="store_true", help="also add these runs to results/ablations/ablations.json "
+                   "and write results/ablations/ablations.md (options, scores, time to each threshold)")
     args = p.parse_args()
     results = [run_one(c, args) for c in args.configs]
     out = Path(args.out)
@@ -205,12 +205,14 @@ def main() -> None:
     merged = merge(out / "results.json", results)
     table = markdown(merged)
     (out / "results.md").write_text(table)
-    if args.readme:
-        update_readme(Path(args.readme), table)
+    if args.page:
+        update_page(Path(args.page), table)
     print(table)
     if args.ablations:
-        ablations = ablation_markdown(merge(out / "ablations.json", results))
-        (out / "ablations.md").write_text(ABLATIONS_HEADER + ablations)
+        folder = out.parent / "ablations"
+        folder.mkdir(exist_ok=True)
+        ablations = ablation_markdown(merge(folder / "ablations.json", results))
+        (folder / "ablations.md").write_text(ABLATIONS_HEADER + ablations)
         print(ablations)
 
 
@@ -236,12 +238,12 @@ def merge(path: Path, results: list[dict]) -> list[dict]:
     return merged
 
 
-def update_readme(path: Path, table: str) -> None:
-    """Put ``table`` between the README's results markers, so the README shows what was run."""
+def update_page(path: Path, table: str) -> None:
+    """Put ``table`` between the page's results markers (docs/results.md), so it shows what was run."""
     start, end = "<!-- results:start -->", "<!-- results:end -->"
     text = path.read_text() if path.is_file() else ""
     if start not in text or end not in text:
-        print(f"{path}: no {start} ... {end} markers; README not updated")
+        print(f"{path}: no {start} ... {end} markers; not updated")
         return
     head, rest = text.split(start, 1)
     path.write_text(head + start + "\n" + table + rest[rest.index(end):])

@@ -70,7 +70,7 @@ def main() -> None:
     p.add_argument("--also", nargs="*", default=[], help="other models of the same input size to average with")
     p.add_argument("--views", nargs="*", default=list(VIEWS), choices=list(VIEWS), help="the views to try")
     p.add_argument("--limit", type=int, default=0, help="only the first N words (0: all)")
-    p.add_argument("--out", default="results/tta.json")
+    p.add_argument("--out", default="results/tta/tta.json")
     args = p.parse_args()
     torch.set_num_threads(1)
     path = registry.resolve(args.checkpoint)

@@ -20,14 +20,14 @@ def test_table_rows_are_sorted_and_carry_the_report_numbers():
                         "| 10.0 min | 100 |")
 
 
-def test_readme_table_is_replaced_between_the_markers_only(tmp_path, capsys):
+def test_results_table_is_replaced_between_the_markers_only(tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- results:start -->\nold table\n<!-- results:end -->\nafter\n")
-    run.update_readme(readme, "| new |\n")
+    run.update_page(readme, "| new |\n")
     assert readme.read_text() == "intro\n<!-- results:start -->\n| new |\n<!-- results:end -->\nafter\n"
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n")
-    run.update_readme(plain, "| new |\n")
+    run.update_page(plain, "| new |\n")
     assert plain.read_text() == "no markers\n" and "README not updated" in capsys.readouterr().out
 
 
