@@ -172,3 +172,10 @@ def test_a_bad_base_is_a_one_line_error(tmp_path, files, message):
         (tmp_path / name).write_text(text)
     with pytest.raises(ConfigError, match=message):
         Config.from_toml(tmp_path / "a.toml")
+
+
+def test_the_demo_preset_trains_synthetic_captchas_from_scratch_on_a_slim_network():
+    cfg = Config.preset("demo").validate()
+    assert cfg.data.path == "" and cfg.model.pretrained == "none"  # synthetic captchas, no start weights
+    assert cfg.model.rnn_hidden < Config().model.rnn_hidden and cfg.model.width_pool == 8
+    assert cfg.model.ctc_shortcut > 0 and not cfg.data.augment and cfg.data.elastic == 0

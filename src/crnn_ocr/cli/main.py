@@ -53,7 +53,10 @@ def cmd_train(args) -> int:
     from crnn_ocr.training.train import train
 
     result = train(config_from_args(args), args.out, resume=args.resume, overwrite=args.overwrite)
-    return 130 if result.get("interrupted") else 0
+    if result.get("interrupted"):
+        print(f"continue it with: crnn-ocr train --resume --out {args.out} (and the same config)")
+        return 130
+    return 0
 
 
 def cmd_evaluate(args) -> int:
@@ -95,10 +98,12 @@ def cmd_demo(args) -> int:
     test_dir.mkdir(parents=True, exist_ok=True)
     for item in synthetic_captchas(args.test_images, seed=12345):
         item.image.save(test_dir / f"{item.text}-{Path(item.path).stem.split('-')[0]}.png")
-    cfg = Config()
+    cfg = Config.preset("demo")
     cfg.train.epochs = args.epochs
+    cfg.train.threads = args.threads
     if train(cfg, out / "run", overwrite=True).get("interrupted"):  # the demo's own run folder: always afresh
-        return 130  # stopped: last.pt is saved, nothing is evaluated
+        print("demo stopped: nothing evaluated; `crnn-ocr demo` starts it afresh")
+        return 130
     evaluate(str(out / "run" / "best.pt"), str(test_dir), str(out / "eval"), label_sep="-")
     print(f"demo done: report {out / 'eval' / 'report.md'}, training curve {out / 'run' / 'loss.png'}")
     return 0
@@ -144,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train on synthetic captchas, evaluate, write a report (offline)")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=12, help="about 4 minutes on 2 CPU cores (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over 3,000 synthetic captchas (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: 0 = chosen for this machine)")
     p.add_argument("--test-images", type=int, default=200)
     p.set_defaults(func=cmd_demo)
 

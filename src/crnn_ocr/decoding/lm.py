@@ -147,7 +147,7 @@ class LMDecoder(Decoder):
     """
 
     # The defaults were chosen on IAM validation words (experiments/decoders.py: the first 400
-    # words of val1; results/decoders.json), the only tuning data this project has.
+    # words of val1; results/decoders/decoders.json), the only tuning data this project has.
     def __init__(self, lm: CharNgram, alpha: float = 1.0, beta: float = 0.0, beam: int = 16, prune: float = 1e-3,
                  top: int = 8):
         self.lm, self.alpha, self.beta, self.beam = lm, alpha, beta, beam

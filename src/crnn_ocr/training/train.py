@@ -161,8 +161,7 @@ def run(loop: Loop) -> dict:
             if stats.interrupted:
                 if loop.main_process:
                     checkpoint.save(loop.state.state_dict(), loop.out / "last.pt")
-                loop.log(f"interrupted: saved {loop.out / 'last.pt'} at epoch {p.epoch}, step {p.step}; "
-                         "continue with --resume")
+                loop.log(f"interrupted: saved {loop.out / 'last.pt'} at epoch {p.epoch}, step {p.step}")
                 return {"interrupted": True, "epoch": p.epoch, "step": p.step}
             end_of_epoch(loop, stats)
             if t.patience and p.bad_epochs >= t.patience:
