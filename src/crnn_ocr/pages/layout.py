@@ -18,20 +18,27 @@ from PIL import Image
 from .deskew import Rotation, rotate_page, runs_down, skew_angle
 from .ink import Ink, binarise, dark_on_light
 from .lines import LineRegion, split_block
-from .order import gutter_width, reading_blocks
+from .order import band_height, gutter_width, reading_blocks
 
 MIN_LINE_AREA = 0.5  # a line with less ink than this many size**2 pixels is a speck, not text
 
 
-@dataclass
+@dataclass(frozen=True)
 class Margins:
-    """White space kept around a line's ink when it is cut, as shares of the page's median
-    line height: ``x`` left and right, ``y`` above and below. The printed lines the models were
-    trained on have 2 to size/2 pixels beside the text and the font's full ascent and descent
-    plus up to a quarter of the size above and below; IAM lines 12 pixels around the words."""
+    """How a line is cut, in shares of the page's median line height ``H``: ``x`` of paper left
+    and right; ``y`` above and below the line's ink, or, when ``centred``, the half-height of a
+    window centred on the line's core (its densest rows, the x-height band), so that every line
+    of a size is cut to the same height whatever its ascenders and descenders, as the printed
+    lines were rendered (the font's full ascent and descent plus up to a quarter of its size).
+    IAM's handwritten lines were cut 12 pixels (about a tenth of a line) around their words."""
 
     x: float = 0.25
     y: float = 0.15
+    centred: bool = False
+
+
+PRINTED = Margins(x=0.3, y=0.7, centred=True)
+HANDWRITTEN = Margins(x=0.1, y=0.1)
 
 
 @dataclass
@@ -54,14 +61,18 @@ class Layout:
         return float(np.median([ln.box[3] - ln.box[1] for ln in self.lines])) if self.lines else 0.0
 
     def crop_box(self, k: int, margins: Margins = Margins()) -> tuple[int, int, int, int]:
-        """Line ``k``'s box on the upright page grown by the margins (a line lower than the
-        median line, one without descenders, grows down to it) and clipped to the page."""
+        """Line ``k``'s box on the upright page grown by the margins and clipped to the page."""
         x0, y0, x1, y1 = self.lines[k].box
         height = max(self.line_height(), 1.0)
-        y1 = max(y1, int(y0 + 0.8 * height))
-        mx, my = round(margins.x * height), round(margins.y * height)
+        if margins.centred:  # a line of larger type (a heading) gets a window of its own size
+            half = margins.y * max(height, y1 - y0)
+            core = self.lines[k].core
+            top, bottom = min(y0, round(core - half)), max(y1, round(core + half))
+        else:
+            top, bottom = y0 - round(margins.y * height), y1 + round(margins.y * height)
+        mx = round(margins.x * height)
         h, w = self.gray.shape
-        return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
+        return max(0, x0 - mx), max(0, top), min(w, x1 + mx), min(h, bottom)
 
     def crop(self, k: int, margins: Margins = Margins()) -> tuple[Image.Image, tuple[int, int, int, int]]:
         """Line ``k`` cut from the upright page with ``margins``, the ink of other lines in the
@@ -121,16 +132,32 @@ def segment(image: Image.Image | np.ndarray, angle: float | None = None, min_ske
         rotation = Rotation(np.array([[1.0, 0, 0], [0, 1.0, 0]]), 0.0, page_size)
     ink = Ink.from_mask(mask, paper)
     lines = find_lines(ink, gray.shape[1])
-    return Layout(gray, rotation, lines, paint_lines(lines, ink), paper, ink.size, page_size)
+    line_labels = paint_lines(lines, ink)
+    for k, line in enumerate(lines):
+        line.core = line_core(line_labels, k, line.box)
+    return Layout(gray, rotation, lines, line_labels, paper, ink.size, page_size)
 
 
 def find_lines(ink: Ink, page_width: int) -> list[LineRegion]:
     """The page's lines in reading order, specks dropped."""
     if not len(ink):
         return []
-    blocks = reading_blocks(np.arange(len(ink)), ink.boxes, ink.size, gutter_width(ink.size, page_width))
+    ids = np.arange(len(ink))
+    gutter = gutter_width(ink.size, page_width, band_height(ids, ink.boxes, ink.size))
+    blocks = reading_blocks(ids, ink.boxes, ink.size, gutter)
     lines = [line for block in blocks for line in split_block(block, ink)]
     return [line for line in lines if line.area >= MIN_LINE_AREA * ink.size ** 2]
+
+
+def line_core(line_labels: np.ndarray, k: int, box: tuple[int, int, int, int]) -> float:
+    """The centre row of line ``k``'s core: the rows holding at least half as much of its ink
+    as its densest row (for print, the x-height band between the baseline and the mean line)."""
+    x0, y0, x1, y1 = box
+    rows = (line_labels[y0:y1, x0:x1] == k + 1).sum(axis=1)
+    if not rows.any():
+        return (y0 + y1) / 2
+    core = np.flatnonzero(rows >= 0.5 * rows.max())
+    return y0 + (core[0] + core[-1] + 1) / 2
 
 
 def paint_lines(lines: list[LineRegion], ink: Ink) -> np.ndarray:

@@ -28,6 +28,7 @@ class LineRegion:
     pieces: list[tuple[int, int, int]] = field(default_factory=list)
     box: tuple[int, int, int, int] = (0, 0, 0, 0)
     area: int = 0
+    core: float = 0.0  # the centre row of its densest rows (``layout.line_core``)
 
 
 def line_cores(profile: np.ndarray, size: float) -> np.ndarray:

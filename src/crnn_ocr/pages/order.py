@@ -6,7 +6,8 @@ touch). Consecutive bands that leave the same vertical strip of paper blank — 
 least ``gutter`` pixels wide — form a group; a group of two or more bands is split at its
 gutters into columns, and each column is ordered the same way in turn. A heading across the
 columns crosses the gutter, so it stays a band of its own, read before them. Word gaps in a
-single line never make columns: a gutter must hold across two bands or more.
+single line never make columns: a gutter must hold across three bands or more, and be wider
+than a line is high.
 """
 from __future__ import annotations
 
@@ -15,9 +16,19 @@ import numpy as np
 Interval = tuple[int, int]
 
 
-def gutter_width(size: float, page_width: int) -> float:
-    """The narrowest blank strip taken for a gutter between columns: wider than word gaps."""
-    return max(2.5 * size, 0.03 * page_width)
+MIN_COLUMN_BANDS = 3  # a gutter must keep this many bands apart (two lines' word gaps can line up)
+
+
+def gutter_width(size: float, page_width: int, line_height: float = 0.0) -> float:
+    """The narrowest blank strip taken for a gutter between columns: wider than word gaps,
+    which in handwriting reach most of a line's height."""
+    return max(2.5 * size, 0.03 * page_width, 1.2 * line_height)
+
+
+def band_height(ids: np.ndarray, boxes: np.ndarray, size: float) -> float:
+    """The median height of the bands of ``ids`` (a line's height, where lines do not touch)."""
+    heights = [boxes[b, 3].max() - boxes[b, 1].min() for b in merge_small_bands(bands(ids, boxes), boxes, size)]
+    return float(np.median(heights)) if heights else 0.0
 
 
 def free_intervals(starts: np.ndarray, ends: np.ndarray, min_gap: float) -> list[Interval]:
@@ -119,7 +130,7 @@ def reading_blocks(ids: np.ndarray, boxes: np.ndarray, size: float, min_gap: flo
     touching lines; columns of a group left to right, each read top to bottom."""
     out: list[np.ndarray] = []
     for group, gutters in group_bands(merge_small_bands(bands(ids, boxes), boxes, size), boxes, min_gap):
-        if len(group) >= 2 and gutters and depth < 4:
+        if len(group) >= MIN_COLUMN_BANDS and gutters and depth < 4:
             for column in columns(np.concatenate(group), boxes, gutters):
                 out.extend(reading_blocks(column, boxes, size, min_gap, depth + 1))
         else:
