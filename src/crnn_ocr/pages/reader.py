@@ -24,7 +24,7 @@ from .result import Line, Page, Word
 # How each bundled line model wants its lines cut (as its training lines were); other models: PRINTED.
 MARGINS = {"printed-en": PRINTED, "handwriting-lines-en": HANDWRITTEN}
 ORIENTATION_LINES = 3  # lines read both ways up to tell a page from one upside down
-ORIENTATION_MARGIN = 0.15  # mean confidence the turned lines must gain to turn the page
+ORIENTATION_MARGIN = 0.03  # mean character confidence the turned lines must gain to turn the page
 
 
 def load_recognizer(model: str | Path = "printed-en", threads: int = 1, backend: str = "onnx", **kwargs: Any):
@@ -81,14 +81,21 @@ def read_document(path: str | Path, recognizer, dpi: int = DEFAULT_DPI, max_pixe
 
 
 def upside_down(layout: Layout, recognizer, margins: Margins, decoder: str | None) -> bool:
-    """Whether the page's longest lines read clearly better turned half round."""
+    """Whether the page's longest lines read clearly better turned half round: their
+    characters' mean confidence is higher and its shortfall from 1 less than half as large."""
     widths = [ln.box[2] - ln.box[0] for ln in layout.lines]
     longest = sorted(range(len(widths)), key=lambda k: -widths[k])[:ORIENTATION_LINES]
     crops = [layout.crop(k, margins)[0] for k in longest]
-    both = recognizer.read(crops + [c.rotate(180) for c in crops], decoder="greedy", batch_size=2 * len(crops))
-    upright = np.mean([r.confidence for r in both[: len(crops)]])
-    turned = np.mean([r.confidence for r in both[len(crops):]])
-    return bool(turned > upright + ORIENTATION_MARGIN)
+    both = recognizer.read(crops + [c.rotate(180) for c in crops], details=True, decoder="greedy",
+                           batch_size=2 * len(crops))
+    upright, turned = (char_confidence(both[: len(crops)]), char_confidence(both[len(crops):]))
+    return turned > upright + ORIENTATION_MARGIN and 1 - turned < 0.5 * (1 - upright)
+
+
+def char_confidence(readings) -> float:
+    """The mean confidence of every character of ``readings`` (0 without characters)."""
+    values = [c.confidence for r in readings for c in (r.chars or [])]
+    return float(np.mean(values)) if values else 0.0
 
 
 def page_line(layout: Layout, k: int, box: tuple[int, int, int, int], reading) -> Line | None:
