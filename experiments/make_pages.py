@@ -13,6 +13,8 @@ in ``lines.tsv`` (page, line image, text) so that the same lines can be read as 
     crnn-ocr prepare iam-lines --iam ../shared/data/iam_words --ids .../val1.txt .../val2.txt --out ../data/iam_lines_val
     python experiments/make_pages.py handwritten --lines ../data/iam_lines_val --iam ../shared/data/iam_words \
         --out ../data/pages/handwritten --seed 0
+    # a harder set whose lines touch and overlap (ascenders into descenders):
+    python experiments/make_pages.py handwritten ... --out ../data/pages/handwritten_tight --gaps -30 5
 """
 from __future__ import annotations
 
@@ -116,8 +118,10 @@ def write_printed(out: Path, pages: int, seed: int) -> None:
         print(f"{name}: {len(lines)} lines", file=sys.stderr)
 
 
-def write_handwritten(lines_dir: Path, iam: Path, out: Path, seed: int) -> None:
-    """One page per IAM form from the rebuilt lines of ``lines_dir`` (its ``labels.tsv``)."""
+def write_handwritten(lines_dir: Path, iam: Path, out: Path, seed: int, spacing: tuple[int, int] = (15, 60)) -> None:
+    """One page per IAM form from the rebuilt lines of ``lines_dir`` (its ``labels.tsv``),
+    ``spacing`` pixels (at least, at most) between the ink of one line and the next; a negative
+    gap makes the lines overlap (the darker pixel wins)."""
     rng = random.Random(seed)
     words = read_lines(iam / "words.txt")
     forms: dict[str, list[tuple[str, str]]] = {}
@@ -133,12 +137,14 @@ def write_handwritten(lines_dir: Path, iam: Path, out: Path, seed: int) -> None:
         inks = [im.crop((MARGIN, MARGIN, im.width - MARGIN, im.height - MARGIN)) for im in images]
         lefts = [min(w.x for w in words[line_id]) for line_id, _ in lines]
         width = max(2480, max(x + im.width for x, im in zip(lefts, inks)) + 150)
-        gaps = [rng.randint(15, 60) for _ in inks]
-        page = Image.new("L", (width, 150 + sum(im.height for im in inks) + sum(gaps) + 150), 255)
+        gaps = [rng.randint(*spacing) for _ in inks]
+        canvas = np.full((150 + sum(im.height for im in inks) + max(0, sum(gaps)) + 150, width), 255, np.uint8)
         y = 150
         for x, im, gap in zip(lefts, inks, gaps):
-            page.paste(im, (x, y))
+            region = canvas[y : y + im.height, x : x + im.width]
+            np.minimum(region, np.asarray(im), out=region)
             y += im.height + gap
+        page = Image.fromarray(canvas[: y + 150 - gaps[-1]], "L")
         page.save(out / f"{form}.png")
         (out / f"{form}.txt").write_text("\n".join(text for _, text in lines) + "\n", encoding="utf-8")
         manifest += [f"{form}\t{lines_dir / 'lines' / (line_id + '.png')}\t{text}" for line_id, text in lines]
@@ -154,13 +160,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--lines", type=Path, help="handwritten: the folder crnn-ocr prepare iam-lines wrote")
     p.add_argument("--iam", type=Path, help="handwritten: the IAM words root (words.txt: where each line sat)")
+    p.add_argument("--gaps", type=int, nargs=2, default=(15, 60), metavar=("MIN", "MAX"),
+                   help="handwritten: pixels between the ink of two lines (negative: they overlap)")
     args = p.parse_args(argv)
     if args.kind == "printed":
         write_printed(args.out, args.pages, args.seed)
     else:
         if not (args.lines and args.iam):
             p.error("handwritten pages need --lines and --iam")
-        write_handwritten(args.lines, args.iam, args.out, args.seed)
+        write_handwritten(args.lines, args.iam, args.out, args.seed, tuple(args.gaps))
 
 
 if __name__ == "__main__":

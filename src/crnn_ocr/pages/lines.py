@@ -17,7 +17,10 @@ from scipy.signal import find_peaks
 
 from .ink import Ink
 
-MIN_PEAK_SHARE = 0.08  # a line's core peak: at least this share of the block's highest peak, above its valleys
+# Chosen on the validation pages whose handwritten lines overlap (make_pages.py --gaps -30 5):
+MIN_PEAK_SHARE = 0.1  # a line's core: a peak at least this share of the block's highest above its valleys
+SMOOTHING = 0.35  # the profile's Gaussian smoothing, in component heights (``Ink.size``)
+MIN_PITCH = 1.0  # line cores at least this many component heights apart
 
 
 @dataclass
@@ -33,10 +36,10 @@ class LineRegion:
 
 def line_cores(profile: np.ndarray, size: float) -> np.ndarray:
     """The rows of the line cores in a block's row profile (one peak per line)."""
-    smooth = gaussian_filter1d(profile.astype(np.float64), max(1.0, 0.5 * size))
+    smooth = gaussian_filter1d(profile.astype(np.float64), max(1.0, SMOOTHING * size))
     if smooth.max() <= 0:
         return np.array([], dtype=np.int64)
-    peaks, _ = find_peaks(np.pad(smooth, 1), distance=max(1.0, 1.5 * size),
+    peaks, _ = find_peaks(np.pad(smooth, 1), distance=max(1.0, MIN_PITCH * size),
                           prominence=MIN_PEAK_SHARE * smooth.max())
     return peaks - 1
 
