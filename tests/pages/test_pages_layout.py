@@ -98,3 +98,13 @@ def test_a_line_is_cut_with_the_other_lines_ink_painted_out():
     top, bottom = layout.lines[1].box[1] - box[1], layout.lines[1].box[3] - box[1]
     assert (a[:top] < 128).sum() == 0 and (a[bottom:] < 128).sum() == 0  # no ink of lines 0 and 2
     assert (a[top:bottom] < 128).sum() > 300
+
+
+def test_a_shadow_across_the_page_does_not_hide_its_lines():
+    page = draw_lines([text_line(i, 10) for i in range(6)], size=(1000, 400), at=(60, 40), leading=56)
+    shade = np.linspace(1.0, 0.45, page.width)[None, :]  # paper from white to dark grey, left to right
+    shaded = Image.fromarray((np.asarray(page, dtype=np.float64) * shade).astype(np.uint8), "L")
+    layout, clean = segment(shaded), segment(page)
+    assert len(layout.lines) == 6
+    for line, same in zip(layout.lines, clean.lines):  # each line found to its end, in the shadow
+        assert np.abs(np.subtract(line.box, same.box)).max() <= 3

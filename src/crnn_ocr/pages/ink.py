@@ -75,6 +75,19 @@ def paper_level(gray: np.ndarray) -> int:
     return int(np.median(gray[:: max(1, gray.shape[0] // 400), :: max(1, gray.shape[1] // 400)]))
 
 
+def flatten_illumination(gray: np.ndarray, scale: int = 8) -> np.ndarray:
+    """``gray`` divided by its paper (the page's brightest surroundings at each place: a grey
+    dilation of an eighth-size copy, which wipes out the strokes), so that a shadow or a
+    gradient across the scan leaves the paper white and one threshold fits the whole page."""
+    h, w = gray.shape
+    if min(h, w) < 8 * scale:
+        return gray
+    small = cv2.resize(gray, (max(1, w // scale), max(1, h // scale)), interpolation=cv2.INTER_AREA)
+    paper = cv2.medianBlur(cv2.dilate(small, np.ones((7, 7), np.uint8)), 5)
+    paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    return np.clip(gray.astype(np.float32) * 255.0 / np.maximum(paper, 1.0), 0, 255).astype(np.uint8)
+
+
 def dark_on_light(gray: np.ndarray) -> np.ndarray:
     """``gray`` as dark ink on light paper: a page of light text on dark paper is inverted."""
     return 255 - gray if paper_level(gray) < 128 else gray

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from .deskew import Rotation, rotate_page, runs_down, skew_angle
-from .ink import Ink, binarise, dark_on_light
+from .ink import Ink, binarise, dark_on_light, flatten_illumination
 from .lines import LineRegion, split_block
 from .order import band_height, gutter_width, reading_blocks
 
@@ -92,12 +92,13 @@ class Layout:
 
 
 def grayscale(image: Image.Image | np.ndarray) -> np.ndarray:
-    """A PIL image or an array as a uint8 grayscale array, dark ink on light paper."""
+    """A PIL image or an array as a uint8 grayscale array, dark ink on white paper (the
+    illumination flattened: ``ink.flatten_illumination``)."""
     if isinstance(image, Image.Image):
         image = np.asarray(image.convert("L"))
     elif image.ndim == 3:
         image = cv2.cvtColor(image[:, :, :3], cv2.COLOR_RGB2GRAY) if image.shape[2] >= 3 else image[:, :, 0]
-    return dark_on_light(np.ascontiguousarray(image, dtype=np.uint8))
+    return flatten_illumination(dark_on_light(np.ascontiguousarray(image, dtype=np.uint8)))
 
 
 def page_angle(mask: np.ndarray) -> float:
