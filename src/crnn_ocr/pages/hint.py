@@ -1,6 +1,7 @@
 """A warning for an image given to a line or word reader that is really a page (or a block of
 several lines), or far wider than the model reads: ``crnn-ocr predict`` calls ``crop_warning``
-and prints what it returns, naming the page command. It never stops the reading."""
+and prints what it returns, naming the page command. It never stops the reading (without the
+layout's optional libraries it only checks the width)."""
 from __future__ import annotations
 
 from PIL import Image
@@ -19,8 +20,10 @@ def crop_warning(image: Image.Image, height: int, max_width: int, name: str = "t
                 f"{max_width}: if it holds several lines or a page, read it with `{PAGE_COMMAND}`")
     if h < MIN_PAGE_HEIGHT or w / h > 4:
         return None
-    from .layout import segment  # the layout's libraries only when a tall image is checked
-
+    try:
+        from .layout import segment  # the layout's libraries only when a tall image is checked
+    except ImportError:  # without them no page is told from a crop: no warning rather than no reading
+        return None
     lines = len(segment(image, angle=0.0).lines)
     if lines >= 2:
         return f"{name} holds {lines} text lines, and this model reads one: read pages with `{PAGE_COMMAND}`"
