@@ -20,6 +20,7 @@ from crnn_ocr.config.schema import Config
 from crnn_ocr.utils.files import shown  # also registers the "crnn_ocr.shown" error handler
 from crnn_ocr.reading.images import BadImage
 from crnn_ocr.data.items import DataError
+from crnn_ocr.cli.pages import add_read_parser, evaluate_pages
 from crnn_ocr.cli.options import add_config_flags, apply_flags, given_flags
 
 PRETRAIN_FLAGS = ("backbone", "synthetic_train", "synthetic_val", "epochs", "batch_size", "lr", "warmup_epochs",
@@ -62,6 +63,8 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from crnn_ocr.evaluation.evaluate import evaluate
 
+    if args.pages:
+        return evaluate_pages(args)
     reading_options(args)  # checks the values, sets the threads and the decoder
     evaluate(args.model, args.data, args.out, label_sep=args.label_sep or "", split_ids=args.split_ids,
              keep_err=args.keep_err, batch_size=args.batch_size, decoder=args.decoder, lexicon=args.lexicon,
@@ -144,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-sep", help="captcha folders: label = file stem up to this separator")
     p.add_argument("--split-ids", nargs="+", metavar="FILE", help="IAM: evaluate only these word ids")
     p.add_argument("--keep-err", action="store_true", help="IAM: keep words marked err")
+    p.add_argument("--pages", action="store_true", help="--data holds whole pages (NAME.png / NAME.jpg with "
+                   "NAME.txt): page CER and WER, whitespace collapsed (crnn-ocr read)")
     add_reading_args(p, batch_size=256)
     p.set_defaults(func=cmd_evaluate)
 
@@ -164,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_parsers(sub)
     add_prepare_parser(sub)
     add_serve_parser(sub)
+    add_read_parser(sub)
     return parser
 
 
