@@ -28,7 +28,7 @@ def test_results_table_is_replaced_between_the_markers_only(tmp_path, capsys):
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n")
     run.update_page(plain, "| new |\n")
-    assert plain.read_text() == "no markers\n" and "README not updated" in capsys.readouterr().out
+    assert plain.read_text() == "no markers\n" and "markers; not updated" in capsys.readouterr().out
 
 
 def test_time_to_accuracy_is_the_training_time_until_each_threshold_is_first_reached():
