@@ -77,9 +77,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self.drained > self.limits.drain_mb * 1024 * 1024:
                 self.transport.close()
                 return
-        counting = self.in_head  # bytes of headers not yet complete (the chunk that starts a request is not counted)
         super().data_received(data)
-        if counting and self.in_head and not self.transport.is_closing():
+        # A chunk read while a request's headers are incomplete counts whole (with, in a
+        # pipelined chunk, the end of the request before: an overcount no client meets).
+        if self.in_head and not self.transport.is_closing():
             self.head_bytes += len(data)
             if self.head_bytes > self.limits.max_header_bytes:
                 self.refuse(431, "Request Header Fields Too Large", "headers_too_large",
