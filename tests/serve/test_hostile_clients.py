@@ -288,3 +288,94 @@ def test_a_worker_that_dies_is_logged_and_replaced_while_the_other_answers(evalu
     text = "".join(log)
     assert f"(pid {victim}) died: killed by SIGKILL; starting another" in text
     assert text.count("Finished server process") == 2 and "Traceback" not in text
+
+
+# --- bodies over the limit ------------------------------------------------------------------
+
+@pytest.mark.parametrize("close", [True, False], ids=["client asks to close", "keep-alive"])
+def test_a_body_over_the_limit_gets_a_readable_413(recognizer, close):
+    """The client sends its whole body before it reads (as urllib and most clients do); the
+    answer was sent before the body was read, and still reaches it."""
+    port, stop = running_server(create_app({"tiny": recognizer}, Limits(max_body_mb=0.25)))
+    body = json.dumps({"images": ["A" * 3_000_000]}).encode()  # 12 times the limit
+    head = (f"POST /v1/recognize HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n" + ("connection: close\r\n" if close else "") + "\r\n").encode()
+    try:
+        answer, was_closed = exchange(port, head, body)
+        with pytest.raises(urllib.error.HTTPError) as refused:  # urllib asks to close, too
+            urllib.request.urlopen(urllib.request.Request(f"http://localhost:{port}/v1/recognize", body,
+                                                          {"content-type": "application/json"}), timeout=10)
+    finally:
+        stop()
+    assert json_error(answer) == (413, "body_too_large") and was_closed
+    assert refused.value.code == 413 and json.loads(refused.value.read())["error"]["code"] == "body_too_large"
+
+
+def test_only_a_bounded_part_of_a_refused_body_is_read(recognizer):
+    limits = ConnectionLimits(drain_mb=0.5)
+    port, stop = running_server(create_app({"tiny": recognizer}, Limits(max_body_mb=0.25)), limits)
+    head = (b"POST /v1/recognize HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n"
+            b"content-length: 1000000000\r\n\r\n")  # a gigabyte announced
+    try:
+        answer, was_closed = exchange(port, head, b"A" * 4_000_000)
+    finally:
+        stop()
+    assert json_error(answer) == (413, "body_too_large") and was_closed  # closed without reading it all
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def local_client(recognizer):
+    with TestClient(create_app({"tiny": recognizer})) as client:
+        yield client
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "localhost.evil.example", "127.0.0.2", ""])
+def test_a_request_for_another_host_is_refused(local_client, host):
+    r = local_client.get("/v1/models", headers={"host": host})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "host_not_allowed"
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST"])
+def test_the_loopback_names_are_allowed_by_default(local_client, host):
+    assert local_client.get("/v1/models", headers={"host": host}).status_code == 200
+
+
+def test_allowed_hosts_are_the_bound_address_names_unless_given(recognizer):
+    assert set(hosts_of("127.0.0.1")) == set(hosts_of("::1")) == {"localhost", "127.0.0.1", "::1"}
+    assert {"localhost", socket.gethostname().lower()} <= set(hosts_of("0.0.0.0"))
+    assert hosts_of("192.0.2.7") == ["192.0.2.7"]
+    with TestClient(create_app({"tiny": recognizer}, allowed_hosts=["ocr.example"])) as client:
+        assert client.get("/healthz", headers={"host": "ocr.example:443"}).status_code == 200
+        assert client.get("/healthz").status_code == 400  # localhost is no longer one of its names
+    with TestClient(create_app({"tiny": recognizer}, allowed_hosts=["*"])) as client:
+        assert client.get("/healthz", headers={"host": "anything.example"}).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/", "/docs", "/static/app.js", "/v1/models", "/healthz", "/nowhere",
+                                  "/favicon.ico"])
+def test_every_response_carries_the_security_headers(local_client, path):
+    r = local_client.get(path)
+    for name, value in SECURITY_HEADERS:
+        assert r.headers[name.decode()] == value.decode()
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+
+
+def test_models_list_each_models_decoder(local_client):
+    assert [m["decoder"] for m in local_client.get("/v1/models").json()] == ["greedy"]
+
+
+def test_docs_and_favicon_are_served_by_the_service_itself(local_client):
+    import re
+
+    page = local_client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls)  # no other origin
+    for url in urls:
+        assert local_client.get(url).status_code == 200, url
+    assert "<script>" not in page.text  # no inline script: the policy would block it
+    favicon = local_client.get("/favicon.ico")
+    assert favicon.status_code == 200 and favicon.headers["content-type"].startswith("image/svg+xml")
