@@ -93,12 +93,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        # headers that came whole in one read are measured here ("NAME: VALUE\r\n" each)
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.limits.max_header_bytes:
+            self.refuse(431, "Request Header Fields Too Large", "headers_too_large",
+                        f"request line and headers over {self.limits.max_header_bytes} bytes")
+            return
         self.arm(self.limits.body_timeout, self.body_timed_out)  # disarmed at once when there is no body
         super().on_headers_complete()
         if self.cycle is not None:
             self.cycle.transport = _ClosingAfterBody(self)
 
+    def on_body(self, body: bytes) -> None:
+        if not self.transport.is_closing():  # else refused in the same read: nothing more to do
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self.transport.is_closing():
+            return
         self.disarm()
         answered = self.cycle is not None and self.cycle.response_complete
         super().on_message_complete()
