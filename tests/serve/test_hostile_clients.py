@@ -13,10 +13,8 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-import warnings
 from pathlib import Path
 
 import pytest
@@ -143,7 +141,7 @@ class RecordingRecognizer:
 
 def closed(im: Image.Image) -> bool:
     try:
-        im.im
+        _ = im.im
     except ValueError:  # "Operation on closed image": its pixels are freed
         return True
     return False
@@ -165,6 +163,8 @@ SLOW_CLIENTS = {
     "headers never end": (b"POST /v1/recognize HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaa", 408, "header_timeout"),
     "one header line without end": (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 100_000, 431,
                                     "headers_too_large"),
+    "a header too large, sent whole": (b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 100_000
+                                       + b"\r\n\r\n", 431, "headers_too_large"),
     "body never ends": (b"POST /v1/recognize HTTP/1.1\r\nHost: localhost\r\ncontent-type: application/json\r\n"
                         b"content-length: 1000\r\n\r\n{\"images\": [", 408, "body_timeout"),
     "not HTTP": (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 hello\r\n\r\n", 400, "bad_http"),

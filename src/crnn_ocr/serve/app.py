@@ -38,10 +38,11 @@ from starlette.requests import ClientDisconnect
 from crnn_ocr.hub import registry
 from crnn_ocr.reading.onnx import OnnxModel
 from crnn_ocr.reading.recognizer import Recognizer
-from crnn_ocr.serve.connections import REFUSED, ConnectionLimits, uvicorn_options
-from crnn_ocr.serve.guard import Guard, LOOPBACK_HOSTS
-from crnn_ocr.serve.microbatch import Batching, MicroBatcher, RequestError, running
-from crnn_ocr.serve.uploads import Limits, open_uploads, uploaded_images
+from crnn_ocr.serve.connections import REFUSED, uvicorn_options
+from crnn_ocr.serve.guard import LOOPBACK_HOSTS, Guard
+from crnn_ocr.serve.microbatch import MicroBatcher, RequestError, running
+from crnn_ocr.serve.options import Batching, ConnectionLimits, Limits
+from crnn_ocr.serve.uploads import open_uploads, uploaded_images
 
 WEB = Path(__file__).parent / "web"
 logger = logging.getLogger("uvicorn.error")  # uvicorn's log: its format, its level

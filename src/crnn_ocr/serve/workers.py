@@ -24,10 +24,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from crnn_ocr.serve.app import UVICORN_OPTIONS, create_app, load_recognizers
-from crnn_ocr.serve.connections import ConnectionLimits, uvicorn_options
+from crnn_ocr.serve.connections import uvicorn_options
 from crnn_ocr.serve.guard import hosts_of
-from crnn_ocr.serve.microbatch import Batching
-from crnn_ocr.serve.uploads import Limits
+from crnn_ocr.serve.options import Batching, ConnectionLimits, Limits
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
