@@ -374,6 +374,8 @@ async def slow_client(port: int, stop_at: float, body: bool, out: dict) -> None:
                         break
                 except TimeoutError:
                     continue
+                except OSError:  # reset: the server closed with the rest unread
+                    break
                 break  # answered (408): the server closes next
             else:
                 writer.close()
@@ -537,7 +539,9 @@ def fault_run(args, images: list[bytes], labels: list[str], env: dict) -> dict:
     worst = max(mb / idle_by_process.get(p, worker_idle) for p, mb in out["process_peak_mb"].items()
                 if p != server.pid and mb > 100)  # (not the small resource tracker)
     result = summarize_faults(out, idle_mb, server_log, alive_after, labels, reference, command)
-    return result | {"worst_process_peak_over_idle": round(worst, 2), "load_average_before": load_before}
+    return result | {"worst_process_peak_over_idle": round(worst, 2), "load_average_before": load_before,
+                     "memory_idle_by_process_mb": {("server" if p == server.pid else str(p)): round(mb, 1)
+                                                   for p, mb in idle_by_process.items()}}
 
 
 def summarize_faults(out: dict, idle_mb: float, server_log: str, alive_after: int, labels: list[str],
@@ -602,6 +606,8 @@ def fault_markdown(result: dict, args) -> str:
     table = ["| measure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join([
         "## Fault run (issue 39)\n",
+        f"    nice -n 19 python benchmarks/serve.py --data {args.data} --fault-run --seconds {args.seconds:g} "
+        f"--threads {args.threads}\n",
         f"`{r['command']}`, {args.seconds:g} s, nice 19, {args.fault_clients} well-formed clients, one garbage client "
         f"(a new connection per case, in turn), {args.slow_clients} slow clients (half never finish their headers, half "
         f"their body), 2 clients abandoning heavy requests, one worker killed (SIGKILL) a third of the way in; "
