@@ -38,7 +38,7 @@ def cmd_serve(args) -> int:
     if server.workers > 1:  # each process loads its own
         from crnn_ocr.serve.workers import run_workers
 
-        del recognizers  # they only showed that the models load: not held by the supervisor for its lifetime
+        del recognizers  # they only showed that the models load (the supervisor's memory stays near its peak)
 
         return run_workers(server.workers, args.checkpoint or [], server.threads, args.backend, limits, batching,
                            args.browse, args.host, server.port, args.access_log, connection, args.allowed_hosts)
