@@ -4,9 +4,11 @@ forward pass.
 One queue per model, emptied by one task: requests that arrive while the model is busy, or
 within ``max_wait_ms`` of each other, are read together, and each request gets its own
 results back in order. Reading is ``Recognizer.read`` in its two halves, on two threads:
-``prepare`` (decode and resize) as each request arrives, ``read_prepared`` (one forward
-pass) for a whole batch, so the next requests are prepared while the model reads. A full
-queue refuses a request with ``RequestError`` 503. Nothing here knows HTTP beyond that status.
+``prepare`` (decode and resize) as each request arrives, one image at a time, the requests
+taking turns; ``read_prepared`` (one forward pass) for a whole batch, so the next requests
+are prepared while the model reads. A full queue refuses a request with ``RequestError`` 503;
+a request cancelled (its client gone) leaves the queue. Nothing here knows HTTP beyond the
+statuses of its refusals.
 """
 from __future__ import annotations
 
