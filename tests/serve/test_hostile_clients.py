@@ -197,6 +197,18 @@ def test_connections_that_send_nothing_or_idle_after_an_answer_are_closed(short_
     assert answer.startswith(b"HTTP/1.1 200") and was_closed  # kept alive, then closed when idle
 
 
+def test_connections_beyond_the_limit_are_answered_503_and_closed(recognizer):
+    port, stop = running_server(create_app({"tiny": recognizer}), ConnectionLimits(max_connections=2))
+    try:
+        with socket.create_connection(("127.0.0.1", port)), socket.create_connection(("127.0.0.1", port)):
+            answer, was_closed = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert json_error(answer) == (503, "too_many_connections") and was_closed
+        request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nconnection: close\r\n\r\n"
+        wait_for(lambda: exchange(port, request)[0].startswith(b"HTTP/1.1 200"), "a connection served again")
+    finally:
+        stop()
+
+
 # --- clients that leave --------------------------------------------------------------------
 
 def test_a_client_that_leaves_costs_one_log_line_and_its_queued_work_is_dropped(recognizer, word, caplog):

@@ -57,6 +57,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.in_head, self.head_bytes, self.draining, self.drained = False, 0, False, 0
         self.deadline: asyncio.TimerHandle | None = None
         self.arm(self.limits.header_timeout, self.header_timed_out)  # also a connection that sends nothing
+        if len(self.connections) > self.limits.max_connections:  # (this one counted)
+            self.refuse(503, "Service Unavailable", "too_many_connections",
+                        f"more than {self.limits.max_connections} open connections; try again shortly")
 
     def arm(self, seconds: float, handler) -> None:
         self.disarm()

@@ -38,13 +38,16 @@ class ConnectionLimits:
     a body complete within ``body_timeout`` seconds of its headers; ``keep_alive_timeout``
     seconds idle between two requests. After an answer sent before its body was read (a 413),
     up to ``drain_mb`` more of that body are read and dropped, so that a client still sending
-    reads the answer instead of a connection reset."""
+    reads the answer instead of a connection reset. A process holds at most
+    ``max_connections`` open connections: one more is answered 503 and closed at once (a flood
+    of connections is shed before it uses up the process's file descriptors)."""
 
     max_header_bytes: int = option(32 * 1024, "request line and headers, in bytes (beyond: 431)", ge=1024)
     header_timeout: float = option(5.0, "seconds to send a request's headers (beyond: 408)", gt=0)
     body_timeout: float = option(30.0, "seconds to send a request's body, from its headers (beyond: 408)", gt=0)
     keep_alive_timeout: float = option(5.0, "seconds an idle connection is kept between requests", gt=0)
     drain_mb: float = option(32.0, "MiB of a refused body read after the answer, before closing", ge=0)
+    max_connections: int = option(1000, "open connections per server process (beyond: 503)", ge=1)
 
 
 @dataclass
