@@ -213,6 +213,30 @@ def ddddocr_server(port: int, threads: int, alphabet: str) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="info", access_log=False)  # as crnn-ocr serve logs
 
 
+def gunicorn_app():
+    """The app for the ``gunicorn`` system (``serve:gunicorn_app()``): the model in
+    ``CRNN_OCR_BENCH_MODEL``, one thread, as ``crnn-ocr serve`` loads it."""
+    import torch
+
+    from crnn_ocr.serve.app import create_app, load_recognizers
+
+    torch.set_num_threads(1)
+    return create_app(load_recognizers([os.environ["CRNN_OCR_BENCH_MODEL"]], 1, "onnx"))
+
+
+try:  # gunicorn's worker running uvicorn with the service's connection limits (the gunicorn system)
+    from uvicorn.workers import UvicornWorker
+
+    from crnn_ocr.serve.connections import uvicorn_options
+    from crnn_ocr.serve.options import ConnectionLimits
+
+    class GuardedUvicornWorker(UvicornWorker):
+        CONFIG_KWARGS = {"loop": "auto", **uvicorn_options(ConnectionLimits()), "log_level": "info",
+                         "access_log": False}
+except ImportError:
+    pass
+
+
 def table(runs: list[dict]) -> str:
     lines = ["| system | clients | images/s | p50 ms | p99 ms | errors | word acc % | server CPU ms/image |",
              "|---|---|---|---|---|---|---|---|"]
@@ -246,6 +270,366 @@ def targets(runs: list[dict]) -> dict:
     return result
 
 
+# --- the fault run (issue 39) ---------------------------------------------------------------
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its living descendants (Linux)."""
+    try:
+        children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for c in (task / "children").read_text().split()]
+    except OSError:
+        return []
+    return [pid] + [p for c in children for p in process_tree(c)]
+
+
+def rss_by_process(pid: int) -> dict[int, float]:
+    """Resident memory, MB, of ``pid`` and of each of its descendants."""
+    sizes = {}
+    for p in process_tree(pid):
+        try:
+            sizes[p] = next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                            if line.startswith("VmRSS:")) / 1024
+        except (OSError, StopIteration):
+            pass
+    return sizes
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants, MB."""
+    return sum(rss_by_process(pid).values())
+
+
+def png_bytes(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def garbage_requests(port: int) -> list[tuple[str, bytes]]:
+    """(name, raw bytes) of malformed or hostile requests, each sent on a connection of its own."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    host = f"Host: 127.0.0.1:{port}\r\n"
+
+    def post(body: bytes, kind: str = "application/json", extra: str = "") -> bytes:
+        return (f"POST /v1/recognize HTTP/1.1\r\n{host}Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
+                f"{extra}\r\n").encode() + body
+
+    def images(*encoded: bytes) -> bytes:
+        return post(json.dumps({"images": [base64.b64encode(e).decode() for e in encoded]}).encode())
+
+    wide = io.BytesIO()
+    Image.new("I;16", (4000, 4000)).save(wide, "TIFF", compression="tiff_adobe_deflate")
+    white = png_bytes(Image.new("L", (1900, 1900), 255))
+    return [("random bytes", os.urandom(2000)),
+            ("another Host", "GET /v1/models HTTP/1.1\r\nHost: evil.example\r\n\r\n".encode()),
+            ("bad base64", post(b'{"images": ["not base64!"]}')),
+            ("not JSON", post(b"{images: [")),
+            ("text as an image", images(b"hello, not an image")),
+            ("truncated PNG", images(white[:200])),
+            ("3000x3000 PNG (over the per-image budget)", images(png_bytes(Image.new("L", (3000, 3000), 255)))),
+            ("5 x 1900x1900 PNG (over the request budget)", images(*[white] * 5)),
+            ("16-bit 4000x4000 TIFF", images(wide.getvalue())),
+            ("9 MB body", post(b"A" * 9_000_000)),
+            ("100 KB header", f"GET /healthz HTTP/1.1\r\n{host}X-Big: {'a' * 100_000}\r\n\r\n".encode()),
+            ("wrong content type", post(b"abc", "text/plain"))]
+
+
+async def send_raw(port: int, data: bytes, timeout: float = 60) -> str:
+    """Send ``data`` on a new connection; the answer's status, or how the connection ended."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError as e:
+        return f"connect {type(e).__name__}"
+    try:
+        writer.write(data)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        return head.split()[1].decode()
+    except asyncio.IncompleteReadError:
+        return "closed"
+    except (OSError, asyncio.LimitOverrunError, TimeoutError) as e:
+        return type(e).__name__
+    finally:
+        writer.close()
+
+
+async def slow_client(port: int, stop_at: float, body: bool, out: dict) -> None:
+    """Start a request and never finish it (its headers, or with ``body`` its body), a byte
+    every half second; record how long the server kept each such connection."""
+    while time.perf_counter() < stop_at:
+        start = time.perf_counter()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            head = f"POST /v1/recognize HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            writer.write((head + "Content-Length: 100000\r\n\r\n{" if body else head).encode())
+            while time.perf_counter() < stop_at:
+                writer.write(b" " if body else b"x")  # a header line that never ends
+                try:
+                    if await asyncio.wait_for(reader.read(65536), 0.5) == b"":
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:  # reset: the server closed with the rest unread
+                    break
+                break  # answered (408): the server closes next
+            else:
+                writer.close()
+                return  # the run ended first
+            out["slow_body_cut" if body else "slow_headers_cut"].append(time.perf_counter() - start)
+            writer.close()
+        except OSError:
+            await asyncio.sleep(0.2)
+
+
+async def garbage_client(port: int, stop_at: float, out: dict) -> None:
+    cases = garbage_requests(port)
+    i = 0
+    while time.perf_counter() < stop_at:
+        name, data = cases[i % len(cases)]
+        i += 1
+        status = await send_raw(port, data)
+        out["garbage"].setdefault(name, {}).setdefault(status, 0)
+        out["garbage"][name][status] += 1
+        await asyncio.sleep(0.05)
+
+
+async def abandoning_client(port: int, stop_at: float, request: bytes, out: dict) -> None:
+    """Send a heavy request whole (or half of it) and leave at once, again and again."""
+    half = False
+    while time.perf_counter() < stop_at:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request[:len(request) // 2] if half else request)
+            await writer.drain()
+            writer.close()
+            out["abandoned"] += 1
+        except OSError:
+            pass
+        half = not half
+        await asyncio.sleep(0.2)
+
+
+async def kill_a_worker(server_pid: int, at: float, out: dict) -> None:
+    await asyncio.sleep(max(0.0, at - time.perf_counter()))
+    workers = [p for p in process_tree(server_pid)[1:] if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    os.kill(min(workers), signal.SIGKILL)
+    out["killed"] = {"pid": min(workers), "at": time.perf_counter()}
+
+
+async def memory_sampler(server_pid: int, stop_at: float, out: dict) -> None:
+    while time.perf_counter() < stop_at:
+        sizes = rss_by_process(server_pid)
+        out["memory_mb"].append(sum(sizes.values()))
+        for p, mb in sizes.items():
+            out["process_peak_mb"][p] = max(mb, out["process_peak_mb"].get(p, 0))
+        await asyncio.sleep(0.25)
+
+
+async def good_client(port: int, requests: list[bytes], reference: list[str], first: int, stop_at: float,
+                      out: dict) -> None:
+    """A well-formed client: one captcha per request, back to back on a keep-alive connection
+    (a new one after an error); each answer checked against the one given before the run."""
+    i = first
+    connection = None
+    while (start := time.perf_counter()) < stop_at:
+        k = i % len(requests)
+        i += 1
+        try:
+            if connection is None:
+                connection = await asyncio.open_connection("127.0.0.1", port)
+            reader, writer = connection
+            writer.write(requests[k])
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            length = next(int(v) for h in lines[1:] if h for n, v in [h.split(":", 1)] if n.lower() == "content-length")
+            body = await reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, ValueError, StopIteration, TimeoutError) as e:
+            out["connection_errors"].append((time.perf_counter(), f"{type(e).__name__}: {e}"[:120]))
+            if connection is not None:
+                connection[1].close()
+            connection = None
+            await asyncio.sleep(0.05)
+            continue
+        out["latencies"].append(time.perf_counter() - start)
+        if status != 200:
+            out["statuses"][status] = out["statuses"].get(status, 0) + 1
+            continue
+        out["answered_at"].append(time.perf_counter())
+        text = json.loads(body)["results"][0]["text"]
+        out["correct"] += text == reference[k]
+        out["wrong"] += text != reference[k]
+    if connection is not None:
+        connection[1].close()
+
+
+async def fault_load(port: int, server_pid: int, requests: list[bytes], reference: list[str], abandon: bytes,
+                     args) -> dict:
+    out = {"latencies": [], "answered_at": [], "connection_errors": [], "statuses": {}, "correct": 0, "wrong": 0,
+           "garbage": {}, "slow_headers_cut": [], "slow_body_cut": [], "abandoned": 0, "memory_mb": [],
+           "killed": None, "process_peak_mb": {}}
+    start = time.perf_counter()
+    stop_at = start + args.seconds
+    spread = max(1, len(requests) // args.fault_clients)
+    tasks = [good_client(port, requests, reference, c * spread, stop_at, out) for c in range(args.fault_clients)]
+    tasks += [garbage_client(port, stop_at, out), memory_sampler(server_pid, stop_at, out),
+              kill_a_worker(server_pid, start + args.seconds / 3, out)]
+    tasks += [slow_client(port, stop_at, body=i % 2 == 1, out=out) for i in range(args.slow_clients)]
+    tasks += [abandoning_client(port, stop_at, abandon, out) for _ in range(2)]
+    await asyncio.gather(*tasks)
+    out["start"], out["stop"] = start, stop_at
+    return out
+
+
+def fault_run(args, images: list[bytes], labels: list[str], env: dict) -> dict:
+    """``crnn-ocr serve --workers 2`` under well-formed clients, a garbage client, slow and
+    abandoned requests and one worker killed a third of the way in: the numbers of issue 39's targets."""
+    import base64
+    import urllib.request
+
+    from PIL import Image
+
+    port = free_port()
+    command = [sys.executable, "-m", "crnn_ocr", "serve", "--model", f"captcha={args.checkpoint}", "--backend",
+               args.backend, "--threads", str(args.threads), "--workers", "2", "--port", str(port)]
+    log = tempfile.TemporaryFile("w+")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until_up(port, server)
+        deadline = time.monotonic() + 300
+        while True:  # both workers listening
+            log.seek(0)
+            if log.read().count("Application startup complete") >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        requests = [multipart_request(im, port) for im in images]
+        reference = []
+        for request in requests:  # each image's answer from the idle service: what every later answer must be
+            body = request.split(b"\r\n\r\n", 1)[1]
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/recognize", body,
+                                         {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+            reference.append(json.load(urllib.request.urlopen(req, timeout=30))["results"][0]["text"])
+        time.sleep(1)
+        idle_by_process = rss_by_process(server.pid)
+        idle_mb = sum(idle_by_process.values())
+        load_before = os.getloadavg()
+        word = png_bytes(Image.new("L", (700, 700), 255))  # 16 of them: 7.8 M pixels, within the budgets
+        abandon = (f"POST /v1/recognize HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+                   "Content-Length: {}\r\n\r\n")
+        abandon_body = json.dumps({"images": [base64.b64encode(word).decode()] * 16}).encode()
+        abandon = abandon.format(len(abandon_body)).encode() + abandon_body
+        out = asyncio.run(fault_load(port, server.pid, requests, reference, abandon, args))
+        alive_after = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).status
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.seek(0)
+        server_log = log.read()
+        log.close()
+    # each worker's peak over its idle figure (a replacement's over the largest idle worker's)
+    worker_idle = max(mb for p, mb in idle_by_process.items() if p != server.pid)
+    worst = max(mb / idle_by_process.get(p, worker_idle) for p, mb in out["process_peak_mb"].items()
+                if p != server.pid and mb > 100)  # (not the small resource tracker)
+    result = summarize_faults(out, idle_mb, server_log, alive_after, labels, reference, command)
+    return result | {"worst_process_peak_over_idle": round(worst, 2), "load_average_before": load_before,
+                     "memory_idle_by_process_mb": {("server" if p == server.pid else str(p)): round(mb, 1)
+                                                   for p, mb in idle_by_process.items()}}
+
+
+def summarize_faults(out: dict, idle_mb: float, server_log: str, alive_after: int, labels: list[str],
+                     reference: list[str], command: list[str]) -> dict:
+    killed_at = out["killed"]["at"] if out["killed"] else None
+    lost = [t for t, _ in out["connection_errors"] if killed_at is not None and killed_at <= t <= killed_at + 1]
+    other = [e for t, e in out["connection_errors"] if not (killed_at is not None and killed_at <= t <= killed_at + 1)]
+    lat = sorted(out["latencies"])
+    answered = sorted(out["answered_at"])
+    gaps = [b - a for a, b in zip([out["start"]] + answered, answered + [out["stop"]])]
+    five_xx = sum(n for status, n in out["statuses"].items() if status >= 500)
+    cut = lambda xs: round(statistics.median(xs), 1) if xs else None  # noqa: E731
+    died = [line for line in server_log.splitlines() if "died" in line]
+    return {
+        "command": " ".join(Path(c).name if "/" in c else c for c in command),
+        "well_formed_requests": len(lat) + len(out["connection_errors"]),
+        "answered_200": len(answered), "wrong_answers": out["wrong"],
+        "reference_word_accuracy": round(sum(r == g for r, g in zip(reference, labels)) / len(labels), 4),
+        "5xx_to_well_formed": five_xx, "other_statuses": {str(k): v for k, v in out["statuses"].items() if k < 500},
+        "connection_errors_in_the_second_after_the_kill": len(lost), "other_connection_errors": len(other),
+        "first_other_error": other[0] if other else None,
+        "connection_errors_s_after_the_kill": [round(t - killed_at, 2) for t, _ in out["connection_errors"]]
+        if killed_at is not None else None,
+        "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+        "p99_ms": round(1000 * lat[min(len(lat) - 1, int(0.99 * len(lat)))], 1) if lat else None,
+        "longest_gap_without_an_answer_ms": round(1000 * max(gaps), 1) if gaps else None,
+        "garbage": out["garbage"], "abandoned_requests": out["abandoned"],
+        "slow_header_connections_cut": len(out["slow_headers_cut"]), "slow_header_cut_after_s": cut(out["slow_headers_cut"]),
+        "slow_body_connections_cut": len(out["slow_body_cut"]), "slow_body_cut_after_s": cut(out["slow_body_cut"]),
+        "worker_killed": bool(out["killed"]), "supervisor_log": died[:2],
+        "workers_started": server_log.count("Application startup complete"),
+        "tracebacks_in_log": server_log.count("Traceback"), "healthz_after": alive_after,
+        "memory_idle_mb": round(idle_mb, 1), "memory_peak_mb": round(max(out["memory_mb"]), 1),
+        "memory_peak_over_idle": round(max(out["memory_mb"]) / idle_mb, 2),
+    }
+
+
+def fault_markdown(result: dict, args) -> str:
+    r = result
+    garbage = "; ".join(f"{name}: " + ", ".join(f"{s} x{n}" for s, n in statuses.items())
+                        for name, statuses in r["garbage"].items())
+    rows = [("well-formed requests (32 clients, one captcha each)", r["well_formed_requests"], ""),
+            ("answered 200", r["answered_200"], ""),
+            ("wrong answers (not the idle service's answer)", r["wrong_answers"], "0"),
+            ("5xx to well-formed requests", r["5xx_to_well_formed"], "0"),
+            ("other statuses to well-formed requests", r["other_statuses"] or 0, ""),
+            ("connection errors in the second after the kill (the killed worker's connections)",
+             r["connection_errors_in_the_second_after_the_kill"], ""),
+            ("other connection errors", r["other_connection_errors"], "0"),
+            ("p50 / p99 latency, ms", f"{r['p50_ms']} / {r['p99_ms']}", ""),
+            ("longest time without an answer, ms", r["longest_gap_without_an_answer_ms"], "answering throughout"),
+            ("slow headers: connections cut / after (median, s)",
+             f"{r['slow_header_connections_cut']} / {r['slow_header_cut_after_s']}", "seconds"),
+            ("slow bodies: connections cut / after (median, s)",
+             f"{r['slow_body_connections_cut']} / {r['slow_body_cut_after_s']}", "seconds"),
+            ("abandoned heavy requests (16 x 700x700, whole or half sent)", r["abandoned_requests"], ""),
+            ("workers started (2 + the replacement)", r["workers_started"], "3"),
+            ("tracebacks in the server's log", r["tracebacks_in_log"], "0"),
+            ("memory idle / peak, MB (server and workers)", f"{r['memory_idle_mb']} / {r['memory_peak_mb']}", ""),
+            ("memory peak / idle", r["memory_peak_over_idle"], "<= 1.5"),
+            ("one worker's memory peak / its idle figure, the worst", r["worst_process_peak_over_idle"], "<= 1.5")]
+    table = ["| measure | value | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return "\n".join([
+        "## Fault run (issue 39)\n",
+        f"    nice -n 19 python benchmarks/serve.py --data {args.data} --fault-run --seconds {args.seconds:g} "
+        f"--threads {args.threads}\n",
+        f"`{r['command']}`, {args.seconds:g} s, nice 19, {args.fault_clients} well-formed clients, one garbage client "
+        f"(a new connection per case, in turn), {args.slow_clients} slow clients (half never finish their headers, half "
+        f"their body), 2 clients abandoning heavy requests, one worker killed (SIGKILL) a third of the way in; "
+        f"{r['reference_word_accuracy'] * 100:.1f}% of the reference answers match the labels; load average before: "
+        f"{', '.join(f'{x:.2f}' for x in r['load_average_before'])} (2 CPUs, other jobs running).\n",
+        *table, "", f"Supervisor: {' '.join(r['supervisor_log']) or '(nothing logged)'}", "",
+        f"Garbage client, answers by case: {garbage}.", ""])
+
+
+def write_fault_results(result: dict, args) -> None:
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "serve.json", out / "serve.md"
+    data = json.loads(json_path.read_text()) if json_path.exists() else {}
+    data["fault_run"] = result
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    md = md_path.read_text() if md_path.exists() else "# crnn-ocr serve under load\n"
+    md = md.split("## Fault run (issue 39)")[0].rstrip() + "\n\n" + fault_markdown(result, args)
+    md_path.write_text(md)
+    print(fault_markdown(result, args))
+
+
 def arguments() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", "--checkpoint", dest="checkpoint", default="captcha-v2",
@@ -259,10 +643,15 @@ def arguments() -> argparse.Namespace:
                    help="crnn-ocr serve --backend (default: %(default)s, as the command's own default)")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="crnn-ocr serve --max-wait-ms")
     p.add_argument("--max-batch", type=int, default=16, help="crnn-ocr serve --max-batch of the batching server")
-    p.add_argument("--systems", nargs="+", choices=("batching", "two-workers", "one-at-a-time", "ddddocr"),
+    p.add_argument("--systems", nargs="+", choices=("batching", "two-workers", "gunicorn", "one-at-a-time", "ddddocr"),
                    default=["batching", "two-workers", "one-at-a-time", "ddddocr"], help="the servers to measure")
     p.add_argument("--peers-python", default=".venv-peers/bin/python", help="the Python that has ddddocr")
     p.add_argument("--out-dir", default="results")
+    p.add_argument("--fault-run", action="store_true",
+                   help="instead of the load levels: the fault run of issue 39 (--workers 2 under well-formed, "
+                   "garbage, slow and abandoning clients, one worker killed), its section of serve.md")
+    p.add_argument("--fault-clients", type=int, default=32, help="well-formed clients of the fault run")
+    p.add_argument("--slow-clients", type=int, default=8, help="slow clients of the fault run")
     p.add_argument("--ddddocr-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     p.add_argument("--alphabet", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -278,7 +667,12 @@ def server_commands(args, labels: list[str]) -> list[tuple[str, list[str]]]:
     systems = [(BATCHING[0], serve + ["--max-batch", str(args.max_batch)]),
                (BATCHING[1], serve + ["--max-batch", str(args.max_batch), "--workers", "2"]),
                ("crnn-ocr serve --max-batch 1", serve + ["--max-batch", "1"])]
-    systems = [s for s, kind in zip(systems, ("batching", "two-workers", "one-at-a-time")) if kind in args.systems]
+    # the same app in two uvicorn workers under gunicorn's supervisor, sharing one socket
+    systems.append(("gunicorn -w 2 (uvicorn workers)", [
+        sys.executable, "-m", "gunicorn", "--chdir", str(Path(__file__).parent), "-w", "2",
+        "-k", "serve.GuardedUvicornWorker", "--graceful-timeout", "10", "serve:gunicorn_app()", "--bind"]))
+    kinds = dict(zip(("batching", "two-workers", "one-at-a-time", "gunicorn"), systems))
+    systems = [kinds[kind] for kind in args.systems if kind in kinds]  # in the order asked for
     if "ddddocr" in args.systems and Path(args.peers_python).exists():
         alphabet = "".join(sorted(set("".join(labels))))
         systems.append(("ddddocr", [args.peers_python, str(Path(__file__).resolve()), "--alphabet", alphabet,
@@ -308,11 +702,15 @@ def main() -> None:
     files = sorted(f for f in Path(args.data).iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg"))
     labels = [f.stem.split("-")[0] for f in files]
     images = [f.read_bytes() for f in files]
-    env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"OMP_NUM_THREADS": str(args.threads), "PYTHONUNBUFFERED": "1",
+                        "CRNN_OCR_BENCH_MODEL": f"captcha={args.checkpoint}"}
+    if args.fault_run:
+        return write_fault_results(fault_run(args, images, labels, env), args)
     runs = []
     for name, command in server_commands(args, labels):
         port = free_port()
-        command = command + [str(port)] if command[-1] == "--ddddocr-server" else command + ["--port", str(port)]
+        command = command + [str(port)] if command[-1] == "--ddddocr-server" else \
+            command + [f"127.0.0.1:{port}"] if command[-1] == "--bind" else command + ["--port", str(port)]
         requests = [multipart_request(im, port) for im in images]
         runs.append(run_system(name, command, port, requests, labels, args, env))
     if "ddddocr" in args.systems and not Path(args.peers_python).exists():

@@ -66,10 +66,31 @@ def browser(tmp_path_factory):
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: policy violations
     service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
     driver = webdriver.Chrome(options=options, service=service)
     yield driver
     driver.quit()
+
+
+def policy_violations(browser) -> list[str]:
+    """Console messages of the page about its Content-Security-Policy (something it blocked)."""
+    return [e["message"] for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+def test_api_docs_work_offline_under_the_pages_policy(recognizer, browser):
+    url, stop = running_server(create_app({"tiny": recognizer}))
+    try:
+        browser.get_log("browser")  # earlier pages' messages
+        browser.get(f"{url}/docs")
+        wait = WebDriverWait(browser, 30)
+        operations = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary-path"))
+        assert "/v1/recognize" in [o.text.strip() for o in operations]
+        loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        assert loaded and all(u.startswith(url + "/") for u in loaded)  # nothing from another origin
+        assert policy_violations(browser) == []
+    finally:
+        stop()
 
 
 def test_page_shows_the_services_answer_for_an_uploaded_image(recognizer, browser, tmp_path):
@@ -91,6 +112,7 @@ def test_page_shows_the_services_answer_for_an_uploaded_image(recognizer, browse
             wait.until(lambda d: card.find_elements(By.CSS_SELECTOR, ".strip .char"))
         cells = card.find_elements(By.CSS_SELECTOR, ".strip .char")
         assert [c.text for c in cells] == [c.char for c in expected.chars]
+        assert policy_violations(browser) == []  # the page runs under its Content-Security-Policy
     finally:
         stop()
 

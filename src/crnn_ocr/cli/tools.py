@@ -3,8 +3,15 @@ service, each a thin layer over its module (``lines``, ``synth_lines``, ``serve`
 from __future__ import annotations
 
 import argparse
-import math
 import socket
+from dataclasses import fields
+
+from crnn_ocr.serve.options import Batching, ConnectionLimits, Limits, ServerOptions
+
+# serve's option groups, in the order cmd_serve unpacks them; their titles in --help
+SERVE_OPTIONS = {ServerOptions: None, Limits: "request limits (beyond: 413)",
+                 ConnectionLimits: "connection limits (beyond: the connection is answered and closed)",
+                 Batching: "micro-batching"}
 
 
 def cmd_prepare_iam_lines(args) -> int:
@@ -18,35 +25,56 @@ def cmd_prepare_iam_lines(args) -> int:
 def cmd_serve(args) -> int:
     import torch
 
-    from crnn_ocr.cli.models import check_numbers
-    from crnn_ocr.serve.app import Batching, Limits, load_recognizers, serve
+    from crnn_ocr.serve.app import load_recognizers, serve
 
     if not args.checkpoint and not args.browse:
         raise ValueError("give a model (--model) or an evaluation folder (--browse)")
-    check_numbers(args, SERVE_NUMBERS)
-    check_can_listen(args.host, args.port)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
-                    max_pixels=args.max_pixels)
-    batching = Batching(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue)
+    server, limits, connection, batching = (serve_options(args, cls) for cls in SERVE_OPTIONS)
+    check_can_listen(args.host, server.port)
+    if server.threads:
+        torch.set_num_threads(server.threads)
     # Loaded here even for --workers: a bad model name or file fails now, with its one-line error.
-    recognizers = load_recognizers(args.checkpoint or [], args.threads, args.backend)
-    if args.workers > 1:  # each process loads its own
+    recognizers = load_recognizers(args.checkpoint or [], server.threads, args.backend)
+    if server.workers > 1:  # each process loads its own
         from crnn_ocr.serve.workers import run_workers
 
-        return run_workers(args.workers, args.checkpoint or [], args.threads, args.backend, limits, batching,
-                           args.browse, args.host, args.port, args.access_log)
-    serve(recognizers, args.host, args.port, limits, batching, args.browse, args.access_log)
+        del recognizers  # they only showed that the models load (the supervisor's memory stays near its peak)
+
+        return run_workers(server.workers, args.checkpoint or [], server.threads, args.backend, limits, batching,
+                           args.browse, args.host, server.port, args.access_log, connection, args.allowed_hosts)
+    serve(recognizers, args.host, server.port, limits, batching, args.browse, args.access_log, connection,
+          args.allowed_hosts)
     return 0
 
 
-# serve's numbers, checked before serving (a port above 65535 would bind another one; a limit
-# of 0 would refuse every request; an endless wait would hold every request)
-SERVE_NUMBERS = {  # flag: (lowest, highest) allowed
-    "port": (0, 65535), "threads": (0, math.inf), "workers": (1, math.inf), "max_batch": (1, math.inf),
-    "max_wait_ms": (0, 60_000), "max_queue": (1, math.inf), "max_images": (1, math.inf),
-    "max_pixels": (1, math.inf), "max_body_mb": (0.001, math.inf)}
+def _number(text: str):
+    """A flag's text as an int or float; other text is kept, for ``check`` to refuse."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def add_option_flags(parser: argparse.ArgumentParser, cls, title: str | None = None) -> None:
+    """One flag per field of the options dataclass ``cls`` (``serve.options``): ``--`` + its
+    name with dashes, its help, what it allows and its default from the field's metadata."""
+    from crnn_ocr.config.fields import describe
+
+    group = parser.add_argument_group(title) if title else parser
+    for f in fields(cls):
+        help_text = f"{f.metadata['help']} ({describe(f)}; default: {f.default:,})".replace("%", "%%")
+        group.add_argument(f.metadata["flag"] or "--" + f.name.replace("_", "-"), dest=f.name, type=_number,
+                           default=f.default, metavar=f.name.upper(), help=help_text)
+
+
+def serve_options(args, cls):
+    """The options dataclass ``cls`` from ``args``, each value checked by ``config.fields.check``
+    (a one-line ``ConfigError`` naming the flag)."""
+    from crnn_ocr.config.fields import check
+
+    return cls(**{f.name: check("serve", f, getattr(args, f.name)) for f in fields(cls)})
 
 
 def check_can_listen(host: str, port: int) -> None:
@@ -110,25 +138,15 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
                    "folder's name for best.pt / last.pt)")
     p.add_argument("--browse", metavar="EVAL_DIR", help="an output folder of `crnn-ocr evaluate` to browse")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--allowed-hosts", nargs="+", metavar="NAME",
+                   help="names a request's Host header may give (DNS rebinding protection); * for any (default: "
+                   "the names of --host: for loopback localhost, 127.0.0.1 and ::1; for 0.0.0.0 or ::, those and "
+                   "this machine's name and addresses)")
     p.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx",
                    help="what runs the models: ONNX Runtime (a .pt or .safetensors model is exported in memory at "
                    "start-up; two to three times faster on a CPU) or PyTorch (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="server processes sharing the port, each with its own copy of the models and its own "
-                   "batches; on a 2-core machine, 2 gave up to 20%% more throughput and a lower p99 latency at 32 "
-                   "concurrent clients (benchmarks/serve.py) (default: %(default)s)")
     p.add_argument("--access-log", action="store_true", help="log one line per request to stderr (off by default: "
                    "at hundreds of requests per second it costs a noticeable share of the CPU)")
-    g = p.add_argument_group("micro-batching")
-    g.add_argument("--max-batch", type=int, default=16, help="images per forward pass; 1 = one request at a time "
-                   "(default: %(default)s)")
-    g.add_argument("--max-wait-ms", type=float, default=2.0,
-                   help="how long a request waits for others to join its batch (default: %(default)s)")
-    g.add_argument("--max-queue", type=int, default=256, help="images waiting; beyond, 503 (default: %(default)s)")
-    g = p.add_argument_group("request limits (beyond: 413)")
-    g.add_argument("--max-images", type=int, default=64, help="per request (default: %(default)s)")
-    g.add_argument("--max-pixels", type=int, default=16_000_000, help="per image (default: %(default)s)")
-    g.add_argument("--max-body-mb", type=float, default=8.0, help="per request (default: %(default)s)")
+    for cls, title in SERVE_OPTIONS.items():
+        add_option_flags(p, cls, title)
     p.set_defaults(func=cmd_serve)

@@ -2,42 +2,54 @@
 
 A thin layer over the Python API: ``uploads`` parses requests and enforces the limits, and
 ``microbatch`` prepares the images (``Recognizer.prepare``) and gathers those of concurrent
-requests into one forward pass (``Recognizer.read_prepared``).
+requests into one forward pass (``Recognizer.read_prepared``). ``guard`` refuses requests for
+other hosts and adds the browser's security headers; ``connections`` bounds what a connection
+may cost before the app sees a request (header size, read timeouts).
 
 Endpoints: ``POST /v1/recognize`` (multipart field ``images``, repeatable, or JSON
 ``{"images": ["<base64>", ...]}``; ``?model=NAME&details=true``), ``GET /v1/models``,
-``GET /healthz``, the page ``/``, OpenAPI docs at ``/docs``; with an ``evaluate`` output folder,
-the page ``/browse`` and ``GET /v1/evaluation``.
+``GET /healthz``, the page ``/``, OpenAPI docs at ``/docs`` (Swagger UI served from the
+package); with an ``evaluate`` output folder, the page ``/browse`` and ``GET /v1/evaluation``.
 
 >>> app = create_app({"captcha": Recognizer.load("runs/captcha/best.pt")})  # doctest: +SKIP
 >>> uvicorn.run(app)                                                         # doctest: +SKIP
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import gc
 import json
-from collections.abc import Mapping
+import logging
+import typing
+from collections.abc import Awaitable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
-from crnn_ocr.serve.microbatch import Batching, MicroBatcher, RequestError, running
+from crnn_ocr.hub import registry
 from crnn_ocr.reading.onnx import OnnxModel
 from crnn_ocr.reading.recognizer import Recognizer
-from crnn_ocr.serve.uploads import Limits, open_upload, uploaded_images
+from crnn_ocr.serve.connections import REFUSED, uvicorn_options
+from crnn_ocr.serve.guard import LOOPBACK_HOSTS, Guard
+from crnn_ocr.serve.microbatch import MicroBatcher, RequestError, running
+from crnn_ocr.serve.options import Batching, ConnectionLimits, Limits
+from crnn_ocr.serve.uploads import open_uploads, uploaded_images
 
 WEB = Path(__file__).parent / "web"
+logger = logging.getLogger("uvicorn.error")  # uvicorn's log: its format, its level
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 # --- response documentation ----------------------------------------------------------------
@@ -60,14 +72,13 @@ class Recognition(BaseModel):
     results: list[Result]
 
 
-class ModelInfo(BaseModel):
-    name: str
-    default: bool
-    backend: str
-    charset: str
-    height: int
-    width: int
-    channels: int
+# A served model as /v1/models shows it: the fields of a bundled model's card
+# (``hub.registry.ModelInfo``) that every model has, and how this service runs it.
+CARD_FIELDS = ("name", "charset", "height", "width", "decoder")
+_card_types = typing.get_type_hints(registry.ModelInfo)
+ModelInfo = create_model("ModelInfo", **{f.name: (_card_types[f.name], ...) for f in fields(registry.ModelInfo)
+                                         if f.name in CARD_FIELDS},
+                         default=(bool, ...), backend=(str, ...), channels=(int, ...))
 
 
 RECOGNIZE_BODY = {"requestBody": {"required": True, "content": {
@@ -83,11 +94,13 @@ RECOGNIZE_DOCS = {"openapi_extra": RECOGNIZE_BODY, "summary": "Read the text of 
 # --- the app -------------------------------------------------------------------------------
 
 def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = None,
-               batching: Batching | None = None, browse: str | Path | None = None) -> FastAPI:
+               batching: Batching | None = None, browse: str | Path | None = None,
+               allowed_hosts: list[str] | None = None) -> FastAPI:
     """The service for ``recognizers`` (name -> ``Recognizer``; the first is the default),
-    optionally with the page that browses the ``evaluate`` output folder ``browse``. While it
-    runs, the objects that existed at its start are frozen out of the garbage collector's
-    sight (``gc.freeze``; undone at shutdown)."""
+    optionally with the page that browses the ``evaluate`` output folder ``browse``. Requests
+    whose Host header is not one of ``allowed_hosts`` (default: this machine's loopback names;
+    ``"*"``: any) are refused. While it runs, the objects that existed at its start are frozen
+    out of the garbage collector's sight (``gc.freeze``; undone at shutdown)."""
     if not recognizers and browse is None:
         raise ValueError("serve at least one model or an evaluation folder")
     limits, batching = limits or Limits(), batching or Batching()
@@ -108,8 +121,9 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
             yield
             gc.unfreeze()
 
-    app = FastAPI(title="crnn-ocr", summary="CRNN text recognition of word images", lifespan=lifespan)
-
+    app = FastAPI(title="crnn-ocr", summary="CRNN text recognition of word images", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    app.add_middleware(Guard, allowed_hosts=LOOPBACK_HOSTS if allowed_hosts is None else allowed_hosts)
     add_error_handlers(app)
 
     @app.post("/v1/recognize", response_model=Recognition, **RECOGNIZE_DOCS)
@@ -119,8 +133,11 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
         if name not in recognizers:
             raise RequestError(404, "unknown_model", f"no model named {name!r}; models: {', '.join(recognizers)}")
         encoded = await uploaded_images(request, limits)
-        images = [open_upload(i, data, limits.max_pixels) for i, data in enumerate(encoded)]
-        results = await batchers[name].read(images, details)  # 400 for an image that cannot be decoded
+        images = open_uploads(encoded, limits)
+        del encoded  # each image holds its own bytes
+        # 400 for an image that cannot be decoded; dropped (prepared no further, out of the
+        # queue) if the client goes away first
+        results = await unless_client_leaves(request, batchers[name].read(images, details))
         # The dict is the documented Recognition: answered without a second pass through pydantic.
         return JSONResponse({"model": name, "results": results})
 
@@ -138,6 +155,12 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
     async def page():
         return FileResponse(WEB / "index.html")
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
+
+    add_docs(app)
+
     if browse is not None:
         add_browser(app, Path(browse))
     app.mount("/static", StaticFiles(directory=WEB), name="static")
@@ -149,7 +172,15 @@ def add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestError)
     async def refused(request, e: RequestError):
-        return error_response(e.status, e.code, e.message)
+        return error_response(e.status, e.code, e.message, e.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, e: ClientDisconnect):  # one line, no traceback: anyone can do it
+        client = "%s:%d" % tuple(request.client) if request.client else "a client"
+        if not request.scope.get(REFUSED):  # else cut by a connection limit, logged there
+            logger.info("%s: went away before the answer to %s %s; its work dropped", client, request.method,
+                        request.url.path)
+        return Response(status_code=499)  # sent to nobody
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, e: RequestValidationError):
@@ -163,6 +194,49 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def failed(request, e: Exception):  # logged by uvicorn; the client gets no traceback
         return error_response(500, "internal_error", f"the service failed ({type(e).__name__})")
+
+
+async def unless_client_leaves(request: Request, work: Awaitable):
+    """``work``'s result; if the client disconnects first, ``work`` is cancelled and
+    ``ClientDisconnect`` raised. (Once a request's body is read, the server's next message
+    for it is the disconnect, or nothing until the answer is sent.)"""
+    task = asyncio.ensure_future(work)
+
+    async def left():
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(left())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        raise ClientDisconnect()
+    return task.result()
+
+
+def add_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI, its script and style served from the ``fastapi-offline`` package
+    (no CDN: it works offline, and under the page's Content-Security-Policy, which allows no
+    other origin); without that package, a JSON 404 that says so."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        @app.get("/docs", include_in_schema=False)
+        async def no_docs():
+            return error_response(404, "not_found", "the API docs need the fastapi-offline package "
+                                  "(pip install 'crnn-ocr[serve]'); the schema is at /openapi.json")
+        return
+    app.mount("/static/swagger-ui", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"),
+              name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(WEB / "docs.html")
 
 
 def model_info(name: str, rec: Recognizer, default: bool) -> dict:
@@ -230,11 +304,16 @@ UVICORN_OPTIONS = {"timeout_graceful_shutdown": 10, "log_level": "info"}  # ever
 
 def serve(recognizers: Mapping[str, Recognizer], host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, batching: Batching | None = None, browse: str | Path | None = None,
-          access_log: bool = False) -> None:
+          access_log: bool = False, connection: ConnectionLimits | None = None,
+          allowed_hosts: list[str] | None = None) -> None:
     """Run the service until SIGINT or SIGTERM; requests in progress are answered first.
-    ``access_log``: one line per request on stderr (uvicorn's access log). Several processes:
-    ``workers.run_workers``."""
+    ``access_log``: one line per request on stderr (uvicorn's access log); ``connection``:
+    header size and timeouts; ``allowed_hosts``: default ``guard.hosts_of(host)``. Several
+    processes: ``workers.run_workers``."""
     import uvicorn
 
-    app = create_app(recognizers, limits, batching, browse)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, **UVICORN_OPTIONS)
+    from crnn_ocr.serve.guard import hosts_of
+
+    app = create_app(recognizers, limits, batching, browse, hosts_of(host) if allowed_hosts is None else allowed_hosts)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, **UVICORN_OPTIONS,
+                **uvicorn_options(connection or ConnectionLimits()))

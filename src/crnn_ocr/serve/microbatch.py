@@ -4,9 +4,11 @@ forward pass.
 One queue per model, emptied by one task: requests that arrive while the model is busy, or
 within ``max_wait_ms`` of each other, are read together, and each request gets its own
 results back in order. Reading is ``Recognizer.read`` in its two halves, on two threads:
-``prepare`` (decode and resize) as each request arrives, ``read_prepared`` (one forward
-pass) for a whole batch, so the next requests are prepared while the model reads. A full
-queue refuses a request with ``RequestError`` 503. Nothing here knows HTTP beyond that status.
+``prepare`` (decode and resize) as each request arrives, one image at a time, the requests
+taking turns; ``read_prepared`` (one forward pass) for a whole batch, so the next requests
+are prepared while the model reads. A full queue refuses a request with ``RequestError`` 503;
+a request cancelled (its client gone) leaves the queue. Nothing here knows HTTP beyond the
+statuses of its refusals.
 """
 from __future__ import annotations
 
@@ -21,32 +23,30 @@ from dataclasses import dataclass
 from PIL import Image
 
 from crnn_ocr.reading.recognizer import Prepared, Reading, Recognizer
-
-
-@dataclass
-class Batching:
-    """Micro-batching: the images of requests that arrive while the model is busy, or within
-    ``max_wait_ms`` of each other, are read in one forward pass of at most ``max_batch``
-    images (a larger request is read on its own). ``max_batch = 1`` reads one request at a
-    time. Requests beyond ``max_queue`` waiting images are answered 503."""
-
-    max_batch: int = 16
-    max_wait_ms: float = 2.0
-    max_queue: int = 256
+from crnn_ocr.serve.options import Batching
 
 
 class RequestError(Exception):
     """A request the service refuses: answered with ``status`` and a JSON error."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 def read_images(recognizer: Recognizer, images: list[Prepared | Reading], details: bool) -> list[dict]:
     """The prepared images read: ``{"text", "confidence"}`` per image, in order, with
     ``"chars"`` when ``details`` (and ``"error"`` for one that could not be prepared)."""
     return [r.to_dict() for r in recognizer.read_prepared(images, details=details)]
+
+
+def prepare_one(recognizer: Recognizer, image: Image.Image) -> Prepared | Reading:
+    """``image`` decoded and reduced to the model's input (``Recognizer.prepare``), then
+    closed: its decoded pixels are freed now, not when the request is answered."""
+    try:
+        return recognizer.prepare([image])[0]
+    finally:
+        image.close()
 
 
 @dataclass
@@ -86,25 +86,38 @@ class MicroBatcher:
     async def read(self, images: list[Image.Image], details: bool) -> list[dict]:
         """Prepare ``images``, queue them and wait for their results; ``RequestError`` 503
         when the queue is full (images being prepared count), 400 when an image cannot be
-        decoded. (A request cancelled while it is prepared stops counting at once, although its
-        thread finishes decoding it.)"""
+        decoded. Images are prepared one at a time, each closed as soon as it is reduced to the
+        model's input (so a request holds one decoded image at most), and the images of
+        concurrent requests take turns. Cancelled (its client gone), a request stops being
+        prepared after the image in hand and leaves the queue at once: nobody's work is read."""
         if self.waiting + self.preparing + len(images) > self.batching.max_queue:
             raise RequestError(503, "queue_full", f"the queue is full ({self.waiting + self.preparing} images "
                                "waiting); try again shortly")
         loop = asyncio.get_running_loop()
         self.preparing += len(images)
+        prepared: list[Prepared] = []
         try:
-            prepared = await loop.run_in_executor(self.prepare_executor, self.recognizer.prepare, images)
+            for i, image in enumerate(images):
+                p = await loop.run_in_executor(self.prepare_executor, prepare_one, self.recognizer, image)
+                if isinstance(p, Reading):  # refused now: the model never reads a request that fails
+                    raise RequestError(400, "not_an_image", f"image {i}: {p.error}")
+                prepared.append(p)
+                self.preparing -= 1
         finally:
-            self.preparing -= len(images)
-        for i, p in enumerate(prepared):  # refused now: the model never reads a request that fails
-            if isinstance(p, Reading):
-                raise RequestError(400, "not_an_image", f"image {i}: {p.error}")
+            self.preparing -= len(images) - len(prepared)
+            for image in images[len(prepared) + 1:]:  # the one in hand is closed by its thread
+                image.close()
         job = _Job(prepared, details, loop.create_future(), time.monotonic())
         self.jobs.append(job)
         self.waiting += len(images)
         self.arrival.set()
-        return await job.future
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            if job in self.jobs:  # still queued: dropped, and no longer counted against the queue
+                self.jobs.remove(job)
+                self.waiting -= len(job.images)
+            raise
 
     async def _run(self) -> None:
         max_batch, max_wait = self.batching.max_batch, self.batching.max_wait_ms / 1000

@@ -1,8 +1,8 @@
 """The images of a ``crnn-ocr serve`` request: the body (multipart field ``images`` or JSON
 ``{"images": ["<base64>", ...]}``) read within the ``Limits``, and each image opened but not
-decoded: only its header is read (format and size, so that a wrong or oversized upload is
-refused before it is decoded). Every refusal is a ``microbatch.RequestError`` (status, code,
-message)."""
+decoded: only its header is read (format, mode and size), so that a wrong upload, or one over
+the pixel budget of an image or of the request, is refused before anything is decoded. Every
+refusal is a ``microbatch.RequestError`` (status, code, message)."""
 from __future__ import annotations
 
 import base64
@@ -10,31 +10,30 @@ import binascii
 import io
 import json
 import warnings
-from dataclasses import dataclass
 
 from fastapi import Request
 from PIL import Image
 
 from crnn_ocr.serve.microbatch import RequestError
+from crnn_ocr.serve.options import Limits
 
 # Formats a client may upload; Pillow's others (EPS through Ghostscript, ...) are not opened.
 FORMATS = ["PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM"]
 
 
-@dataclass
-class Limits:
-    """What one request may hold; beyond it the service answers 413."""
-
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_images: int = 64
-    max_pixels: int = 16_000_000  # per image
+# Modes decoded at more than a byte per channel (16- and 32-bit, float): normalised to 8 bits
+# in float64 (``data.images``), so each of their pixels costs about as much as this many others
+# (the budgets of ``Limits`` count them so).
+WIDE_MODES = {"I;16": 4, "I;16L": 4, "I;16B": 4, "I;16N": 4, "I": 4, "F": 4}
 
 
 # --- the request -------------------------------------------------------------------------
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to be over ``limit``."""
-    too_large = RequestError(413, "body_too_large", f"request body over {limit} bytes")
+    # "close": the rest of the body is not read; the server drains a bounded amount of it and
+    # closes, so that a client still sending reads this answer (``connections``)
+    too_large = RequestError(413, "body_too_large", f"request body over {limit} bytes", {"connection": "close"})
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise too_large
@@ -125,10 +124,28 @@ def decode_base64(index: int, text: str) -> bytes:
         raise RequestError(400, "bad_base64", f"image {index}: not valid base64") from None
 
 
+def open_uploads(encoded: list[bytes], limits: Limits) -> list[Image.Image]:
+    """The request's images opened (``open_upload``), refused with 413 when together they
+    are over ``limits.max_request_pixels``."""
+    images = [open_upload(i, data, limits.max_pixels) for i, data in enumerate(encoded)]
+    total = sum(pixel_cost(im) for im in images)
+    if total > limits.max_request_pixels:
+        for im in images:
+            im.close()
+        raise RequestError(413, "too_many_pixels", f"{total} pixels in all; at most {limits.max_request_pixels} "
+                           "per request (send fewer or smaller images)")
+    return images
+
+
+def pixel_cost(im: Image.Image) -> int:
+    """The pixels of ``im``'s first frame as the budgets count them (``WIDE_MODES``)."""
+    return im.width * im.height * WIDE_MODES.get(im.mode, 1)
+
+
 def open_upload(index: int, data: bytes, max_pixels: int) -> Image.Image:
-    """Uploaded bytes -> a PIL image, opened but not decoded: the header gives the format and
-    the pixel count, checked here; the pixels are decoded by ``Recognizer.prepare`` (an image
-    that fails there is refused then, before its request is queued)."""
+    """Uploaded bytes -> a PIL image, opened but not decoded: the header gives the format,
+    mode and pixel count, checked here; the pixels are decoded by ``Recognizer.prepare`` (an
+    image that fails there is refused then, before its request is queued)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -137,7 +154,9 @@ def open_upload(index: int, data: bytes, max_pixels: int) -> Image.Image:
         raise RequestError(413, "too_many_pixels", f"image {index}: too many pixels") from None
     except Exception:  # Pillow raises many kinds of errors on arbitrary bytes; all mean the same here
         raise RequestError(400, "not_an_image", f"image {index}: not an image ({', '.join(FORMATS)})") from None
-    if im.width * im.height > max_pixels:
-        raise RequestError(413, "too_many_pixels", f"image {index}: {im.width}x{im.height} pixels; "
+    if pixel_cost(im) > max_pixels:
+        wide = f" ({im.mode}: each pixel counts {WIDE_MODES[im.mode]})" if im.mode in WIDE_MODES else ""
+        im.close()
+        raise RequestError(413, "too_many_pixels", f"image {index}: {im.width}x{im.height} pixels{wide}; "
                            f"at most {max_pixels} per image")
     return im
