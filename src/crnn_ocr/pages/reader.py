@@ -11,6 +11,7 @@ round; if the turned ones read clearly better, the whole page is read turned.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,23 @@ def read_document(path: str | Path, recognizer, dpi: int = DEFAULT_DPI, max_pixe
     that cannot be read or a page over ``max_pixels``."""
     return [read_page(im, recognizer, number=i + 1, **kwargs)
             for i, im in enumerate(load_pages(path, dpi, max_pixels))]
+
+
+@lru_cache(maxsize=4)
+def cached_recognizer(model: str, threads: int = 1, backend: str = "onnx"):
+    """``load_recognizer``, once per model name, threads and backend in this process."""
+    return load_recognizer(model, threads=threads, backend=backend)
+
+
+def read_pages(source: str | Path | Image.Image, model: str = "printed-en", threads: int = 1,
+               **kwargs: Any) -> list[Page]:
+    """The one call: a file (image, multi-page TIFF, PDF) or a PIL image in, its pages read by
+    the line model ``model`` (loaded once per process) out; ``page.to_dict()`` is the JSON.
+    ``kwargs`` go to ``read_document`` (``dpi``, ``max_pixels``, ``margins``, ...)."""
+    recognizer = cached_recognizer(str(model), threads)
+    if isinstance(source, Image.Image):
+        return [read_page(source, recognizer, **kwargs)]
+    return read_document(source, recognizer, **kwargs)
 
 
 def upside_down(layout: Layout, recognizer, margins: Margins, decoder: str | None) -> bool:
