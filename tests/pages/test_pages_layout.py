@@ -108,3 +108,15 @@ def test_a_shadow_across_the_page_does_not_hide_its_lines():
     assert len(layout.lines) == 6
     for line, same in zip(layout.lines, clean.lines):  # each line found to its end, in the shadow
         assert np.abs(np.subtract(line.box, same.box)).max() <= 3
+
+
+@pytest.mark.parametrize("left, right", [(8, 5), (5, 8)])
+def test_columns_of_unequal_length_are_each_read_to_their_end(left, right):
+    page = Image.new("L", (1400, 600), 255)
+    draw_lines([text_line(i, 5) for i in range(left)], at=(60, 40), page=page)
+    draw_lines([text_line(i + 8, 5) for i in range(right)], at=(760, 40), page=page)
+    draw_lines(["a closing line right across both columns of the page"], at=(60, 480), font_size=40, page=page)
+    xs = [ln.box[0] for ln in segment(page).lines]
+    assert len(xs) == left + right + 1
+    assert all(x < 720 for x in xs[:left]) and all(x > 720 for x in xs[left:left + right])
+    assert xs[-1] < 100  # the line across the page last
