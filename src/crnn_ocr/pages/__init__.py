@@ -21,7 +21,7 @@ from importlib import import_module
 _EXPORTS = {"DEFAULT_DPI": ".io", "MAX_PIXELS": ".io", "PageError": ".io", "load_pages": ".io",
             "Layout": ".layout", "Margins": ".layout", "PRINTED": ".layout", "HANDWRITTEN": ".layout",
             "segment": ".layout", "load_recognizer": ".reader", "read_document": ".reader", "read_page": ".reader",
-            "read_pages": ".reader",
+            "read_pages": ".reader", "margins_for": ".reader",
             "Line": ".result", "Page": ".result", "Word": ".result", "document_dict": ".result",
             "to_alto": ".export", "to_hocr": ".export", "to_page_xml": ".export",
             "evaluate_pages": ".evaluate", "draw_boxes": ".evaluate", "crop_warning": ".hint"}
