@@ -12,7 +12,7 @@ import html
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
-from .result import Box, Page
+from .result import Box, Page, Word
 
 SOFTWARE = "crnn-ocr"
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -99,7 +99,8 @@ def to_alto(pages: list[Page], image: str = "") -> str:
         block = ET.SubElement(space, q("TextBlock"), {"ID": f"block_{n}_1", **alto_box(union(ln.box for ln in page.lines))})
         for i, line in enumerate(page.lines, 1):
             tl = ET.SubElement(block, q("TextLine"), {"ID": f"line_{n}_{i}", **alto_box(line.box)})
-            for j, word in enumerate(line.words, 1):
+            words = line.words or [Word(line.text, line.confidence, line.box)]  # ALTO: a line holds a String
+            for j, word in enumerate(words, 1):
                 if j > 1:
                     ET.SubElement(tl, q("SP"))
                 ET.SubElement(tl, q("String"), {"ID": f"string_{n}_{i}_{j}", **alto_box(word.box),
