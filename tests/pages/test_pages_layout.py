@@ -120,3 +120,11 @@ def test_columns_of_unequal_length_are_each_read_to_their_end(left, right):
     assert len(xs) == left + right + 1
     assert all(x < 720 for x in xs[:left]) and all(x > 720 for x in xs[left:left + right])
     assert xs[-1] < 100  # the line across the page last
+
+
+def test_a_picture_beside_the_text_is_no_line_and_does_not_turn_the_page():
+    page = draw_lines([text_line(i, 5) for i in range(6)], size=(1200, 500), at=(40, 40))
+    ImageDraw.Draw(page).rectangle((700, 40, 1100, 400), fill=60)
+    layout = segment(page)
+    assert layout.rotation.angle == 0
+    assert len(layout.lines) == 6 and all(ln.box[2] < 700 for ln in layout.lines)

@@ -124,8 +124,8 @@ def segment(image: Image.Image | np.ndarray, angle: float | None = None, min_ske
     gray = grayscale(image)
     page_size = (gray.shape[1], gray.shape[0])
     mask, paper = binarise(gray)
-    if angle is None:
-        angle = page_angle(mask) if mask.any() else 0.0
+    if angle is None:  # measured on the letters only: a picture, a frame or a rule would sway it
+        angle = page_angle(Ink.from_mask(mask, paper).mask) if mask.any() else 0.0
     if abs(angle) < min_skew:
         angle = 0.0
     if angle:
