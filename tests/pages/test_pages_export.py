@@ -92,3 +92,13 @@ def test_page_xml_is_valid_against_the_2019_schema(page):
     ns = {"p": "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"}
     assert doc.findtext(".//p:TextLine/p:TextEquiv/p:Unicode", namespaces=ns) == "Dear Sir & <Madam>,"
     assert doc.find(".//p:Word/p:Coords", ns).get("points") == "10,22 80,22 80,58 10,58"
+
+
+def test_every_format_by_name_writes_the_pages(page):
+    from crnn_ocr.pages.export import FORMATS
+
+    blank = Page(100, 100, number=3)
+    assert FORMATS["text"]([page, blank]) == "Dear Sir & <Madam>,\nthank you\n\f\n"
+    assert json.loads(FORMATS["json"]([page, blank], "a.pdf"))["pages"][1]["lines"] == []
+    for name in ("hocr", "alto"):
+        assert "<Madam>" not in FORMATS[name]([page, blank]) and "&lt;Madam&gt;" in FORMATS[name]([page, blank])

@@ -23,7 +23,8 @@ _EXPORTS = {"DEFAULT_DPI": ".io", "MAX_PIXELS": ".io", "PageError": ".io", "load
             "segment": ".layout", "load_recognizer": ".reader", "read_document": ".reader", "read_page": ".reader",
             "read_pages": ".reader", "margins_for": ".reader",
             "Line": ".result", "Page": ".result", "Word": ".result", "document_dict": ".result",
-            "to_alto": ".export", "to_hocr": ".export", "to_page_xml": ".export",
+            "to_alto": ".export", "to_hocr": ".export", "to_page_xml": ".export", "to_text": ".export",
+            "to_json": ".export", "FORMATS": ".export",
             "evaluate_pages": ".evaluate", "draw_boxes": ".evaluate", "crop_warning": ".hint"}
 __all__ = sorted(_EXPORTS)
 

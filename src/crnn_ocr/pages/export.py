@@ -9,10 +9,11 @@ the text. This module only writes; ``result`` holds the data.
 from __future__ import annotations
 
 import html
+import json
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
-from .result import Box, Page, Word
+from .result import Box, Page, Word, document_dict
 
 SOFTWARE = "crnn-ocr"
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -149,4 +150,16 @@ def text_equiv(parent: ET.Element, q, text: str, confidence: float) -> None:
     ET.SubElement(equiv, q("Unicode")).text = text
 
 
-FORMATS = {"hocr": to_hocr, "alto": to_alto}  # whole documents; PAGE XML is one file per page (to_page_xml)
+def to_text(pages: list[Page], image: str = "") -> str:
+    """The pages' text, lines in reading order, pages apart by a form feed (as Tesseract does)."""
+    return "\f".join(page.text() + "\n" for page in pages)
+
+
+def to_json(pages: list[Page], image: str = "") -> str:
+    """The pages as one JSON document (``result.document_dict``)."""
+    return json.dumps(document_dict(pages, image), indent=1, ensure_ascii=False) + "\n"
+
+
+# The whole-document writers by name (pages, source name) -> str, for a command's --format; PAGE
+# XML holds one page per file: ``to_page_xml`` for each page.
+FORMATS = {"text": to_text, "json": to_json, "hocr": to_hocr, "alto": to_alto}
