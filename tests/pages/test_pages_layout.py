@@ -128,3 +128,17 @@ def test_a_picture_beside_the_text_is_no_line_and_does_not_turn_the_page():
     layout = segment(page)
     assert layout.rotation.angle == 0
     assert len(layout.lines) == 6 and all(ln.box[2] < 700 for ln in layout.lines)
+
+
+def test_a_one_word_line_tucked_under_a_long_line_is_a_line_of_its_own():
+    page = Image.new("L", (1400, 400), 255)
+    draw = ImageDraw.Draw(page)
+    for k in range(8):  # a long line of "words", every other one with a descender reaching the next line
+        x = 40 + 160 * k
+        draw.ellipse((x, 60, x + 120, 100), outline=0, width=6)
+        if k % 2:
+            draw.line((x + 100, 80, x + 100, 170), fill=0, width=6)
+    draw.ellipse((80, 150, 200, 190), outline=0, width=6)  # one word under it, no blank row between
+    lines = segment(page).lines
+    assert len(lines) == 2
+    assert lines[1].box == (80, 150, 201, 191)
