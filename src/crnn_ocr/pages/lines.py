@@ -4,8 +4,10 @@ handwritten lines that touch (a descender into the ascender of the line below).
 The block's row profile (ink pixels per row, smoothed) has a peak at the core of each line;
 each valley between two peaks is a cut. A component lies in the line that holds most of its
 pixels, so a descender stays with its word; a component that reaches from one line's core to
-the next (two words joined by a stroke) is cut at the valley row between them. Printed lines
-are mostly one per band and come out whole.
+the next (two words joined by a stroke) is cut at the valley row between them. A short line
+tucked against a long one makes too small a peak to be found; its words, lying far from the
+core of the line they fell to, are taken out into a line of their own (``split_strays``).
+Printed lines are mostly one per band and come out whole.
 """
 from __future__ import annotations
 
