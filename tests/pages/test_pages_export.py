@@ -74,6 +74,14 @@ def test_alto_v4_has_the_layout_strings_and_confidences(page):
     assert len(ids) == len(set(ids))
 
 
+def test_alto_gives_a_line_without_word_boxes_one_string():
+    etree = pytest.importorskip("lxml.etree", reason="lxml parses the output here")
+    page = Page(100, 50, [Line("ok", 0.9, (1, 2, 30, 20))])
+    root = etree.fromstring(to_alto([page]).encode())
+    (s,) = root.iter("{http://www.loc.gov/standards/alto/ns-v4#}String")
+    assert (s.get("CONTENT"), s.get("HPOS"), s.get("WIDTH")) == ("ok", "1", "29")
+
+
 def test_page_xml_is_valid_against_the_2019_schema(page):
     etree = pytest.importorskip("lxml.etree", reason="lxml validates against the schema")
     schema = etree.XMLSchema(etree.parse(str(XSD)))
@@ -84,3 +92,13 @@ def test_page_xml_is_valid_against_the_2019_schema(page):
     ns = {"p": "http://schema.primaresearch.org/PAGE/gts/pagecontent/2019-07-15"}
     assert doc.findtext(".//p:TextLine/p:TextEquiv/p:Unicode", namespaces=ns) == "Dear Sir & <Madam>,"
     assert doc.find(".//p:Word/p:Coords", ns).get("points") == "10,22 80,22 80,58 10,58"
+
+
+def test_every_format_by_name_writes_the_pages(page):
+    from crnn_ocr.pages.export import FORMATS
+
+    blank = Page(100, 100, number=3)
+    assert FORMATS["text"]([page, blank]) == "Dear Sir & <Madam>,\nthank you\n\f\n"
+    assert json.loads(FORMATS["json"]([page, blank], "a.pdf"))["pages"][1]["lines"] == []
+    for name in ("hocr", "alto"):
+        assert "<Madam>" not in FORMATS[name]([page, blank]) and "&lt;Madam&gt;" in FORMATS[name]([page, blank])

@@ -108,3 +108,37 @@ def test_a_shadow_across_the_page_does_not_hide_its_lines():
     assert len(layout.lines) == 6
     for line, same in zip(layout.lines, clean.lines):  # each line found to its end, in the shadow
         assert np.abs(np.subtract(line.box, same.box)).max() <= 3
+
+
+@pytest.mark.parametrize("left, right", [(8, 5), (5, 8)])
+def test_columns_of_unequal_length_are_each_read_to_their_end(left, right):
+    page = Image.new("L", (1400, 600), 255)
+    draw_lines([text_line(i, 5) for i in range(left)], at=(60, 40), page=page)
+    draw_lines([text_line(i + 8, 5) for i in range(right)], at=(760, 40), page=page)
+    draw_lines(["a closing line right across both columns of the page"], at=(60, 480), font_size=40, page=page)
+    xs = [ln.box[0] for ln in segment(page).lines]
+    assert len(xs) == left + right + 1
+    assert all(x < 720 for x in xs[:left]) and all(x > 720 for x in xs[left:left + right])
+    assert xs[-1] < 100  # the line across the page last
+
+
+def test_a_picture_beside_the_text_is_no_line_and_does_not_turn_the_page():
+    page = draw_lines([text_line(i, 5) for i in range(6)], size=(1200, 500), at=(40, 40))
+    ImageDraw.Draw(page).rectangle((700, 40, 1100, 400), fill=60)
+    layout = segment(page)
+    assert layout.rotation.angle == 0
+    assert len(layout.lines) == 6 and all(ln.box[2] < 700 for ln in layout.lines)
+
+
+def test_a_one_word_line_tucked_under_a_long_line_is_a_line_of_its_own():
+    page = Image.new("L", (1400, 400), 255)
+    draw = ImageDraw.Draw(page)
+    for k in range(8):  # a long line of "words", every other one with a descender reaching the next line
+        x = 40 + 160 * k
+        draw.ellipse((x, 60, x + 120, 100), outline=0, width=6)
+        if k % 2:
+            draw.line((x + 100, 80, x + 100, 170), fill=0, width=6)
+    draw.ellipse((80, 150, 200, 190), outline=0, width=6)  # one word under it, no blank row between
+    lines = segment(page).lines
+    assert len(lines) == 2
+    assert lines[1].box == (80, 150, 201, 191)

@@ -83,3 +83,14 @@ def test_a_page_on_its_side_is_read_either_way_round(recognizer, page_image, tur
     page = read_page(page_image.rotate(turn, expand=True), recognizer)
     assert cer("\n".join(LINES), page.text()) < 0.03
     assert (page.width, page.height) == (400, 1000)
+    assert page.flags == [f"on its side: read turned {360 - turn} degrees counter-clockwise"]
+
+
+def test_one_call_reads_a_file_into_the_json_structure(page_image, tmp_path):
+    from crnn_ocr.pages import read_pages
+
+    page_image.save(tmp_path / "page.png")
+    (page,) = read_pages(tmp_path / "page.png", model="printed-en")
+    d = page.to_dict()
+    assert d["page"] == 1 and len(d["lines"]) == 5 and d["lines"][0]["words"]
+    assert cer("\n".join(LINES), d["text"]) < 0.03

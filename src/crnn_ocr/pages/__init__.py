@@ -7,9 +7,9 @@ The stages, one module each: ``io`` (image files and PDFs to page images), ``ink
 model into a ``result.Page``), ``export`` (hOCR, ALTO, PAGE XML), ``evaluate`` (page CER and
 WER) and ``hint`` (the warning for a page given to the crop reader).
 
->>> from crnn_ocr.pages import load_recognizer, read_document         # doctest: +SKIP
->>> pages = read_document("scan.pdf", load_recognizer("printed-en"))   # doctest: +SKIP
->>> print(pages[0].text())                                              # doctest: +SKIP
+>>> from crnn_ocr.pages import read_pages                                # doctest: +SKIP
+>>> pages = read_pages("letter.pdf", model="handwriting-lines-en")      # doctest: +SKIP
+>>> print(pages[0].text()); pages[0].to_dict()                          # doctest: +SKIP
 
 Every name below is imported on first use (PEP 562): the layout's libraries (OpenCV,
 scikit-image, SciPy) and torch load only when a page is read, so that a missing optional
@@ -21,8 +21,10 @@ from importlib import import_module
 _EXPORTS = {"DEFAULT_DPI": ".io", "MAX_PIXELS": ".io", "PageError": ".io", "load_pages": ".io",
             "Layout": ".layout", "Margins": ".layout", "PRINTED": ".layout", "HANDWRITTEN": ".layout",
             "segment": ".layout", "load_recognizer": ".reader", "read_document": ".reader", "read_page": ".reader",
+            "read_pages": ".reader", "margins_for": ".reader",
             "Line": ".result", "Page": ".result", "Word": ".result", "document_dict": ".result",
-            "to_alto": ".export", "to_hocr": ".export", "to_page_xml": ".export",
+            "to_alto": ".export", "to_hocr": ".export", "to_page_xml": ".export", "to_text": ".export",
+            "to_json": ".export", "FORMATS": ".export",
             "evaluate_pages": ".evaluate", "draw_boxes": ".evaluate", "crop_warning": ".hint"}
 __all__ = sorted(_EXPORTS)
 

@@ -9,10 +9,11 @@ the text. This module only writes; ``result`` holds the data.
 from __future__ import annotations
 
 import html
+import json
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
-from .result import Box, Page
+from .result import Box, Page, Word, document_dict
 
 SOFTWARE = "crnn-ocr"
 ALTO_NS = "http://www.loc.gov/standards/alto/ns-v4#"
@@ -99,7 +100,8 @@ def to_alto(pages: list[Page], image: str = "") -> str:
         block = ET.SubElement(space, q("TextBlock"), {"ID": f"block_{n}_1", **alto_box(union(ln.box for ln in page.lines))})
         for i, line in enumerate(page.lines, 1):
             tl = ET.SubElement(block, q("TextLine"), {"ID": f"line_{n}_{i}", **alto_box(line.box)})
-            for j, word in enumerate(line.words, 1):
+            words = line.words or [Word(line.text, line.confidence, line.box)]  # ALTO: a line holds a String
+            for j, word in enumerate(words, 1):
                 if j > 1:
                     ET.SubElement(tl, q("SP"))
                 ET.SubElement(tl, q("String"), {"ID": f"string_{n}_{i}_{j}", **alto_box(word.box),
@@ -148,4 +150,16 @@ def text_equiv(parent: ET.Element, q, text: str, confidence: float) -> None:
     ET.SubElement(equiv, q("Unicode")).text = text
 
 
-FORMATS = {"hocr": to_hocr, "alto": to_alto}  # whole documents; PAGE XML is one file per page (to_page_xml)
+def to_text(pages: list[Page], image: str = "") -> str:
+    """The pages' text, lines in reading order, pages apart by a form feed (as Tesseract does)."""
+    return "\f".join(page.text() + "\n" for page in pages)
+
+
+def to_json(pages: list[Page], image: str = "") -> str:
+    """The pages as one JSON document (``result.document_dict``)."""
+    return json.dumps(document_dict(pages, image), indent=1, ensure_ascii=False) + "\n"
+
+
+# The whole-document writers by name (pages, source name) -> str, for a command's --format; PAGE
+# XML holds one page per file: ``to_page_xml`` for each page.
+FORMATS = {"text": to_text, "json": to_json, "hocr": to_hocr, "alto": to_alto}

@@ -41,6 +41,8 @@ class Ink:
 
     @classmethod
     def from_mask(cls, mask: np.ndarray, paper: int = 255) -> Ink:
+        """The letters of an ink mask: its components, less the specks (under ``MIN_AREA``
+        pixels) and the rules, frames, pictures and page borders (``is_rule_or_picture``)."""
         n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
         boxes = np.stack([stats[1:, 0], stats[1:, 1], stats[1:, 0] + stats[1:, 2], stats[1:, 1] + stats[1:, 3]], 1)
         areas = stats[1:, 4]

@@ -4,8 +4,10 @@ handwritten lines that touch (a descender into the ascender of the line below).
 The block's row profile (ink pixels per row, smoothed) has a peak at the core of each line;
 each valley between two peaks is a cut. A component lies in the line that holds most of its
 pixels, so a descender stays with its word; a component that reaches from one line's core to
-the next (two words joined by a stroke) is cut at the valley row between them. Printed lines
-are mostly one per band and come out whole.
+the next (two words joined by a stroke) is cut at the valley row between them. A short line
+tucked against a long one makes too small a peak to be found; its words, lying far from the
+core of the line they fell to, are taken out into a line of their own (``split_strays``).
+Printed lines are mostly one per band and come out whole.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from .ink import Ink
 MIN_PEAK_SHARE = 0.1  # a line's core: a peak at least this share of the block's highest above its valleys
 SMOOTHING = 0.35  # the profile's Gaussian smoothing, in component heights (``Ink.size``)
 MIN_PITCH = 1.0  # line cores at least this many component heights apart
+STRAY = 0.75  # a component centred this many line pitches from its line's core is a stray ...
+MIN_STRAY_AREA = 0.5  # ... and strays with this many size**2 pixels of ink make a line of their own
+ONE_LINE_PITCH = 3.0  # the line pitch of a block with one core found, in component heights
 
 
 @dataclass
@@ -62,7 +67,8 @@ def split_block(ids: np.ndarray, ink: Ink) -> list[LineRegion]:
     inside = np.isin(region, ids + 1)
     cores = line_cores(inside.sum(axis=1), size)
     if len(cores) <= 1:
-        return [whole]
+        core = y0 + (int(cores[0]) if len(cores) else (y1 - y0) // 2)
+        return [with_box(line, ink) for line in split_strays([whole], [core], ink, ONE_LINE_PITCH * size)]
     cuts = [y0 + v for v in valleys(inside.sum(axis=1), cores, size)]
     edges = [int(y0)] + cuts + [int(y1)]
     cores = cores + y0
@@ -79,7 +85,35 @@ def split_block(ids: np.ndarray, ink: Ink) -> list[LineRegion]:
             k = int(np.argmax(counts))
             lines[k].pieces.append((int(i), int(boxes[i, 1]), int(boxes[i, 3])))
             lines[k].area += int(counts.sum())
-    return [with_box(line, ink) for line in lines if line.pieces]
+    found = [(line, core) for line, core in zip(lines, cores) if line.pieces]
+    pitch = float(np.median(np.diff(cores)))
+    return [with_box(line, ink) for line in split_strays(*map(list, zip(*found)), ink, pitch)]
+
+
+def split_strays(lines: list[LineRegion], cores: list[int], ink: Ink, pitch: float) -> list[LineRegion]:
+    """Each line with the whole components that lie more than ``STRAY`` line pitches above or
+    below its core taken out into a line of their own, when they hold enough ink for one: a
+    short line that overlaps a long one (a last word under a full line) makes too small a
+    peak in the profile to be found as a core of its own. ``pitch``: the block's line pitch."""
+    reach = STRAY * pitch
+    out = []
+    for line, core in zip(lines, cores):
+        parts = {"above": LineRegion(), "kept": LineRegion(), "below": LineRegion()}
+        for i, r0, r1 in line.pieces:
+            top, bottom = ink.boxes[i, 1], ink.boxes[i, 3]
+            whole, centre = r0 == top and r1 == bottom, (top + bottom) / 2
+            side = "below" if whole and centre > core + reach else "above" if whole and centre < core - reach else "kept"
+            parts[side].pieces.append((i, r0, r1))
+            parts[side].area += int(ink.areas[i]) if side != "kept" else 0
+        kept = parts["kept"]
+        kept.area = line.area - parts["above"].area - parts["below"].area
+        for side in ("above", "below"):
+            if parts[side].pieces and parts[side].area < MIN_STRAY_AREA * ink.size ** 2:
+                kept.pieces += parts[side].pieces
+                kept.area += parts[side].area
+                parts[side] = LineRegion()
+        out += [part for part in parts.values() if part.pieces]
+    return out
 
 
 def component_rows(ink: Ink, i: int) -> np.ndarray:

@@ -11,6 +11,7 @@ round; if the turned ones read clearly better, the whole page is read turned.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,13 @@ def load_recognizer(model: str | Path = "printed-en", threads: int = 1, backend:
     from crnn_ocr import Recognizer  # torch is loaded only when a model is
 
     recognizer = Recognizer.load(model, threads=threads, backend=backend, **kwargs)
-    recognizer.page_margins = MARGINS.get(str(model), PRINTED)
+    recognizer.page_margins = margins_for(model)
     return recognizer
+
+
+def margins_for(model: str | Path) -> Margins:
+    """How the line model ``model`` (a bundled name) wants its lines cut; ``PRINTED`` for others."""
+    return MARGINS.get(str(model), PRINTED)
 
 
 def read_page(image: Image.Image | np.ndarray | str | Path, recognizer, margins: Margins | None = None,
@@ -58,17 +64,26 @@ def read_page(image: Image.Image | np.ndarray | str | Path, recognizer, margins:
         image = load_pages(image)[0]
     margins = margins or getattr(recognizer, "page_margins", PRINTED)
     layout = segment(image)
-    flags: list[str] = []
-    if orientation and layout.lines and upside_down(layout, recognizer, margins, decoder):
+    if orientation and layout.lines and upside_down(layout, recognizer, margins):
         layout = segment(image, angle=layout.rotation.angle + 180)
-        flags.append("upside down: read turned half round")
+    angle = (layout.rotation.angle + 180) % 360 - 180
     crops = [layout.crop(k, margins) for k in range(len(layout.lines))]
     readings = recognizer.read([c for c, _ in crops], details=True, decoder=decoder, batch_size=batch_size) \
         if crops else []
     lines = [page_line(layout, k, box, r) for k, ((_, box), r) in enumerate(zip(crops, readings))]
     width, height = layout.page_size
-    return Page(width, height, [ln for ln in lines if ln is not None], angle=(layout.rotation.angle + 180) % 360 - 180,
-                number=number, flags=flags)
+    return Page(width, height, [ln for ln in lines if ln is not None], angle=angle, number=number,
+                flags=turn_flags(angle))
+
+
+def turn_flags(angle: float) -> list[str]:
+    """What the output says of a page that was read turned by quarter turns (none for a skew)."""
+    quarters = round(angle / 90) % 4
+    if quarters == 2:
+        return ["upside down: read turned half round"]
+    if quarters:
+        return [f"on its side: read turned {90 * quarters} degrees counter-clockwise"]
+    return []
 
 
 def read_document(path: str | Path, recognizer, dpi: int = DEFAULT_DPI, max_pixels: int = MAX_PIXELS,
@@ -80,7 +95,24 @@ def read_document(path: str | Path, recognizer, dpi: int = DEFAULT_DPI, max_pixe
             for i, im in enumerate(load_pages(path, dpi, max_pixels))]
 
 
-def upside_down(layout: Layout, recognizer, margins: Margins, decoder: str | None) -> bool:
+@lru_cache(maxsize=4)
+def cached_recognizer(model: str, threads: int = 1, backend: str = "onnx"):
+    """``load_recognizer``, once per model name, threads and backend in this process."""
+    return load_recognizer(model, threads=threads, backend=backend)
+
+
+def read_pages(source: str | Path | Image.Image, model: str = "printed-en", threads: int = 1,
+               **kwargs: Any) -> list[Page]:
+    """The one call: a file (image, multi-page TIFF, PDF) or a PIL image in, its pages read by
+    the line model ``model`` (loaded once per process) out; ``page.to_dict()`` is the JSON.
+    ``kwargs`` go to ``read_document`` (``dpi``, ``max_pixels``, ``margins``, ...)."""
+    recognizer = cached_recognizer(str(model), threads)
+    if isinstance(source, Image.Image):
+        return [read_page(source, recognizer, **kwargs)]
+    return read_document(source, recognizer, **kwargs)
+
+
+def upside_down(layout: Layout, recognizer, margins: Margins) -> bool:
     """Whether the page's longest lines read clearly better turned half round: their
     characters' mean confidence is higher and its shortfall from 1 less than half as large."""
     widths = [ln.box[2] - ln.box[0] for ln in layout.lines]
