@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from crnn_ocr.lines import MARGIN, read_lines
-from crnn_ocr.synth_lines import held_out_fonts
-from crnn_ocr.synth_text import COMMON_WORDS, word_list
+from crnn_ocr.data.iam_lines import MARGIN, read_lines
+from crnn_ocr.data.synth.lines import held_out_fonts
+from crnn_ocr.data.synth.text import COMMON_WORDS, word_list
 
 DPI = 200
 A4 = (round(8.27 * DPI), round(11.69 * DPI))  # 1654 x 2338 pixels

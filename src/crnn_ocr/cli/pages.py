@@ -7,11 +7,10 @@ read is reported in one line and counted; the others are still read.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-FORMATS = {"text": ".txt", "json": ".json", "hocr": ".hocr", "alto": ".alto.xml", "page": ".page.xml"}
+SUFFIXES = {"text": ".txt", "json": ".json", "hocr": ".hocr", "alto": ".alto.xml", "page": ".page.xml"}
 
 
 def add_read_parser(sub) -> None:
@@ -21,7 +20,7 @@ def add_read_parser(sub) -> None:
     p.add_argument("files", nargs="+", help="page images or PDFs")
     p.add_argument("--model", default="printed-en", help="line model: printed-en (default), handwriting-lines-en, "
                    "or a model file")
-    p.add_argument("--format", choices=tuple(FORMATS), default="text",
+    p.add_argument("--format", choices=tuple(SUFFIXES), default="text",
                    help="text (pages separated by a form feed), json (pages -> lines -> words with boxes and "
                    "confidences), hocr, alto (ALTO v4) or page (PAGE XML 2019, one file per page)")
     p.add_argument("--out-dir", help="write NAME.txt / .json / .hocr / .alto.xml (PAGE XML: NAME.pN.page.xml) "
@@ -34,18 +33,12 @@ def add_read_parser(sub) -> None:
 
 def serialised(pages, fmt: str, source: str) -> list[tuple[str, str]]:
     """(file suffix, text) pairs of one document's pages in ``fmt``: one pair, or one per page
-    for PAGE XML."""
+    for PAGE XML (``crnn_ocr.pages.export`` writes them)."""
     from crnn_ocr import pages as P
 
-    if fmt == "text":
-        return [(FORMATS[fmt], "\f".join(p.text() for p in pages) + "\n")]
-    if fmt == "json":
-        return [(FORMATS[fmt], json.dumps(P.document_dict(pages, source), ensure_ascii=False) + "\n")]
-    if fmt == "hocr":
-        return [(FORMATS[fmt], P.to_hocr(pages, source))]
-    if fmt == "alto":
-        return [(FORMATS[fmt], P.to_alto(pages, source))]
-    return [(f".p{p.number}{FORMATS[fmt]}", P.to_page_xml(p, source)) for p in pages]
+    if fmt == "page":
+        return [(f".p{p.number}{SUFFIXES[fmt]}", P.to_page_xml(p, source)) for p in pages]
+    return [(SUFFIXES[fmt], P.FORMATS[fmt](pages, source))]
 
 
 def cmd_read(args) -> int:
