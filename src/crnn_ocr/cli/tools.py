@@ -16,8 +16,6 @@ def cmd_prepare_iam_lines(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import torch
-
     from crnn_ocr.cli.models import check_numbers
     from crnn_ocr.serve.app import Batching, Limits, load_recognizers, serve
 
@@ -25,8 +23,6 @@ def cmd_serve(args) -> int:
         raise ValueError("give a model (--model) or an evaluation folder (--browse)")
     check_numbers(args, SERVE_NUMBERS)
     check_can_listen(args.host, args.port)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     limits = Limits(max_body_bytes=int(args.max_body_mb * 1024 * 1024), max_images=args.max_images,
                     max_pixels=args.max_pixels)
     batching = Batching(max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue)
@@ -111,7 +107,7 @@ def add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--browse", metavar="EVAL_DIR", help="an output folder of `crnn-ocr evaluate` to browse")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s, this machine only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: the cores the machine can give)")
     p.add_argument("--backend", choices=("onnx", "pytorch"), default="onnx",
                    help="what runs the models: ONNX Runtime (a .pt or .safetensors model is exported in memory at "
                    "start-up; two to three times faster on a CPU) or PyTorch (default: %(default)s)")

@@ -19,7 +19,9 @@ from pathlib import Path
 from crnn_ocr.config.fields import ConfigError, check, option
 from crnn_ocr.utils.files import read_text_file
 from crnn_ocr.data.images import MAX_WIDTH
-from crnn_ocr.model.crnn import SIMPLE_CHANNELS
+
+SIMPLE_CHANNELS = (32, 64, 128, 128, 256)  # the simple backbone's five widths (``model.crnn``); here so
+# that a config (and reading with ONNX Runtime) never imports PyTorch
 
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
 MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; /dev/zero is not one
@@ -135,7 +137,7 @@ class TrainConfig:
     amp: bool = option(True, "mixed precision where the hardware has it: bfloat16 autocast (float16 with a "
                        "loss scaler on older GPUs; float32 on CPUs without native bfloat16); CTC stays in float32")
     channels_last: bool = option(True, "NHWC memory layout for the convolutions")
-    threads: int = option(0, "torch threads; 0 = every core", ge=0)
+    threads: int = option(0, "CPU threads; 0 = the cores the machine can give (usable less busy)", ge=0)
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda or mps",
                          choices=("auto", "cpu", "cuda", "mps"))
     tensorboard: bool = option(False, "also log scalars and samples to RUN/tensorboard")

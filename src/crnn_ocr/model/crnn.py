@@ -16,12 +16,11 @@ import torch
 import torch.nn as nn
 import torchvision
 
+from crnn_ocr.config.schema import SIMPLE_CHANNELS
+
 
 def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
-
-
-SIMPLE_CHANNELS = (32, 64, 128, 128, 256)
 
 
 class ResidualBlock(nn.Module):

@@ -46,7 +46,7 @@ class RequestError(Exception):
 def read_images(recognizer: Recognizer, images: list[Prepared | Reading], details: bool) -> list[dict]:
     """The prepared images read: ``{"text", "confidence"}`` per image, in order, with
     ``"chars"`` when ``details`` (and ``"error"`` for one that could not be prepared)."""
-    return [r.to_dict() for r in recognizer.read_prepared(images, details=details)]
+    return [r.to_dict() for r in recognizer._read_prepared(images, details=details)]
 
 
 @dataclass
@@ -94,7 +94,7 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         self.preparing += len(images)
         try:
-            prepared = await loop.run_in_executor(self.prepare_executor, self.recognizer.prepare, images)
+            prepared = await loop.run_in_executor(self.prepare_executor, self.recognizer._prepare, images)
         finally:
             self.preparing -= len(images)
         for i, p in enumerate(prepared):  # refused now: the model never reads a request that fails

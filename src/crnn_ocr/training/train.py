@@ -36,7 +36,7 @@ from crnn_ocr.data.datasets import width_bucketed
 from crnn_ocr.data.augment import augment_batch
 from crnn_ocr.reading.infer import infer, take
 from crnn_ocr.evaluation.metrics import cer, word_accuracy
-from crnn_ocr.utils.runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
+from crnn_ocr.utils.runtime import StopRequest, any_rank, autocast_dtype, select_device, use_threads, world_size
 from crnn_ocr.training.data import TrainingData, load_training_data
 from crnn_ocr.training.report import epoch_line, log_tensorboard, open_tensorboard, write_history
 from crnn_ocr.training.state import Progress, TrainState, load_for_resume, new_state
@@ -119,8 +119,7 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     """Data, model, optimizer and schedule of a run; a resumed run's ``TrainState`` restored."""
     t = config.train
     out.mkdir(parents=True, exist_ok=True)
-    if t.threads:
-        torch.set_num_threads(t.threads)
+    use_threads(t.threads)  # 0: the cores the machine can give, not every core (utils.runtime)
     torch.manual_seed(t.seed)
     ckpt = load_for_resume(out / "last.pt") if resume else None
     if ckpt:
