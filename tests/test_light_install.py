@@ -16,13 +16,13 @@ from crnn_ocr.hub import registry
 BLOCK = textwrap.dedent("""
     import sys
     class Blocked:
-        names = ("torch", "torchvision", "matplotlib", "onnx", "safetensors", "captcha", "fastapi")
+        names = ("torch", "torchvision", "matplotlib", "onnx", "safetensors", "captcha", "fastapi", "sacrebleu")
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in self.names:
                 raise ModuleNotFoundError(f"No module named {name!r}", name=name)
     sys.meta_path.insert(0, Blocked())
 """)
-EXTRA_MODULES = ("torch", "torchvision", "matplotlib", "onnx", "safetensors")
+EXTRA_MODULES = ("torch", "torchvision", "matplotlib", "onnx", "safetensors", "sacrebleu")
 
 
 def run_core(code: str, *args: str) -> subprocess.CompletedProcess:
@@ -94,8 +94,10 @@ def test_commands_of_the_core_install(tmp_path):
                      "--out", {str(out)!r}]) == 0
     """)
     assert loaded_extras(done) == "[]"
-    assert json.loads((out / "metrics.json").read_text())["n"] == 2
-    assert "need matplotlib" in (out / "report.md").read_text() and not (out / "samples.png").exists()
+    scores = json.loads((out / "metrics.json").read_text())
+    assert scores["n"] == 2 and scores["bleu"] is None  # character BLEU comes with the training extra
+    report = (out / "report.md").read_text()
+    assert "need matplotlib" in report and "n/a (needs sacrebleu" in report and not (out / "samples.png").exists()
 
 
 def test_help_loads_neither_numpy_models_nor_extras():

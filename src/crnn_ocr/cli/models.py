@@ -211,7 +211,8 @@ def cmd_release(args) -> int:
     metrics = {}
     if args.metrics_from:
         scores = json.loads(Path(args.metrics_from).read_text(encoding="utf-8"))
-        metrics = {k: round(scores[k], 4) for k in ("n", "word_accuracy", "cer", "wer", "bleu") if k in scores}
+        metrics = {k: round(scores[k], 4) for k in ("n", "word_accuracy", "cer", "wer", "bleu")
+                   if scores.get(k) is not None}
     metrics |= dict(args.metric or [])
     info = registry.ModelInfo(name=args.name, file=f"{args.name}.onnx", reads=args.reads,
                               charset=charset.chars, height=config.data.height, width=config.data.width,

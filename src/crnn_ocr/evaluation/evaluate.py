@@ -71,6 +71,11 @@ def load_items(items: list[Item], d: DataConfig, skipped: Skipped) -> Loaded:
     return Loaded(arrays, kept, scaled_down)
 
 
+def bleu_text(bleu: float | None) -> str:
+    """Character BLEU as shown, or why it is missing (``metrics.char_bleu``)."""
+    return f"{bleu:.2f}" if bleu is not None else "n/a (needs sacrebleu: pip install 'crnn-ocr[train]')"
+
+
 def escape_md(text: str) -> str:
     """Text safe inside a Markdown table cell: HTML and Markdown specials escaped."""
     text = shown(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -131,7 +136,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
     write_outputs(Path(out), checkpoint, data, ds, pred, confidence, result)
     greedy = result.get("greedy")
     log(f"evaluated {result['n']} images ({decoder} decoder): word accuracy {100 * result['word_accuracy']:.2f}%, "
-        f"CER {100 * result['cer']:.2f}%, WER {100 * result['wer']:.2f}%, char BLEU {result['bleu']:.2f}"
+        f"CER {100 * result['cer']:.2f}%, WER {100 * result['wer']:.2f}%, char BLEU {bleu_text(result['bleu'])}"
         + (f"; greedy: {100 * greedy['word_accuracy']:.2f}%, CER {100 * greedy['cer']:.2f}%" if greedy else "")
         + (f"; skipped {skipped}" if skipped else "") + (f" ({note})" if note else ""))
     return result
@@ -171,7 +176,7 @@ def write_report(out_dir: Path, checkpoint: str | Path, data: str | Path, result
         *([f"- note: {escape_md(result['note'])}"] if result.get("note") else []), "",
         "| word accuracy | CER | WER | char BLEU |", "|---|---|---|---|",
         f"| {100 * result['word_accuracy']:.2f}% | {100 * result['cer']:.2f}% | {100 * result['wer']:.2f}% "
-        f"| {result['bleu']:.2f} |", "",
+        f"| {bleu_text(result['bleu'])} |", "",
     ]
     if can_draw():
         lines += ["## Samples", "", "![samples](samples.png)", "",
