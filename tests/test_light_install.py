@@ -122,3 +122,14 @@ def test_a_command_that_needs_an_extra_says_which_in_one_line(command):
     assert done.stdout.splitlines()[-2] == "2"
     assert done.stderr.strip() == (f"crnn-ocr: error: `{command[0]}` needs the training extra: "
                                    "pip install 'crnn-ocr[train]'")
+
+
+def test_a_pytorch_checkpoint_on_the_core_install_says_what_to_install(tmp_path):
+    image = word_image(tmp_path / "word.png")
+    done = run_core(f"""
+        from crnn_ocr.cli.main import main
+        print(main(["predict", "--model", {str(tmp_path / "best.pt")!r}, {str(image)!r}]))
+    """)
+    assert done.returncode == 0 and done.stdout.splitlines()[-2] == "2"
+    assert "needs PyTorch" in done.stderr and "pip install 'crnn-ocr[train]'" in done.stderr
+    assert done.stderr.count("\n") == 1
