@@ -30,7 +30,7 @@ MAX_COUNT = 10**15  # a larger count in a frequency list is read as this (counts
 def read_word_counts(paths: Iterable[str | Path]) -> Counter:
     """How often each word of text files occurs: one word per line (surrounding spaces
     stripped, empty lines dropped), or a word, a tab and a positive whole count (a frequency
-    list such as ``crnn_ocr/models/handwriting-en.words.txt``). A word on several lines or in
+    list such as ``crnn_ocr/hub/models/handwriting-en.words.txt``). A word on several lines or in
     several files adds up. ``ValueError`` naming the file if one is missing, not a regular file,
     larger than ``MAX_WORD_LIST_BYTES`` or binary (NUL bytes)."""
     counts: Counter = Counter()

@@ -35,7 +35,7 @@ class ModelInfo:
     """One bundled model's card: what ``crnn-ocr models`` shows and docs/models.md details."""
 
     name: str
-    file: str  # in crnn_ocr/models/
+    file: str  # in crnn_ocr/hub/models/
     reads: str  # e.g. "handwritten English words (IAM style)"
     charset: str
     height: int
@@ -47,7 +47,7 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)  # validation scores, as fractions
     speed: dict = field(default_factory=dict)  # ms per image
     recreate: str = ""  # the commands that make the file again
-    word_list: str = ""  # in crnn_ocr/models/: words for --decoder lexicon / lm when none are given
+    word_list: str = ""  # in crnn_ocr/hub/models/: words for --decoder lexicon / lm when none are given
     lm_weights: dict = field(default_factory=dict)  # {"alpha", "beta"} of --decoder lm, chosen on validation data
     decoder: str = "greedy"  # what predict, evaluate, serve and Recognizer.read use unless told (measured)
     parity: str = ""  # the ONNX file's texts against the PyTorch model's on validation images (precision, checked)
