@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from crnn_ocr import Recognizer
 from crnn_ocr.hub import registry
 
@@ -38,7 +40,11 @@ def check_models() -> None:
             samples = iam_words(100)
         else:
             samples = []
-        readings = rec.read([p for p, _ in samples], decoder="greedy") if samples else []
+        if not samples:  # no data: one blank page read, so that every model still runs once
+            assert rec.read([np.full((48, 160), 255, dtype=np.uint8)])[0].error is None
+            print(f"{name}: loaded and read a blank image")
+            continue
+        readings = rec.read([p for p, _ in samples], decoder="greedy")
         assert all(r.error is None for r in readings), [r.error for r in readings if r.error][:3]
         right = sum(r.text == gold for r, (_, gold) in zip(readings, samples))
         print(f"{name}: read {len(readings)} validation images, {right} exactly right")
