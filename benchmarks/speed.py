@@ -51,6 +51,7 @@ from crnn_ocr.data.datasets import OCRDataset, width_bucketed
 from crnn_ocr.model.export import export_onnx
 from crnn_ocr.data.items import Skipped
 from crnn_ocr.model.crnn import CRNN
+from crnn_ocr.reading.infer import infer
 from crnn_ocr.reading.recognizer import Recognizer
 from crnn_ocr.data.sources import evaluation_items
 from crnn_ocr.data.synth.captcha import CAPTCHA_ALPHABET
@@ -161,7 +162,7 @@ def load_data(config: Config, data: str, label_sep: str, split_ids: list[str] | 
 def score_backends(model, charset: Charset, config: Config, files: dict[str, Path], ds: OCRDataset,
                    latency_images: int) -> list[dict]:
     """On the real images of ``data``, for PyTorch and each ONNX file: word accuracy and CER,
-    images/s through ``Recognizer.recognize`` at batch 64 on two threads (batched by width for
+    images/s through ``infer`` (what ``Recognizer.read`` runs) at batch 64 on two threads (batched by width for
     a ``trim_padding`` model), and the median ms per image at batch 1 on one thread over the
     first ``latency_images`` images (each at its own width for a ``trim_padding`` model)."""
     from crnn_ocr.reading.onnx import OnnxModel
@@ -174,14 +175,16 @@ def score_backends(model, charset: Charset, config: Config, files: dict[str, Pat
             return Recognizer(model if name == "PyTorch" else OnnxModel(files[name.split()[-1]], threads),
                               charset, config)
 
+        def recognize(rec, images, batch):
+            return infer(rec.model, images, rec.charset, batch_size=batch, trim=config.data.trim_padding).texts
+
         rec = backend(BULK_THREADS)
-        rec.recognize(ds.images[:BULK_BATCH], BULK_BATCH)  # warm-up
-        read = []
-        bulk = len(ds.images) / seconds(lambda: read.extend(rec.recognize(ds.images, BULK_BATCH)))
-        pred = [text for text, _ in read]
+        recognize(rec, ds.images[:BULK_BATCH], BULK_BATCH)  # warm-up
+        pred = []
+        bulk = len(ds.images) / seconds(lambda: pred.extend(recognize(rec, ds.images, BULK_BATCH)))
         rec = backend(1)
         single = ds.images[:latency_images]
-        times = interleaved_times({i: (lambda i=i: rec.recognize(single[i : i + 1], 1)) for i in range(len(single))},
+        times = interleaved_times({i: (lambda i=i: recognize(rec, single[i : i + 1], 1)) for i in range(len(single))},
                                   runs=1, warmup=1, rounds=1)
         s = metrics.scores(gold, pred)
         rows.append({"backend": name, "n": s["n"], "word_accuracy": s["word_accuracy"], "cer": s["cer"],
@@ -391,7 +394,7 @@ def main() -> None:
         tmp = Path(tmp)
         pt, config = model_files(args, tmp)
         files = {"fp32": export_onnx(pt, tmp / "model.onnx")}
-        rec = Recognizer.load(pt)
+        rec = Recognizer.load(pt, backend="pytorch")
         results = {
             "machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                         "torch": torch.__version__, "onnxruntime": ort.__version__, "load_before": load_before},

@@ -23,12 +23,14 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from crnn_ocr.hub import registry
 from crnn_ocr.model.checkpoint import load as load_checkpoint, model_of
 from crnn_ocr.data.datasets import decode_images
-from crnn_ocr.reading.infer import batches
+from crnn_ocr.reading.infer import as_arrays, batches
+from crnn_ocr.reading.infer import log_probs_of as model_log_probs
 from crnn_ocr.data.items import Skipped
 from crnn_ocr.data.layouts import items_of, load_iam, read_ids
 from crnn_ocr.decoding.lexicon import Lexicon, read_word_counts
@@ -37,19 +39,18 @@ from crnn_ocr.evaluation.metrics import cer, word_accuracy
 from crnn_ocr.reading.recognizer import Prepared, Recognizer
 
 
-@torch.no_grad()
-def log_probs_of(rec: Recognizer, images: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+def log_probs_of(rec: Recognizer, images) -> list[np.ndarray]:
     """Each image's (T, 1, classes) log-probabilities, read at its own width if the model was
-    trained that way."""
-    out: list[torch.Tensor | None] = [None] * len(images)
-    for index, batch in batches(images, 128, rec.config.data.trim_padding):
-        lp = rec.model(batch.float().div_(255)).float()
+    trained that way (by PyTorch or ONNX Runtime, as the model was loaded)."""
+    out: list[np.ndarray | None] = [None] * len(images)
+    for index, batch in batches(as_arrays(images), 128, rec.config.data.trim_padding):
+        lp = model_log_probs(rec.model, np.ascontiguousarray(batch))
         for j, i in enumerate(index.tolist()):
             out[i] = lp[:, j : j + 1]
     return out
 
 
-def score(decoder, log_probs: list[torch.Tensor], gold: list[str], charset) -> dict:
+def score(decoder, log_probs: list[np.ndarray], gold: list[str], charset) -> dict:
     t0 = time.perf_counter()
     pred = [decoder(lp, charset)[0].text for lp in log_probs]
     ms = 1000 * (time.perf_counter() - t0) / len(log_probs)
@@ -85,8 +86,8 @@ def load_scored(rec: Recognizer, iam: str | None, ids: list[str] | None, folders
         [it for f in folders for it in items_of(Path(f), "", Skipped())]
     items = items[:n] if n else items
     if d.any_width:
-        prepared = [(p, it) for p, it in zip(rec.prepare([it.path for it in items]), items) if isinstance(p, Prepared)]
-        images, items = [p.tensor for p, _ in prepared], [it for _, it in prepared]
+        prepared = [(p, it) for p, it in zip(rec._prepare([it.path for it in items]), items) if isinstance(p, Prepared)]
+        images, items = [p.image for p, _ in prepared], [it for _, it in prepared]
     else:
         images, items = decode_images(items, d.height, d.width, d.channels, Skipped(), levels=d.auto_levels,
                                       crop=d.crop_to_ink)

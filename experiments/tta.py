@@ -53,13 +53,14 @@ VIEWS = {
 
 
 class Viewed:
-    """A model that reads ``x`` through one view."""
+    """A model that reads ``x`` (float images as numpy, as ``infer`` gives an ONNX model) through one view."""
 
     def __init__(self, model, view):
         self.model, self.view = model, view
 
     def __call__(self, x):
-        return self.model(self.view(x))
+        with torch.no_grad():
+            return self.model(self.view(torch.as_tensor(x))).numpy()
 
 
 def main() -> None:
@@ -100,7 +101,7 @@ def main() -> None:
             chosen = ("image",) + extra
             pred = []
             for i in range(len(gold)):
-                mean = torch.logsumexp(torch.stack([lp[v][i] for v in chosen]), 0) - math.log(len(chosen))
+                mean = torch.logsumexp(torch.stack([torch.as_tensor(lp[v][i]) for v in chosen]), 0) - math.log(len(chosen))
                 pred.append(greedy(mean, rec.charset)[0].text)
             row = {"views": list(chosen), "word_accuracy": word_accuracy(gold, pred), "cer": cer(gold, pred)}
             results["views"].append(row)

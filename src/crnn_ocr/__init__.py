@@ -1,8 +1,8 @@
-"""crnn-ocr: a small, fast CRNN text recognizer (CNN -> BiGRU -> CTC) in PyTorch.
+"""crnn-ocr: a small, fast CRNN text recognizer (CNN -> BiGRU -> CTC): trained with PyTorch,
+read with ONNX Runtime.
 
-Every name below is imported on first use (PEP 562), so that ``import crnn_ocr`` is instant,
-a ``Recognizer`` never loads the training-data modules, and the console command can turn a
-Ctrl-C while torch loads into its usual one line (``entry``).
+Every name below is imported on first use (PEP 562), so that ``import crnn_ocr`` is instant
+and a ``Recognizer`` loads neither PyTorch nor the training-data modules.
 """
 from importlib import import_module
 
@@ -15,9 +15,6 @@ _EXPORTS = {"CRNN": (".model.crnn", "CRNN"), "CharInfo": (".reading.recognizer",
             "ctc_greedy": (".decoding.ctc", "greedy"), "ctc_required_length": (".decoding.ctc", "required_length"),
             "evaluate": (".evaluation.evaluate", "evaluate"), "infer": (".reading.infer", "infer"), "lexicon": (".decoding.lexicon", None),
             "make_decoder": (".decoding.ctc", "make_decoder"), "train": (".training.train", "train")}
-# The decoders make_decoder knows by name beyond "greedy" register themselves when imported:
-# every name from ctc comes with them, as the package's eager imports once gave.
-_DECODER_MODULES = (".decoding.lexicon", ".decoding.lm")
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
 
@@ -26,8 +23,5 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'crnn_ocr' has no attribute {name!r}")
     module, attribute = _EXPORTS[name]
-    if module == ".decoding.ctc":
-        for registering in _DECODER_MODULES:
-            import_module(registering, __name__)
     value = import_module(module, __name__)
     return value if attribute is None else getattr(value, attribute)

@@ -76,13 +76,13 @@ def test_a_model_trained_without_padding_reads_every_width_in_order(tmp_path):
         rec = Recognizer.load(path)
         assert rec.config.data.trim_padding
         # Every image is cut to its own width, whatever the batch: the same answers in any batching.
-        together = rec.predict(images, batch_size=5)
-        alone = [rec.predict([im])[0] for im in images]
+        together = [(r.text, r.confidence) for r in rec.read(images, batch_size=5)]
+        alone = [(r.text, r.confidence) for im in images for r in rec.read([im])]
         assert [t for t, _ in together] == [t for t, _ in alone]
         assert all(abs(math.log(a[1]) - math.log(b[1])) < 1e-3 for a, b in zip(together, alone))
     # Alone, an image is cut to its own width, which is not what the padded image gives.
     model, charset, config = load_model(run / "best.pt")
-    x = Recognizer(model, charset, config).preprocess(images[:1])
+    x = torch.from_numpy(Recognizer(model, charset, config)._prepare(images[:1])[0].image[None])
     width = crop_width(content_widths(x)[0], x.shape[3])
     with torch.no_grad():
         trimmed = ctc_greedy(model(x[..., :width].float() / 255), charset)[1][0]
@@ -153,9 +153,10 @@ def test_the_entry_point_turns_a_failure_while_loading_into_one_line(monkeypatch
     assert capsys.readouterr().err == line + "\n"
 
 
-def test_importing_the_package_loads_no_torch_until_a_name_is_used():
+def test_importing_the_package_loads_no_torch_until_a_training_name_is_used():
     probe = ("import sys, crnn_ocr; assert 'torch' not in sys.modules; "
-             "from crnn_ocr import make_decoder; assert 'torch' in sys.modules; "
-             "from crnn_ocr.decoding.ctc import decoder_names; print(' '.join(decoder_names()))")  # what the package registers
+             "from crnn_ocr import make_decoder, Recognizer; assert 'torch' not in sys.modules; "
+             "from crnn_ocr import CRNN; assert 'torch' in sys.modules; "
+             "from crnn_ocr.decoding.ctc import decoder_names; print(' '.join(decoder_names()))")  # the one table
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.split() == ["greedy", "lexicon", "lm"], done.stderr

@@ -1,4 +1,4 @@
-"""Image in, tensor out: every image mode decodes to one size, resize and pad, augmentation."""
+"""Image in, array out: every image mode decodes to one size, resize and pad, augmentation."""
 import io
 
 import numpy as np
@@ -32,7 +32,7 @@ def test_resize_keeps_aspect_ratio_left_aligned_and_pads_with_background():
     im.paste(0, (0, 0, 4, 20))  # a dark bar at the left edge
     t = resize_and_pad(im, 32, 128, 1)[0]
     assert t.shape == (32, 128)
-    assert t[:, :5].float().mean() < 50  # the bar stays at the left
+    assert t[:, :5].mean() < 50  # the bar stays at the left
     assert (t[:, 70:] == 200).all()  # padding takes the background colour
     wide = resize_and_pad(Image.new("L", (1000, 10), 255), 32, 128, 1)  # too wide: shrunk to fit
     assert wide.shape == (1, 32, 128)
@@ -42,8 +42,8 @@ def test_resize_keeps_aspect_ratio_left_aligned_and_pads_with_background():
 def test_augmentation_is_seeded_keeps_shape_and_range_and_keeps_the_word(width):
     words = ["hello", "MOVE", "to", "Gaitskell"]
     # Large, bold letters: thin strokes could vanish under the stroke-thinning.
-    x = torch.stack([resize_and_pad(text_image(w, (30 * len(w) + 10, 48), font_size=36, stroke=2, at=(5, 4)),
-                                    48, width, 1) for w in words]).float() / 255
+    x = torch.from_numpy(np.stack([resize_and_pad(text_image(w, (30 * len(w) + 10, 48), font_size=36, stroke=2,
+                                                          at=(5, 4)), 48, width, 1) for w in words])).float() / 255
 
     def augment(seed, elastic):
         return augment_batch(x.clone(), torch.Generator().manual_seed(seed), elastic)

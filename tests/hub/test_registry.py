@@ -1,11 +1,14 @@
-"""Bundled models: released from a checkpoint as float16 safetensors with an index entry,
-found by name (``--model NAME``, ``Recognizer.load(NAME)``), read like the checkpoint they
-came from; unknown names are a one-line error listing the bundled ones."""
+"""Bundled models: released from a checkpoint as ONNX files with float16 weights and an index
+entry, found by name (``--model NAME``, ``Recognizer.load(NAME)``), read like the checkpoint
+they came from, turned back into PyTorch weights to train from; unknown names are a one-line
+error listing the bundled ones."""
 import json
 
+import numpy as np
+import onnx
 import pytest
 import torch
-from safetensors import safe_open
+from onnx import numpy_helper
 from safetensors.torch import save_file
 
 from crnn_ocr.hub import registry
@@ -46,7 +49,7 @@ def models_dir(tmp_path, monkeypatch):
 
 
 def info(name="tiny-v1", **kw):
-    return registry.ModelInfo(name=name, file=f"{name}.safetensors", reads="test words", charset="abc",
+    return registry.ModelInfo(name=name, file=f"{name}.onnx", reads="test words", charset="abc",
                               height=32, width=128, data="none", licence="MIT", **kw)
 
 
@@ -58,11 +61,19 @@ def released(models_dir, tiny_pt, tmp_path):
     return tiny_pt
 
 
+def onnx_metadata(path) -> dict:
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
 def test_release_writes_a_float16_file_with_config_charset_and_labels_and_an_index_entry(released, models_dir):
-    path = models_dir / "tiny-v1.safetensors"
-    with safe_open(str(path), "pt") as f:
-        meta = f.metadata()
-        assert {f.get_tensor(k).dtype for k in f.keys() if f.get_tensor(k).is_floating_point()} == {torch.float16}
+    path = models_dir / "tiny-v1.onnx"
+    proto = onnx.load(str(path))
+    meta = {p.key: p.value for p in proto.metadata_props}
+    weights = {init.name: numpy_helper.to_array(init) for init in proto.graph.initializer}
+    assert {a.dtype for a in weights.values() if a.dtype.kind == "f"} == {np.dtype("float16")}
+    # every weight by its own name, or (equal values merged by the exporter) through the metadata's aliases
+    names = set(weights) | set(json.loads(meta.get("aliases", "{}")))
+    assert names == {k for k in checkpoint.load(released)["model"] if not k.endswith("num_batches_tracked")}
     assert meta["charset"] == checkpoint.load(released)["charset"]
     assert json.loads(meta["config"])["data"]["height"] == 32
     assert json.loads(meta["vocabulary"]) == LABELS
@@ -80,25 +91,27 @@ def test_a_released_file_records_the_config_without_the_folders_of_the_training_
                                   val_ids=["/home/someone/data/iam_words/val1.txt"])
     ckpt["config"]["model"]["pretrained"] = "/home/someone/runs/start/best.pt"
     checkpoint.save(ckpt, tiny_pt)
-    with safe_open(str(release(tiny_pt, info())), "pt") as f:
-        config = json.loads(f.metadata()["config"])
+    config = json.loads(onnx_metadata(release(tiny_pt, info()))["config"])
     assert (config["data"]["path"], config["data"]["val_ids"]) == ("iam_words", ["val1.txt"])
     assert config["model"]["pretrained"] == "best.pt" and "/home/" not in json.dumps(config)
 
 def test_a_released_model_loads_by_name_and_reads_like_its_checkpoint(released):
     by_name, original = Recognizer.load("tiny-v1"), Recognizer.load(released)
-    for (k, a), b in zip(by_name.model.state_dict().items(), original.model.state_dict().values()):
+    assert type(by_name.model).__name__ == "OnnxModel"  # a bundled model runs on ONNX Runtime
+    as_pytorch = Recognizer.load("tiny-v1", backend="pytorch")  # turned back into the PyTorch model
+    for (k, a), b in zip(as_pytorch.model.state_dict().items(), original.model.state_dict().values()):
         assert a.dtype == b.dtype and torch.equal(a, b.half().to(b.dtype)), k
     images = torch.randint(0, 256, (3, 1, 32, 128), dtype=torch.uint8)
     with torch.inference_mode():
         x = images.float() / 255
-        assert torch.allclose(by_name.model(x), original.model(x), atol=2e-2)
+        assert torch.allclose(as_pytorch.model(x), original.model(x), atol=2e-2)
+        assert np.allclose(by_name.model(x.numpy()), as_pytorch.model(x).numpy(), atol=1e-4)
     assert by_name.charset.chars == original.charset.chars
     assert checkpoint.load_model("tiny-v1")[2].data.width == 128
 
 
 def test_resolve_names_paths_and_unknown_names(released, tmp_path):
-    assert registry.resolve("tiny-v1") == registry.MODELS_DIR / "tiny-v1.safetensors"
+    assert registry.resolve("tiny-v1") == registry.MODELS_DIR / "tiny-v1.onnx"
     assert registry.resolve(released) == released
     assert registry.resolve(tmp_path / "missing.pt") == tmp_path / "missing.pt"  # its loader says "not found"
     with pytest.raises(registry.UnknownModel, match="tiny-v1"):
@@ -152,14 +165,14 @@ def test_a_new_release_may_ship_the_word_list_its_name_ships_already(released, m
 
 
 def test_a_release_refused_for_its_size_keeps_the_model_it_would_replace(released, models_dir, tiny_pt, monkeypatch):
-    shipped = models_dir / "tiny-v1.safetensors"
+    shipped = models_dir / "tiny-v1.onnx"
     before = shipped.read_bytes()
     monkeypatch.setattr(registry, "MAX_TOTAL_BYTES", 1000)
     with pytest.raises(ValueError, match="bundled models would take"):
         release(tiny_pt, info(metrics={"word_accuracy": 0.75}))
     assert shipped.read_bytes() == before  # was deleted: the new file was written over it, then removed
     assert registry.models()["tiny-v1"].metrics == {"word_accuracy": 0.5, "cer": 0.25}
-    assert sorted(p.name for p in models_dir.iterdir()) == ["models.json", "tiny-v1.safetensors", "tiny-v1.words.txt"]
+    assert sorted(p.name for p in models_dir.iterdir()) == ["models.json", "tiny-v1.onnx", "tiny-v1.words.txt"]
 
 
 def test_lm_without_any_words_says_what_to_pass(tmp_path):
@@ -180,10 +193,17 @@ def test_a_safetensors_file_without_crnn_metadata_is_refused(tmp_path):
         Recognizer.load(tmp_path / "odd-words.safetensors", lexicon=[])
 
 
-def test_models_command_lists_name_input_size_metrics_and_licence(released, capsys):
+def test_models_command_lists_name_input_size_and_scores_in_100_columns_with_the_card_behind_a_name(released,
+                                                                                                 capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "tiny-v1" in out and "32x128" in out and "word_accuracy 50.00%" in out and "MIT" in out
+    assert "tiny-v1" in out and "32x128" in out and "acc 50.00%" in out and "CER 25.00%" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert main(["models", "tiny-v1"]) == 0
+    card = capsys.readouterr().out
+    assert "Data licence: MIT" in card and "word_accuracy: 50.00%" in card
+    assert main(["models", "--details"]) == 0 and "Data licence: MIT" in capsys.readouterr().out
+    assert main(["models", "nope"]) == 2 and "unknown model 'nope'" in capsys.readouterr().err
 
 
 def test_model_flag_on_predict_evaluate_export_and_serve(released, tmp_path, capsys):
@@ -265,8 +285,8 @@ def test_a_bundled_models_default_decoder_is_built_on_first_use_and_can_be_overr
     assert isinstance(lm, LMDecoder) and (lm.alpha, lm.beta) == (0.4, 1.5)
     assert "- Default decoder: `lm`" in registry.cards_markdown()
     fresh = Recognizer.load("tiny-v1")
-    fresh.recognize(fresh.preprocess([image]))
-    assert "lm" in fresh.decoders  # recognize reads with the default decoder too
+    fresh.read([image])
+    assert "lm" in fresh.decoders  # read uses the default decoder
     assert Recognizer.load(tiny_pt).default_decoder == "greedy"  # the file itself, not by name: no card
     image.save(tmp_path / "abc.png")
     (tmp_path / "data").mkdir()

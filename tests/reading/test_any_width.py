@@ -96,8 +96,9 @@ def test_training_skips_and_counts_an_image_too_narrow_for_its_label():
 
 def test_any_width_batches_give_the_same_answers_as_one_image_at_a_time(line_model):
     rec = Recognizer.load(line_model[0])
-    images = rec.preprocess([text_image("w" * n, (12 * n + 30, 40)) for n in (1, 9, 3, 9, 20, 1)]
+    prepared = rec._prepare([text_image("w" * n, (12 * n + 30, 40)) for n in (1, 9, 3, 9, 20, 1)]
                             + [text_image("a", (3, 50))])
+    images = rec._collate([p.image for p in prepared])
     assert isinstance(images, list) and len({im.shape[-1] for im in images}) == 5
     seen = sorted(i for index, _ in batches(images, 2) for i in index.tolist())
     assert seen == list(range(7))
@@ -120,7 +121,7 @@ def test_a_line_is_read_at_its_own_width_in_pytorch_and_onnx_alike(line_model, t
     assert [r.text for r in a] == [r.text for r in b] and a[0].text == a[1].text and a[2].error
     assert a[0].chars is not None and len(a[0].chars) == len(a[0].text)
     # T = (1000 + 8) / 4 columns; the last column ends beyond the line's 1500 pixels, capped there
-    log_probs = torch_rec.model(torch_rec.load_image(line)[None].float() / 255)
+    log_probs = torch_rec.model(torch.from_numpy(torch_rec._prepare(line)[0].image)[None].float() / 255)
     assert log_probs.shape[0] == 252
     for c in a[0].chars:
         assert c.x == (min(1500, round(c.columns[0] * 4 * 1.5)), min(1500, round(c.columns[1] * 4 * 1.5)))

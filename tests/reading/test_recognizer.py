@@ -1,5 +1,5 @@
-"""The reading API: ``Recognizer.read`` takes every kind of image, reports bad ones in place,
-gives per-character details in the original image's pixels, and ``predict`` is built on it."""
+"""The reading API: ``Recognizer.load`` and ``Recognizer.read``; ``read`` takes every kind of
+image, reports bad ones in place and gives per-character details in the original image's pixels."""
 import io
 import json
 import subprocess
@@ -12,7 +12,6 @@ import torch
 from crnn_ocr.model import checkpoint
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.config.schema import Config
-from crnn_ocr.reading.images import BadImage
 from crnn_ocr.decoding.lexicon import Lexicon
 from crnn_ocr.model.crnn import CRNN
 from crnn_ocr.reading.recognizer import CharInfo, Reading, Recognizer
@@ -63,8 +62,6 @@ def test_a_bad_image_gets_an_error_in_its_place_and_the_others_are_read(rec, tmp
     assert readings[0] == readings[-1]
     assert readings[2].error == "not an image" and readings[3].error == "file not found"
     assert readings[1].to_dict() == {"text": "", "confidence": 0.0, "error": readings[1].error}
-    with pytest.raises(BadImage):
-        rec.predict([good, tmp_path / "bad.png"])
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.5])
@@ -75,17 +72,17 @@ def test_a_batch_size_below_one_is_a_clear_value_error(rec, batch_size):
 
 def test_read_is_prepare_then_read_prepared_in_any_grouping(rec):
     images = [text_image("ab12", (160, 40)), b"broken", text_image("9z", (90, 40))]
-    prepared = rec.prepare(images)
-    assert prepared[1].error is not None and prepared[0].tensor.dtype == torch.uint8
+    prepared = rec._prepare(images)  # serve's two halves of read
+    assert prepared[1].error is not None and prepared[0].image.dtype == np.uint8
     whole = rec.read(images, details=True)
-    assert rec.read_prepared(prepared, details=True) == whole
-    assert rec.read_prepared(prepared[:2], details=True) + rec.read_prepared(prepared[2:], details=True) == whole
+    assert rec._read_prepared(prepared, details=True) == whole
+    assert rec._read_prepared(prepared[:2], details=True) + rec._read_prepared(prepared[2:], details=True) == whole
+    assert rec.read([]) == []
 
 
-def test_predict_is_text_and_confidence_of_read(rec):
-    images = [text_image("ab12"), text_image("xyz", (200, 50), "RGB")]
-    assert rec.predict(images) == [(r.text, r.confidence) for r in rec.read(images)]
-    assert rec.predict([]) == [] and rec.read([]) == []
+def test_the_public_surface_is_load_and_read():
+    public = {name for name in vars(Recognizer) if not name.startswith("_")}
+    assert public == {"load", "read"}
 
 
 def test_details_place_each_character_in_the_original_image(rec):
@@ -115,16 +112,16 @@ def test_a_model_that_reads_tight_crops_reads_a_word_with_margins_as_without(rec
     config = Config.from_dict(rec.config.to_dict())
     config.data.crop_to_ink = True
     cropping = Recognizer(rec.model, rec.charset, config)
-    a, b, c = (cropping.prepare(x)[0] for x in (tight, framed, dark))
-    assert torch.equal(a.tensor, b.tensor) and torch.equal(a.tensor, c.tensor)  # the model sees the same
+    a, b, c = (cropping._prepare(x)[0] for x in (tight, framed, dark))
+    assert np.array_equal(a.image, b.image) and np.array_equal(a.image, c.image)  # the model sees the same
     assert (a.left, b.left, c.left) == (0, 50, 50) and b.scale == a.scale
     (ra,), (rb,) = cropping.read(tight, details=True), cropping.read(framed, details=True)
     shifted = [x + 50 for ch in ra.chars for x in ch.x]  # the framed word's boxes: 50 pixels to the right,
     boxes = [x for ch in rb.chars for x in ch.x]           # the last one clamped to the image, not the word
     assert boxes[:-1] == shifted[:-1] and boxes[-1] >= shifted[-1]
     assert rec.config.data.auto_levels and not rec.config.data.crop_to_ink  # the defaults
-    assert torch.equal(rec.prepare(dark)[0].tensor, rec.prepare(framed)[0].tensor)  # inverted back, not cropped
-    assert not torch.equal(rec.prepare(framed)[0].tensor, a.tensor)
+    assert np.array_equal(rec._prepare(dark)[0].image, rec._prepare(framed)[0].image)  # inverted back, not cropped
+    assert not np.array_equal(rec._prepare(framed)[0].image, a.image)
 
 
 def test_decoders_are_chosen_by_name(rec, tmp_path):
@@ -137,10 +134,11 @@ def test_decoders_are_chosen_by_name(rec, tmp_path):
 
 def test_reading_imports_no_training_module():
     code = ("import sys, crnn_ocr.reading.recognizer, crnn_ocr; "
-            "print(sorted(m for m in sys.modules if m.startswith('crnn_ocr')))")
+            "print(sorted(m for m in sys.modules if m.startswith('crnn_ocr') or m == 'torch'))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    for module in ("data.datasets", "data.sources", "data.layouts", "training", "evaluation"):
+    for module in ("data.datasets", "data.sources", "data.layouts", "training", "evaluation", "model.crnn"):
         assert f"'crnn_ocr.{module}" not in loaded, module
+    assert "'torch'" not in loaded
 
 
 def test_a_reading_is_plain_data():

@@ -133,7 +133,7 @@ class RecordingRecognizer:
         still_decoded = sum(1 for im in self.seen if not closed(im))
         self.calls.append((len(images), still_decoded))
         self.seen += images
-        return self.recognizer.prepare(images)
+        return self.recognizer._prepare(images)
 
     def __getattr__(self, name):
         return getattr(self.recognizer, name)

@@ -199,11 +199,11 @@ class GatedRecognizer:
         self.recognizer, self.batches = recognizer, []
         self.started, self.gate = threading.Event(), threading.Event()
 
-    def read_prepared(self, images, details=False):
+    def _read_prepared(self, images, details=False):
         self.batches.append(len(images))
         self.started.set()
         assert self.gate.wait(10), "the test never opened the gate"
-        return self.recognizer.read_prepared(images, details=details)
+        return self.recognizer._read_prepared(images, details=details)
 
     def __getattr__(self, name):
         return getattr(self.recognizer, name)

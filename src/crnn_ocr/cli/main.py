@@ -1,27 +1,63 @@
 """The ``crnn-ocr`` command: a thin layer of argparse over the Python API.
 
 Exit codes: 0 on success (warnings included), 2 for unusable input (with a one-line
-message, never a traceback), 130 when interrupted; 0 too when the reader of the output
-goes away (`crnn-ocr predict ... | head`).
+message, never a traceback) and for a command whose extra is not installed (``EXTRAS``),
+130 when interrupted; 0 too when the reader of the output goes away (`crnn-ocr predict ... | head`).
+
+Each command imports what it uses when it runs: ``--help``, ``models`` and ``predict`` with
+a bundled model never load PyTorch (a core install has none).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import sys
 import warnings
 from pathlib import Path
 
-from crnn_ocr.model.checkpoint import CheckpointError
 from crnn_ocr.cli.models import add_model_arg, add_model_parsers, add_reading_args, check_numbers, reading_options
+from crnn_ocr.cli.options import add_config_flags, apply_flags, given_flags
 from crnn_ocr.cli.tools import add_prepare_parser, add_serve_parser
 from crnn_ocr.config.schema import Config
-from crnn_ocr.utils.files import shown  # also registers the "crnn_ocr.shown" error handler
 from crnn_ocr.reading.images import BadImage
 from crnn_ocr.data.items import DataError
 from crnn_ocr.cli.pages import add_read_parser, evaluate_pages
-from crnn_ocr.cli.options import add_config_flags, apply_flags, given_flags
+from crnn_ocr.model.errors import CheckpointError
+from crnn_ocr.utils.files import shown  # also registers the "crnn_ocr.shown" error handler
+
+# The commands that need an extra (pyproject's optional dependencies): its name and the
+# modules it brings that the command imports. The others run on the core install.
+TRAIN = ("train", ("torch", "torchvision", "onnx", "safetensors"))
+EXTRAS = {"train": TRAIN, "pretrain": TRAIN, "demo": TRAIN, "export": TRAIN, "release": TRAIN,
+          "serve": ("serve", ("fastapi", "uvicorn", "multipart")), "read": ("pages", ("cv2", "scipy", "skimage"))}
+EXTRA_OF_MODULE = {"torch": "train", "torchvision": "train", "onnx": "train", "safetensors": "train",
+                   "matplotlib": "train", "sacrebleu": "train", "captcha": "train", "fontTools": "train",
+                   "fastapi": "serve", "uvicorn": "serve", "multipart": "serve", "pypdfium2": "pdf",
+                   "cv2": "pages", "scipy": "pages", "skimage": "pages"}
+EXTRA_NAMES = {"train": "the training extra", "serve": "the serving extra", "pdf": "the PDF extra",
+               "pages": "the pages extra"}
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (found without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
+def missing_extra(command: str, module: str | None = None) -> str:
+    """The one line for a command whose extra is not installed ("" if it is, or none is
+    needed): checked before it runs (``EXTRAS``) or from the ``module`` it failed to import."""
+    extra = EXTRA_OF_MODULE.get((module or "").split(".")[0])
+    if module is None and command in EXTRAS:
+        name, modules = EXTRAS[command]
+        extra = name if not all(installed(m) for m in modules) else None
+    if extra is None:
+        return ""
+    return f"crnn-ocr: error: `{command}` needs {EXTRA_NAMES[extra]}: pip install 'crnn-ocr[{extra}]'"
 
 PRETRAIN_FLAGS = ("backbone", "synthetic_train", "synthetic_val", "epochs", "batch_size", "lr", "warmup_epochs",
                   "threads", "seed", "height", "width", "channels", "rnn_hidden", "trim_padding")
@@ -212,6 +248,9 @@ def run(argv: list[str] | None) -> int:
     if extra:  # told with the command's own help, not the top-level one
         command = " ".join(filter(None, ["crnn-ocr", args.command, getattr(args, "dataset", None)]))
         parser.exit(2, f"{command}: error: unrecognized arguments: {shown(' '.join(extra))} (see {command} --help)\n")
+    if missing_extra(args.command):
+        print(missing_extra(args.command), file=sys.stderr)
+        return 2
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, so that a closed pipe is caught below and not at exit
@@ -225,6 +264,9 @@ def run(argv: list[str] | None) -> int:
         print(f"crnn-ocr: error: {error_text(e)}", file=sys.stderr)
         return 2
     except Exception as e:  # nothing foreseen: still one line (CRNN_OCR_TRACEBACK=1 shows the traceback)
+        if isinstance(e, ModuleNotFoundError) and missing_extra(args.command, e.name):  # an optional dependency
+            print(missing_extra(args.command, e.name), file=sys.stderr)
+            return 2
         if os.environ.get("CRNN_OCR_TRACEBACK"):
             raise
         print(f"crnn-ocr: error: unexpected {type(e).__name__}: {shown(str(e)[:200])}",

@@ -17,11 +17,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crnn_ocr.utils.files import atomic_target, named_as, shown, tsv_field, unicode_text
 from crnn_ocr.reading.images import IMAGE_SUFFIXES
+from crnn_ocr.decoding.ctc import DECODER_NAMES
+from crnn_ocr.utils.files import atomic_target, named_as, shown, tsv_field, unicode_text
 
 FORMATS = ("tsv", "json", "jsonl")
-DECODER_NAMES = ("greedy", "lexicon", "lm")  # --decoder of predict, evaluate and release
 PROGRESS_MIN = 200  # a progress bar for lists longer than this (and only on a terminal)
 
 
@@ -42,7 +42,8 @@ def add_reading_args(p: argparse.ArgumentParser, batch_size: int) -> None:
     p.add_argument("--words", nargs="+", metavar="FILE",
                    help="word lists for --decoder lm's language model, with the model's training labels")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: %(default)s; ONNX: cpu only)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (default: the cores the machine can give: usable cores less the load average)")
     p.add_argument("--batch-size", type=int, default=batch_size, help="images per forward pass (default: %(default)s)")
 
 
@@ -57,14 +58,10 @@ def check_numbers(args, ranges: dict[str, tuple[float, float]]) -> None:
 
 
 def reading_options(args) -> dict:
-    """``Recognizer.load`` keywords from the reading options; sets PyTorch's threads."""
-    import torch
-
+    """``Recognizer.load`` keywords from the reading options (``Recognizer.load`` sets the threads)."""
     from crnn_ocr.reading.recognizer import decoder_lists
 
     check_numbers(args, {"batch_size": (1, math.inf), "threads": (0, math.inf)})
-    if args.threads:
-        torch.set_num_threads(args.threads)
     args.decoder, lists = decoder_lists(args.decoder, args.lexicon, args.words)  # None: the model's default
     return {"threads": args.threads, "device": args.device, **lists}
 
@@ -137,8 +134,6 @@ def record(fmt: str, path: str, reading, first: bool) -> str:
 
 
 def cmd_predict(args) -> int:
-    from tqdm import tqdm
-
     from crnn_ocr.reading.recognizer import Recognizer
 
     if args.details and args.format == "tsv":
@@ -154,9 +149,7 @@ def cmd_predict(args) -> int:
                 if os.path.samestat(os.stat(path), output):
                     raise ValueError(f"--output {shown(args.output)} is one of the images to read")
     bad = 0
-    progress = tqdm(total=len(paths), unit="img", file=sys.stderr, dynamic_ncols=True,
-                    disable=len(paths) < PROGRESS_MIN or not sys.stderr.isatty())
-    with output_file(args.output) as out, progress:
+    with output_file(args.output) as out, progress_bar(len(paths)) as progress:
         out.write("[" if args.format == "json" else "")
         for start in range(0, len(paths), args.batch_size):
             chunk = paths[start : start + args.batch_size]
@@ -176,13 +169,26 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def progress_bar(total: int):
+    """A tqdm bar on stderr, shown for lists longer than ``PROGRESS_MIN`` on a terminal."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True,
+                disable=total < PROGRESS_MIN or not sys.stderr.isatty())
+
+
 def cmd_models(args) -> int:
     from crnn_ocr.hub import registry
 
-    if not registry.models():
+    if args.name:
+        print(registry.card_text(args.name))
+    elif not registry.models():
         print("no bundled models")
-        return 0
-    print(registry.table())
+    elif args.details:
+        print("\n\n".join(registry.card_text(name) for name in registry.models()))
+    else:
+        print(registry.table())
+        print("\ndetails: crnn-ocr models NAME (or --details for every model)")
     return 0
 
 
@@ -205,13 +211,15 @@ def cmd_release(args) -> int:
     metrics = {}
     if args.metrics_from:
         scores = json.loads(Path(args.metrics_from).read_text(encoding="utf-8"))
-        metrics = {k: round(scores[k], 4) for k in ("n", "word_accuracy", "cer", "wer", "bleu") if k in scores}
+        metrics = {k: round(scores[k], 4) for k in ("n", "word_accuracy", "cer", "wer", "bleu")
+                   if scores.get(k) is not None}
     metrics |= dict(args.metric or [])
-    info = registry.ModelInfo(name=args.name, file=f"{args.name}.safetensors", reads=args.reads,
+    info = registry.ModelInfo(name=args.name, file=f"{args.name}.onnx", reads=args.reads,
                               charset=charset.chars, height=config.data.height, width=config.data.width,
                               data=args.data, licence=args.licence, config=args.config or "", commit=git_commit(),
                               metrics=metrics, speed=dict(args.speed or []), recreate=args.recreate or "",
-                              lm_weights=dict(zip(("alpha", "beta"), args.lm_weights or ())), decoder=args.decoder)
+                              lm_weights=dict(zip(("alpha", "beta"), args.lm_weights or ())), decoder=args.decoder,
+                              parity=args.parity)
     out = release(args.checkpoint, info, args.word_list)
     Path(args.docs).parent.mkdir(parents=True, exist_ok=True)
     Path(args.docs).write_text(registry.cards_markdown(), encoding="utf-8")
@@ -247,13 +255,15 @@ def add_model_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("models", help="list the bundled models",
                        description="The models shipped in the package: use one with --model NAME.")
+    p.add_argument("name", nargs="?", metavar="NAME", help="show this model's card: data, licence, metrics, speed")
+    p.add_argument("--details", action="store_true", help="show every model's card")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("release", help="bundle a trained checkpoint as a named model (for maintainers)",
-                       description="Write the checkpoint as float16 src/crnn_ocr/models/NAME.safetensors (config, "
-                       "charset and training labels in its metadata), add it to models.json and rewrite the model "
-                       "cards (docs/models.md).")
-    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint, e.g. RUN/best.pt")
+                       description="Write the checkpoint as src/crnn_ocr/hub/models/NAME.onnx (float16 weights; "
+                       "config, charset and training labels in its metadata), add it to models.json and rewrite the "
+                       "model cards (docs/models.md).")
+    p.add_argument("--checkpoint", required=True, help="a .pt checkpoint, e.g. RUN/best.pt (or a model file)")
     p.add_argument("--name", required=True, help="the model's name, e.g. captcha-v2")
     p.add_argument("--reads", required=True, help="what it reads, e.g. 'handwritten English words (IAM style)'")
     p.add_argument("--data", required=True, help="the training data")
@@ -271,6 +281,8 @@ def add_model_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decoder", choices=DECODER_NAMES, default="greedy",
                    help="what predict, evaluate, serve and Recognizer.read use unless told, as measured "
                    "(default: %(default)s)")
+    p.add_argument("--parity", default="", help="how the ONNX file was checked against the PyTorch model, for its "
+                   "card (benchmarks/onnx_parity.py), e.g. 'same greedy texts on 214 val images'")
     p.add_argument("--recreate", help="the commands that make the model again, for its card")
     p.add_argument("--docs", default="docs/models.md", help="the model cards to rewrite (default: %(default)s)")
     p.set_defaults(func=cmd_release)

@@ -23,16 +23,12 @@ def cmd_prepare_iam_lines(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import torch
-
     from crnn_ocr.serve.app import load_recognizers, serve
 
     if not args.checkpoint and not args.browse:
         raise ValueError("give a model (--model) or an evaluation folder (--browse)")
     server, limits, connection, batching = (serve_options(args, cls) for cls in SERVE_OPTIONS)
     check_can_listen(args.host, server.port)
-    if server.threads:
-        torch.set_num_threads(server.threads)
     # Loaded here even for --workers: a bad model name or file fails now, with its one-line error.
     recognizers = load_recognizers(args.checkpoint or [], server.threads, args.backend)
     if server.workers > 1:  # each process loads its own

@@ -135,7 +135,7 @@ class TrainConfig:
     amp: bool = option(True, "mixed precision where the hardware has it: bfloat16 autocast (float16 with a "
                        "loss scaler on older GPUs; float32 on CPUs without native bfloat16); CTC stays in float32")
     channels_last: bool = option(True, "NHWC memory layout for the convolutions")
-    threads: int = option(0, "torch threads; 0 = every core", ge=0)
+    threads: int = option(0, "CPU threads; 0 = the cores the machine can give (usable less busy)", ge=0)
     device: str = option("auto", "auto (CUDA if present, else CPU), cpu, cuda or mps",
                          choices=("auto", "cpu", "cuda", "mps"))
     tensorboard: bool = option(False, "also log scalars and samples to RUN/tensorboard")

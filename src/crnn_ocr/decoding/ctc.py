@@ -1,24 +1,31 @@
-"""CTC in one place: the length rule, target packing, the loss, and decoders.
+"""CTC in one place: the length rule, target packing, the loss, and the decoders' registry.
 
 A model gives log-probabilities shaped (T, N, C): T output columns, N images, C classes with
 the blank at index 0 (``Charset.blank``). Training packs its labels with ``pack_targets`` and
-scores them with ``ctc_loss``; readers turn log-probabilities into text with a ``Decoder``.
+scores them with ``ctc_loss`` (PyTorch, imported there); readers turn log-probabilities into
+text with a ``Decoder``, on numpy alone (a torch tensor on the CPU is taken as it is).
 
 Decoders are small objects with one interface, ``decoder(log_probs, charset, details)`` ->
-one ``Hypothesis`` per image, picked by name with ``make_decoder``: ``"greedy"`` (best path,
-here) and ``"lexicon"`` (``crnn_ocr.lexicon``, which registers itself). A new decoder (a
-language model, say) subclasses ``Decoder`` and calls ``register_decoder``.
+one ``Hypothesis`` per image. ``DECODERS`` is the one table of them by name: ``"greedy"``
+(best path, here), ``"lexicon"`` (``lexicon.Lexicon``) and ``"lm"`` (``lm.LMDecoder``);
+``make_decoder`` builds one by name, ``decoder_class`` gives its class. A new decoder is one
+entry in that table.
 
 This module knows nothing of images, models or files.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from crnn_ocr.model.charset import Charset
+
+if TYPE_CHECKING:
+    import torch
 
 
 def required_length(text: str | Sequence[int]) -> int:
@@ -32,6 +39,8 @@ def required_length(text: str | Sequence[int]) -> int:
 
 def pack_targets(targets: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Class-index label lists -> (concatenated targets, lengths), as ``nn.CTCLoss`` wants them."""
+    import torch
+
     lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
     flat = torch.tensor([c for t in targets for c in t], dtype=torch.long)
     return flat, lengths
@@ -42,6 +51,8 @@ def ctc_loss(log_probs: torch.Tensor, targets: torch.Tensor, lengths: torch.Tens
     """CTC loss of packed ``targets`` under ``log_probs`` (T, N, C), every image using all T
     columns, computed in float32. ``zero_infinity`` turns impossible alignments into zero loss
     instead of inf (the report's cure for NaN losses). ``reduction``: as ``nn.CTCLoss``."""
+    import torch
+
     inputs = torch.full((log_probs.shape[1],), log_probs.shape[0], dtype=torch.long)
     return torch.nn.functional.ctc_loss(log_probs.float(), targets, inputs, lengths, blank=Charset.blank,
                                         reduction=reduction, zero_infinity=True)
@@ -71,19 +82,26 @@ class Decoder:
 
     name = ""
 
-    def __call__(self, log_probs: torch.Tensor, charset: Charset, details: bool = False) -> list[Hypothesis]:
+    def __call__(self, log_probs: np.ndarray, charset: Charset, details: bool = False) -> list[Hypothesis]:
         raise NotImplementedError
 
 
-def greedy(log_probs: torch.Tensor, charset: Charset) -> tuple[list[str], list[float]]:
+def as_numpy(log_probs) -> np.ndarray:
+    """Log-probabilities as a float32 numpy array (a CPU torch tensor converts without a copy)."""
+    return np.asarray(log_probs, dtype=np.float32)
+
+
+def greedy(log_probs: np.ndarray, charset: Charset) -> tuple[list[str], list[float]]:
     """Best-path decoding of ``log_probs`` shaped (T, N, C).
 
     Takes the most likely class per column, merges repeats, drops blanks. The confidence
     is the probability of that best path (product of the per-column maxima).
     """
-    best, idx = log_probs.max(dim=2)  # (T, N)
-    confidence = best.sum(dim=0).exp().tolist()
-    keep = torch.ones_like(idx, dtype=torch.bool)
+    lp = as_numpy(log_probs)
+    idx = lp.argmax(axis=2)  # (T, N)
+    best = np.take_along_axis(lp, idx[:, :, None], axis=2)[:, :, 0]
+    confidence = np.exp(best.sum(axis=0)).tolist()
+    keep = np.ones_like(idx, dtype=bool)
     keep[1:] = idx[1:] != idx[:-1]
     keep &= idx != Charset.blank
     texts = [charset.decode(idx[keep[:, n], n].tolist()) for n in range(idx.shape[1])]
@@ -103,10 +121,11 @@ def runs_of(path: Iterable[int]) -> list[tuple[int, int, int]]:
     return runs
 
 
-def spans_of(log_probs: torch.Tensor, path: Sequence[int], charset: Charset) -> list[Span]:
+def spans_of(log_probs: np.ndarray, path: Sequence[int], charset: Charset) -> list[Span]:
     """The characters of a column ``path`` of one image's ``log_probs`` (T, C); a character's
     confidence is its highest probability over its columns."""
-    return [Span(charset.chars[c - 1], float(log_probs[s:e, c].max().exp()), s, e) for c, s, e in runs_of(path)]
+    lp = as_numpy(log_probs)
+    return [Span(charset.chars[c - 1], float(np.exp(lp[s:e, c].max())), s, e) for c, s, e in runs_of(path)]
 
 
 class GreedyDecoder(Decoder):
@@ -114,61 +133,109 @@ class GreedyDecoder(Decoder):
 
     name = "greedy"
 
-    def __call__(self, log_probs: torch.Tensor, charset: Charset, details: bool = False) -> list[Hypothesis]:
-        texts, confidences = greedy(log_probs, charset)
+    def __call__(self, log_probs: np.ndarray, charset: Charset, details: bool = False) -> list[Hypothesis]:
+        lp = as_numpy(log_probs)
+        texts, confidences = greedy(lp, charset)
         if not details:
             return [Hypothesis(t, c) for t, c in zip(texts, confidences)]
-        paths = log_probs.argmax(dim=2).T.tolist()  # (N, T)
-        return [Hypothesis(t, c, spans_of(log_probs[:, n], paths[n], charset))
+        paths = lp.argmax(axis=2).T.tolist()  # (N, T)
+        return [Hypothesis(t, c, spans_of(lp[:, n], paths[n], charset))
                 for n, (t, c) in enumerate(zip(texts, confidences))]
 
 
-def align(log_probs: torch.Tensor, target: Sequence[int]) -> list[int]:
-    """The most likely column path (Viterbi) of one image's ``log_probs`` (T, C) that CTC
-    collapses to ``target``; all blanks if the target does not fit in T columns."""
-    T = log_probs.shape[0]
+def states_of(target: Sequence[int]) -> list[int]:
+    """CTC's states for ``target``: a blank before, between and after its characters."""
     states = [Charset.blank]
     for c in target:
         states += [c, Charset.blank]
+    return states
+
+
+def shifted(score: np.ndarray, k: int) -> np.ndarray:
+    """``score`` moved ``k`` states to the right along its last axis, -inf coming in."""
+    out = np.full_like(score, -np.inf)
+    out[..., k:] = score[..., : score.shape[-1] - k]
+    return out
+
+
+def can_skip(states: np.ndarray) -> np.ndarray:
+    """Where a state may be reached from two before: a character after a blank that is not
+    the character before that blank."""
+    skip = np.zeros(states.shape, dtype=bool)
+    skip[..., 2:] = (states[..., 2:] != Charset.blank) & (states[..., 2:] != states[..., :-2])
+    return skip
+
+
+def align(log_probs: np.ndarray, target: Sequence[int]) -> list[int]:
+    """The most likely column path (Viterbi) of one image's ``log_probs`` (T, C) that CTC
+    collapses to ``target``; all blanks if the target does not fit in T columns."""
+    lp = as_numpy(log_probs)
+    T = lp.shape[0]
     if required_length(target) > T:
         return [Charset.blank] * T
-    S, lp = len(states), log_probs[:, states].float()  # (T, S)
-    # A state is reached from itself, the one before, or (a character after a blank) two before.
-    skip = torch.tensor([s >= 2 and states[s] != Charset.blank and states[s] != states[s - 2] for s in range(S)])
-    score = torch.full((S,), -torch.inf)
+    states = np.array(states_of(target))
+    S, lp = len(states), lp[:, states]  # (T, S)
+    skip = can_skip(states)
+    score = np.full(S, -np.inf, dtype=np.float32)
     score[:2] = lp[0, :2]
-    back = torch.zeros(T, S, dtype=torch.long)
-
-    def shifted(k: int) -> torch.Tensor:
-        return torch.cat([score.new_full((k,), -torch.inf), score[:-k]])
-
+    back = np.zeros((T, S), dtype=np.int64)
     for t in range(1, T):
-        options = torch.stack([score, shifted(1), torch.where(skip, shifted(2), -torch.inf)])
-        best, back[t] = options.max(dim=0)
-        score = best + lp[t]
+        options = np.stack([score, shifted(score, 1), np.where(skip, shifted(score, 2), -np.inf)])
+        back[t] = options.argmax(axis=0)
+        score = options.max(axis=0) + lp[t]
     s = S - 1 if S == 1 or score[S - 1] >= score[S - 2] else S - 2
     path = []
     for t in range(T - 1, -1, -1):
-        path.append(states[s])
+        path.append(int(states[s]))
         s -= int(back[t, s])
     return path[::-1]
 
 
-_DECODERS: dict[str, Callable[..., Decoder]] = {"greedy": GreedyDecoder}
+def target_nll(log_probs: np.ndarray, targets: Sequence[Sequence[int]]) -> np.ndarray:
+    """CTC's negative log-likelihood of each of ``targets`` (class-index lists) under one
+    image's ``log_probs`` (T, C), every target using all T columns: ``ctc_loss`` with
+    ``reduction="none"`` on numpy, in float64, and ``inf`` (not 0) where a target cannot fit."""
+    lp = as_numpy(log_probs).astype(np.float64)
+    lengths = np.array([len(t) for t in targets])
+    S = 2 * max(lengths.max(initial=0), 0) + 1
+    states = np.zeros((len(targets), S), dtype=np.int64)  # padded with blanks: never reached back from
+    for k, t in enumerate(targets):
+        states[k, 1 : 2 * len(t) : 2] = t
+    skip = can_skip(states)
+    emit = lp[:, states]  # (T, K, S)
+    alpha = np.full(states.shape, -np.inf)
+    alpha[:, 0] = emit[0, :, 0]
+    if S > 1:
+        alpha[:, 1] = np.where(lengths > 0, emit[0, :, 1], -np.inf)
+    for t in range(1, lp.shape[0]):
+        before = np.logaddexp(alpha, shifted(alpha, 1))
+        alpha = np.logaddexp(before, np.where(skip, shifted(alpha, 2), -np.inf)) + emit[t]
+    rows = np.arange(len(targets))
+    last = alpha[rows, 2 * lengths]
+    before_last = np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], -np.inf)
+    return -np.logaddexp(last, before_last)
 
 
-def register_decoder(name: str, factory: Callable[..., Decoder]) -> None:
-    """Make ``make_decoder(name, ...)`` call ``factory(...)``."""
-    _DECODERS[name] = factory
+# The decoders by name: the one table that predict, evaluate, release, serve and the
+# Recognizer read ("module:class", imported on first use).
+DECODERS = {"greedy": "crnn_ocr.decoding.ctc:GreedyDecoder", "lexicon": "crnn_ocr.decoding.lexicon:Lexicon",
+            "lm": "crnn_ocr.decoding.lm:LMDecoder"}
+DECODER_NAMES = tuple(DECODERS)
 
 
 def decoder_names() -> list[str]:
     """The names ``make_decoder`` knows."""
-    return sorted(_DECODERS)
+    return sorted(DECODERS)
+
+
+def decoder_class(name: str) -> type[Decoder]:
+    """The class of the decoder called ``name``; ``ValueError`` for an unknown name."""
+    if name not in DECODERS:
+        raise ValueError(f"unknown decoder {name!r} (known: {', '.join(decoder_names())})")
+    module, cls = DECODERS[name].split(":")
+    return getattr(import_module(module), cls)
 
 
 def make_decoder(name: str, **kwargs) -> Decoder:
-    """A decoder by name (``"greedy"``, ``"lexicon"``, ...); ``kwargs`` go to its factory."""
-    if name not in _DECODERS:
-        raise ValueError(f"unknown decoder {name!r} (known: {', '.join(decoder_names())})")
-    return _DECODERS[name](**kwargs)
+    """A decoder by name (``"greedy"``, ``"lexicon"``, ``"lm"``); ``kwargs`` go to its class."""
+    return decoder_class(name)(**kwargs)

@@ -2,11 +2,11 @@
 
 For each image, the ``candidates`` lexicon words closest to the greedy output (Levenshtein
 distance, found by rapidfuzz) are scored exactly by their CTC likelihood under the model's
-log-probabilities (``nn.functional.ctc_loss``, one batched call per image); the most likely
+log-probabilities (``ctc.target_nll``, all candidates at once, on numpy); the most likely
 one wins. The greedy output itself is a candidate when it is in the lexicon. Candidates
 with characters the model cannot write are ignored.
 
-``Lexicon`` is a ``ctc.Decoder``, registered as ``"lexicon"``: its confidence is the greedy
+``Lexicon`` is a ``ctc.Decoder``, ``"lexicon"`` in ``ctc.DECODERS``: its confidence is the greedy
 best path's, and with details a replaced word's characters get the columns of its most
 likely alignment (``ctc.align``).
 """
@@ -16,12 +16,12 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-import torch
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, align, ctc_loss, pack_targets, register_decoder, spans_of
+from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, align, as_numpy, spans_of, target_nll
 
 MAX_WORD_LIST_BYTES = 64 * 2**20  # a word list larger than this is a mistake (or /dev/zero)
 MAX_COUNT = 10**15  # a larger count in a frequency list is read as this (counts stay exact as floats)
@@ -30,7 +30,7 @@ MAX_COUNT = 10**15  # a larger count in a frequency list is read as this (counts
 def read_word_counts(paths: Iterable[str | Path]) -> Counter:
     """How often each word of text files occurs: one word per line (surrounding spaces
     stripped, empty lines dropped), or a word, a tab and a positive whole count (a frequency
-    list such as ``crnn_ocr/models/handwriting-en.words.txt``). A word on several lines or in
+    list such as ``crnn_ocr/hub/models/handwriting-en.words.txt``). A word on several lines or in
     several files adds up. ``ValueError`` naming the file if one is missing, not a regular file,
     larger than ``MAX_WORD_LIST_BYTES`` or binary (NUL bytes)."""
     counts: Counter = Counter()
@@ -80,24 +80,22 @@ class Lexicon(Decoder):
     def __len__(self) -> int:
         return len(self.words)
 
-    def decode(self, log_probs: torch.Tensor, greedy: list[str], charset: Charset) -> list[str]:
+    def decode(self, log_probs: np.ndarray, greedy: list[str], charset: Charset) -> list[str]:
         """Best lexicon word per column of ``log_probs`` (T, N, C), given the greedy texts."""
-        out = []
-        T = log_probs.shape[0]
+        out, log_probs = [], as_numpy(log_probs)
         for n, text in enumerate(greedy):
             found = process.extract(text, self.words, scorer=Levenshtein.distance, limit=self.candidates)
             words = [w for w, _, _ in found if not charset.unknown(w)]
             if not words:
                 out.append(text)
                 continue
-            lp = log_probs[:, n : n + 1].float().expand(T, len(words), -1)
-            nll = ctc_loss(lp, *pack_targets([charset.encode(w) for w in words]), reduction="none")
-            nll[nll == 0] = float("inf")  # zero_infinity marks impossible alignments as 0
-            out.append(words[int(nll.argmin())] if torch.isfinite(nll).any() else text)
+            nll = target_nll(log_probs[:, n], [charset.encode(w) for w in words])
+            out.append(words[int(nll.argmin())] if np.isfinite(nll).any() else text)
         return out
 
-    def __call__(self, log_probs: torch.Tensor, charset: Charset, details: bool = False) -> list[Hypothesis]:
+    def __call__(self, log_probs: np.ndarray, charset: Charset, details: bool = False) -> list[Hypothesis]:
         """The ``ctc.Decoder`` interface: greedy hypotheses with their texts replaced."""
+        log_probs = as_numpy(log_probs)
         hypotheses = GreedyDecoder()(log_probs, charset, details)
         words = self.decode(log_probs, [h.text for h in hypotheses], charset)
         for n, (h, word) in enumerate(zip(hypotheses, words)):
@@ -106,5 +104,3 @@ class Lexicon(Decoder):
             h.text = word
         return hypotheses
 
-
-register_decoder("lexicon", Lexicon)

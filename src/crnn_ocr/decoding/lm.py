@@ -29,10 +29,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, align, register_decoder, spans_of
+from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, align, as_numpy, spans_of
 from crnn_ocr.decoding.lexicon import read_word_counts
 
 START, END = "\x02", "\x03"  # text boundaries inside the n-gram histories (never in a label)
@@ -135,7 +134,7 @@ def logaddexp(a: float, b: float) -> float:
 
 
 class LMDecoder(Decoder):
-    """CTC prefix beam search scored by a ``CharNgram``; a ``ctc.Decoder`` registered as ``"lm"``.
+    """CTC prefix beam search scored by a ``CharNgram``; a ``ctc.Decoder``, ``"lm"`` in ``ctc.DECODERS``.
 
     Args:
         lm: the language model; characters the model writes but the LM never saw get its
@@ -168,14 +167,15 @@ class LMDecoder(Decoder):
         counts.update(extra)
         return cls(CharNgram.cached(counts, order), **kwargs)
 
-    def decode(self, log_probs: torch.Tensor, charset: Charset) -> list[str]:
+    def decode(self, log_probs: np.ndarray, charset: Charset) -> list[str]:
         """The best text for each item of ``log_probs`` (T, N, classes)."""
-        lp = log_probs.float().cpu().numpy()
+        lp = as_numpy(log_probs)
         return [self.decode_one(lp[:, n], charset) for n in range(lp.shape[1])]
 
-    def __call__(self, log_probs: torch.Tensor, charset: Charset, details: bool = False) -> list[Hypothesis]:
+    def __call__(self, log_probs: np.ndarray, charset: Charset, details: bool = False) -> list[Hypothesis]:
         """The ``ctc.Decoder`` interface: greedy hypotheses (their confidence) with the beam
         search's texts, and with details, the columns of the best alignment of those texts."""
+        log_probs = as_numpy(log_probs)
         hypotheses = GreedyDecoder()(log_probs, charset, details)
         for n, (h, text) in enumerate(zip(hypotheses, self.decode(log_probs, charset))):
             if details and text != h.text:
@@ -219,5 +219,3 @@ class LMDecoder(Decoder):
                for prefix, ps in beams.items()}
         return max(end, key=end.get)
 
-
-register_decoder("lm", LMDecoder)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import sacrebleu
 from rapidfuzz.distance import Levenshtein
 
 EMPTY = "∅"  # the "no character" side of an insertion or deletion in the confusion counts
@@ -32,8 +31,13 @@ def wer(gold: list[str], pred: list[str]) -> float:
     return edits / max(1, sum(len(g.split()) for g in gold))
 
 
-def char_bleu(gold: list[str], pred: list[str]) -> float:
-    """Corpus-level character BLEU (0-100), as in the report."""
+def char_bleu(gold: list[str], pred: list[str]) -> float | None:
+    """Corpus-level character BLEU (0-100), as in the report; None without sacrebleu (it comes
+    with the training extra: with lxml and regex it is too large for the core install)."""
+    try:
+        import sacrebleu
+    except ImportError:
+        return None
     return sacrebleu.corpus_bleu(pred, [gold], tokenize="char").score
 
 

@@ -14,7 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import numpy as np  # noqa: E402
 
 from crnn_ocr.utils.files import atomic_target, named_as, shown  # noqa: E402
 from crnn_ocr.evaluation.metrics import EMPTY  # noqa: E402
@@ -56,16 +56,17 @@ def loss_curve(history: list[dict], path: str | Path) -> None:
     _save(fig, path)
 
 
-def sample_grid(images: torch.Tensor, gold: list[str], pred: list[str], path: str | Path,
+def sample_grid(images, gold: list[str], pred: list[str], path: str | Path,
                 columns: int = 4, title: str = "") -> None:
-    """Images (N, C, H, W uint8) with gold and prediction; errors in red."""
+    """Images (N, C, H, W uint8, an array, a tensor or a list of (C, H, W)) with gold and
+    prediction; errors in red."""
     n = len(images)
     rows = max(1, (n + columns - 1) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 1.4 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, img, g, p in zip(axes.flat, images, gold, pred):
-        a = img.permute(1, 2, 0).numpy()
+        a = np.asarray(img).transpose(1, 2, 0)
         ax.imshow(a[:, :, 0] if a.shape[2] == 1 else a, cmap="gray", vmin=0, vmax=255)
         ok = g == p
         ax.set_title(f"gold: {_literal(g)}\npred: {_literal(p)}", fontsize=9,
@@ -86,14 +87,14 @@ def confusion_matrix(counts: Counter, path: str | Path, max_chars: int = 60) -> 
         freq[p] += n
     chars = sorted(c for c, _ in freq.most_common(max_chars) if c != EMPTY) + [EMPTY]
     index = {c: i for i, c in enumerate(chars)}
-    m = torch.zeros(len(chars), len(chars))
+    m = np.zeros((len(chars), len(chars)))
     for (g, p), n in counts.items():
         if g in index and p in index:
             m[index[g], index[p]] += n
-    m = m / m.sum(dim=1, keepdim=True).clamp(min=1)
+    m = m / m.sum(axis=1, keepdims=True).clip(min=1)
     size = max(5, 0.22 * len(chars) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(m.numpy(), cmap="viridis", norm=matplotlib.colors.PowerNorm(0.3, vmin=0, vmax=1))
+    ax.imshow(m, cmap="viridis", norm=matplotlib.colors.PowerNorm(0.3, vmin=0, vmax=1))
     labels = [_literal(c) if c != " " else "␣" for c in chars]
     ax.set_xticks(range(len(chars)), labels, fontsize=7)
     ax.set_yticks(range(len(chars)), labels, fontsize=7)

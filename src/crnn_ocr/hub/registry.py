@@ -1,9 +1,12 @@
 """Bundled, ready-to-use models: found by name, shipped inside the package.
 
-Every bundled model is a float16 ``.safetensors`` file in ``crnn_ocr/models/`` (package data,
-so a plain ``pip install .`` carries it) whose metadata holds its config and charset, plus an
-entry in ``crnn_ocr/models/models.json``: what it reads, its training data and licence, the
-config and commit that made it, its validation metrics and speed. ``crnn-ocr models`` lists
+Every bundled model is an ONNX file with float16 weights in ``crnn_ocr/hub/models/`` (package
+data, so a plain ``pip install .`` carries it, and ONNX Runtime reads it without PyTorch) whose
+metadata holds its config, charset and training labels, plus an entry in
+``crnn_ocr/hub/models/models.json``: what it reads, its training data and licence, the config
+and commit that made it, its validation metrics and speed, and how its ONNX file was checked
+against the PyTorch model (``parity``). Training starts from one by name (``--pretrained``):
+``checkpoint.load`` turns the file back into the PyTorch model. ``crnn-ocr models`` lists
 them; ``--model NAME`` (``predict``, ``evaluate``, ``export``, ``serve``) and
 ``Recognizer.load(NAME)`` load one. A name that is not bundled is taken as a file path.
 
@@ -32,7 +35,7 @@ class ModelInfo:
     """One bundled model's card: what ``crnn-ocr models`` shows and docs/models.md details."""
 
     name: str
-    file: str  # in crnn_ocr/models/
+    file: str  # in crnn_ocr/hub/models/
     reads: str  # e.g. "handwritten English words (IAM style)"
     charset: str
     height: int
@@ -44,9 +47,10 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)  # validation scores, as fractions
     speed: dict = field(default_factory=dict)  # ms per image
     recreate: str = ""  # the commands that make the file again
-    word_list: str = ""  # in crnn_ocr/models/: words for --decoder lexicon / lm when none are given
+    word_list: str = ""  # in crnn_ocr/hub/models/: words for --decoder lexicon / lm when none are given
     lm_weights: dict = field(default_factory=dict)  # {"alpha", "beta"} of --decoder lm, chosen on validation data
     decoder: str = "greedy"  # what predict, evaluate, serve and Recognizer.read use unless told (measured)
+    parity: str = ""  # the ONNX file's texts against the PyTorch model's on validation images (precision, checked)
 
     @property
     def path(self) -> Path:
@@ -108,41 +112,72 @@ def metric_text(name: str, value) -> str:
     return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
-def table() -> str:
-    """The bundled models as an aligned text table."""
-    rows = [("name", "reads", "charset", "input", "size", "validation", "data licence")]
-    for m in models().values():
-        scores = ", ".join(f"{k} {metric_text(k, v)}" for k, v in m.metrics.items() if k != "n")
-        size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
-        rows.append((m.name, m.reads, m.charset_summary(), m.input_size(), size, scores, m.licence))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+TABLE_WIDTH = 100  # `crnn-ocr models` fits a terminal this wide; the cards hold the rest
+
+
+def size_text(m: ModelInfo) -> str:
+    return f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
+
+
+def headline(m: ModelInfo) -> str:
+    """A model's validation scores in a few characters: word accuracy and CER."""
+    shown = [f"{label} {metric_text(k, m.metrics[k])}" for k, label in (("word_accuracy", "acc"), ("cer", "CER"))
+             if isinstance(m.metrics.get(k), (int, float))]
+    return ", ".join(shown) or "-"
+
+
+def table(width: int = TABLE_WIDTH) -> str:
+    """The bundled models as an aligned text table at most ``width`` characters wide: what
+    each reads is cut to fit (``card_text`` has all)."""
+    rows = [("name", "input", "size", "decoder", "validation", "reads")]
+    rows += [(m.name, m.input_size(), size_text(m), m.decoder, headline(m), m.reads) for m in models().values()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    room = max(10, width - sum(widths) - 2 * len(widths))
+    lines = []
+    for r in rows:
+        reads = r[-1] if len(r[-1]) <= room else r[-1][: room - 3] + "..."
+        lines.append("  ".join([c.ljust(w) for c, w in zip(r, widths)] + [reads]).rstrip())
+    return "\n".join(lines)
+
+
+def card(m: ModelInfo) -> list[str]:
+    """One model's card as Markdown lines (``card_text``, docs/models.md)."""
+    parts = [f"## `{m.name}`", "", f"Reads {m.reads}.", "",
+             f"- File: `crnn_ocr/hub/models/{m.file}` ({size_text(m)}, ONNX with float16 weights; "
+             "config, charset and training labels in its metadata)",
+             f"- Input: {m.input_size()}; charset {m.charset_summary()}",
+             f"- Training data: {m.data}", f"- Data licence: {m.licence}",
+             f"- Config: `{m.config}`; commit `{m.commit or 'unknown'}`"]
+    if m.parity:
+        parts.append(f"- ONNX against PyTorch: {m.parity}")
+    if m.word_list:
+        parts.append(f"- Word list for `--decoder lexicon` / `lm`: `crnn_ocr/hub/models/{m.word_list}`")
+    if m.lm_weights:
+        parts.append("- `--decoder lm` weights (chosen on validation data): "
+                     + ", ".join(f"{k} {v:g}" for k, v in m.lm_weights.items()))
+    if m.decoder != "greedy":
+        parts.append(f"- Default decoder: `{m.decoder}` (`--decoder greedy` for the model's own best path)")
+    parts += [f"- Validation {'images' if k == 'n' else k}: {metric_text(k, v)}" for k, v in m.metrics.items()]
+    parts += [f"- Speed, {k}: {v}" for k, v in m.speed.items()]
+    parts += ["", "Recreate it:", "", "```sh", m.recreate, "```"] if m.recreate else []
+    return parts
+
+
+def card_text(name: str) -> str:
+    """The card of the bundled model ``name``; ``UnknownModel`` if there is none."""
+    if name not in models():
+        raise UnknownModel(f"unknown model {name!r} (bundled models: {', '.join(sorted(models())) or 'none'})")
+    return "\n".join(card(models()[name]))
 
 
 def cards_markdown() -> str:
     """docs/models.md: one model card per bundled model."""
     parts = ["# Bundled models", "",
-             "Written by `crnn-ocr release` (or `python -m crnn_ocr.registry`) from "
-             "`src/crnn_ocr/models/models.json`. "
+             "Written by `crnn-ocr release` (or `python -m crnn_ocr.hub.registry`) from "
+             "`src/crnn_ocr/hub/models/models.json`. "
              "Metrics are on validation data; speed is ms per image at batch 1 on one CPU thread.", ""]
     for m in models().values():
-        size = f"{m.path.stat().st_size / 1e6:.1f} MB" if m.path.is_file() else "missing"
-        parts += [f"## `{m.name}`", "", f"Reads {m.reads}.", "",
-                  f"- File: `crnn_ocr/models/{m.file}` ({size}, float16 safetensors; "
-                  "config and charset in its metadata)",
-                  f"- Input: {m.input_size()}; charset {m.charset_summary()}",
-                  f"- Training data: {m.data}", f"- Data licence: {m.licence}",
-                  f"- Config: `{m.config}`; commit `{m.commit or 'unknown'}`"]
-        if m.word_list:
-            parts.append(f"- Word list for `--decoder lexicon` / `lm`: `crnn_ocr/models/{m.word_list}`")
-        if m.lm_weights:
-            parts.append("- `--decoder lm` weights (chosen on validation data): "
-                         + ", ".join(f"{k} {v:g}" for k, v in m.lm_weights.items()))
-        if m.decoder != "greedy":
-            parts.append(f"- Default decoder: `{m.decoder}` (`--decoder greedy` for the model's own best path)")
-        parts += [f"- Validation {'images' if k == 'n' else k}: {metric_text(k, v)}" for k, v in m.metrics.items()]
-        parts += [f"- Speed, {k}: {v}" for k, v in m.speed.items()]
-        parts += ["", "Recreate it:", "", "```sh", m.recreate, "```", ""] if m.recreate else [""]
+        parts += card(m) + [""]
     return "\n".join(parts)
 
 

@@ -22,10 +22,7 @@ from crnn_ocr.config.schema import Config
 from crnn_ocr.config.sections import AUTO, SIMPLE_CHANNELS
 from crnn_ocr.utils.files import atomic_file
 from crnn_ocr.model.crnn import CRNN
-
-
-class CheckpointError(Exception):
-    """A file that is not a usable crnn-ocr checkpoint."""
+from crnn_ocr.model.errors import CheckpointError  # noqa: F401  (where the commands and tests import it from)
 
 
 def save(obj: dict, path: str | Path) -> None:
@@ -38,10 +35,13 @@ def save(obj: dict, path: str | Path) -> None:
 def load(path: str | Path) -> dict:
     """Read a checkpoint safely; ``CheckpointError`` with a one-line reason if it is not one.
 
-    A ``.safetensors`` model file (``load_safetensors``) reads as a checkpoint too."""
+    A ``.safetensors`` model file (``load_safetensors``) and an ONNX file written by
+    ``crnn-ocr export`` or ``release`` (``load_onnx_weights``) read as a checkpoint too."""
     path = Path(path)
     if path.suffix == ".safetensors":
         return load_safetensors(path)
+    if path.suffix.lower() == ".onnx":
+        return load_onnx_weights(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
@@ -97,6 +97,43 @@ def load_safetensors(path: str | Path) -> dict:
     return ckpt
 
 
+def load_onnx_weights(path: str | Path) -> dict:
+    """An ONNX file of ``crnn-ocr export`` or ``release`` (every bundled model) as a checkpoint
+    dict: its initializers are the model's weights under their state-dict names (float16
+    ones made float32), ``config``, ``charset`` and ``vocabulary`` from its metadata. Needs the
+    ``onnx`` package (the training extra)."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise CheckpointError(f"{path}: turning an ONNX file back into a PyTorch model needs the onnx package: "
+                              "pip install 'crnn-ocr[train]'") from None
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+    try:
+        proto = onnx.load(str(path))
+        meta = {p.key: p.value for p in proto.metadata_props}
+        ckpt = {"config": json.loads(meta["config"]), "charset": meta["charset"],
+                "vocabulary": json.loads(meta.get("vocabulary", "[]"))}
+    except (KeyError, ValueError):
+        raise CheckpointError(f"{path} has no crnn-ocr config and charset in its metadata") from None
+    except Exception as e:  # onnx's protobuf errors for a file that is not ONNX
+        reason = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is not an ONNX file ({reason})") from None
+    state = {}
+    for init in proto.graph.initializer:
+        array = numpy_helper.to_array(init)
+        state[init.name] = torch.from_numpy(array.astype("float32") if array.dtype.kind == "f" else array.copy())
+    for key, kept in json.loads(meta.get("aliases", "{}")).items():  # weights the exporter merged (equal values)
+        if kept in state:
+            state[key] = state[kept].clone()
+    for key in [k for k in state if k.endswith(".running_mean")]:  # BatchNorm's counter is not exported
+        state.setdefault(key.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0))
+    ckpt["model"] = state
+    return ckpt
+
+
 def inference_weights(state: dict) -> dict:
     """A model state dict without the training-only CTC shortcut head."""
     return {k: v for k, v in state.items() if not k.startswith("shortcut.")}
@@ -137,7 +174,7 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
     the ``backbone.safetensors`` that ``crnn-ocr pretrain`` writes (float16, config and
     charset in its metadata)."""
     if Path(path).suffix != ".safetensors":
-        ckpt = load(path)
+        ckpt = load(path)  # a checkpoint or an ONNX file (a bundled model)
         return ckpt["model"], ckpt["charset"]
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file

@@ -9,16 +9,23 @@ The file carries what a reader needs besides the weights, as ``metadata_props``:
 - ``height``, ``width``, ``channels``: the preprocessing of ``crnn_ocr.images.resize_and_pad``
   (``width`` 0: any width, up to the config's ``max_width``);
 - ``config``: the whole training ``Config`` as JSON; its ``[data] auto_levels`` and
-  ``crop_to_ink`` say whether ``crnn_ocr.images.ink_view`` comes before the resize.
+  ``crop_to_ink`` say whether ``crnn_ocr.images.ink_view`` comes before the resize;
+- ``vocabulary``: the training labels as a JSON list, when given (bundled models: the word
+  decoders add them to their word lists).
 
 It is not the place for running the file: ``Recognizer.load("model.onnx")`` does that.
+
+Every weight keeps its state-dict name as an ONNX initializer (the exporter is told to keep
+BatchNorm and not to fold constants; ONNX Runtime folds and fuses them when it loads the
+file, so the speed is the same), so a file converts back to the model exactly
+(``checkpoint.load``): the bundled models are ONNX files only, and training still starts
+from them. ``float16=True`` (the bundled models) stores the weights as float16, each followed
+by a ``Cast`` to float32 that ONNX Runtime folds at load: half the size, computed in float32.
 
 Why the TorchScript exporter (``dynamo=False``): with torch 2.14 the torch.export-based
 exporter fails to decompose ``nn.GRU`` for this model, and it has had GRU bugs that give
 wrong numbers without an error (pytorch/pytorch#189225: ``linear_before_reset``; #191855: a
-frozen time axis). The TorchScript exporter writes one native ONNX ``GRU`` node per layer,
-and in eval mode it folds every BatchNorm into the convolution before it, so the exported
-graph has no BatchNorm left to fuse.
+frozen time axis). The TorchScript exporter writes one native ONNX ``GRU`` node per layer.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from pathlib import Path
 
 import onnx
 import torch
+from onnx import numpy_helper
 
 from crnn_ocr.model.checkpoint import load_model
 
@@ -36,9 +44,12 @@ OPSET = 20  # recent, and more than enough for Conv, MaxPool, GRU and LogSoftmax
 INPUT, OUTPUT = "images", "log_probs"
 
 
-def onnx_bytes(model: torch.nn.Module, charset, config, opset: int = OPSET) -> bytes:
+def onnx_bytes(model: torch.nn.Module, charset, config, opset: int = OPSET, float16: bool = False,
+               vocabulary: list[str] | None = None) -> bytes:
     """A CRNN (eval mode, on the CPU) as a serialized ONNX model with its metadata: what
-    ``export_onnx`` writes, and what ``Recognizer.load(..., backend="onnx")`` runs directly."""
+    ``export_onnx`` writes, and what ``Recognizer.load(..., backend="onnx")`` runs directly.
+    ``float16``: the weights stored in half precision (``half_weights``); ``vocabulary``: the
+    training labels, kept in the metadata."""
     d = config.data
     example = torch.rand(2, d.channels, d.height, min(d.widest, 512))  # any width will do: it is dynamic
     buffer = io.BytesIO()
@@ -51,16 +62,57 @@ def onnx_bytes(model: torch.nn.Module, charset, config, opset: int = OPSET) -> b
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*with a variable length with GRU", category=UserWarning)
-        torch.onnx.export(model, (example,), buffer, dynamo=False, opset_version=opset,
+        torch.onnx.export(model.eval(), (example,), buffer, dynamo=False, opset_version=opset,
+                          training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
                           input_names=[INPUT], output_names=[OUTPUT],
                           dynamic_axes={INPUT: {0: "batch", 3: "width"}, OUTPUT: {0: "columns", 1: "batch"}})
     proto = onnx.load_from_string(buffer.getvalue())
+    aliases = shared_weights(proto.graph, model.state_dict())
+    if float16:
+        half_weights(proto.graph)
     onnx.helper.set_model_props(proto, {
         "charset": charset.chars, "height": str(d.height), "width": str(d.width), "channels": str(d.channels),
         "config": json.dumps(config.to_dict(), ensure_ascii=False),
+        **({"vocabulary": json.dumps(vocabulary, ensure_ascii=False)} if vocabulary else {}),
+        **({"aliases": json.dumps(aliases)} if aliases else {}),
     })
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
+
+
+def shared_weights(graph: onnx.GraphProto, state: dict) -> dict[str, str]:
+    """The weights of ``state`` that the exporter merged into another initializer of equal
+    value (it keeps one of each; an untrained BatchNorm's zero bias and zero mean, say): their
+    name -> the name kept, so that ``checkpoint.load`` gives every weight back."""
+    arrays = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    aliases = {}
+    for key, value in state.items():
+        if key in arrays or key.endswith("num_batches_tracked"):
+            continue
+        value = value.detach().cpu().numpy()
+        same = [name for name, a in arrays.items() if a.shape == value.shape and (a == value).all()]
+        if same:
+            aliases[key] = same[0]
+    return aliases
+
+
+def half_weights(graph: onnx.GraphProto) -> None:
+    """Store every float32 initializer of ``graph`` as float16 under its own name, followed by
+    a ``Cast`` back to float32 that its users read instead (the graph computes in float32)."""
+    casts, renamed = [], {}
+    for init in graph.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(init).astype("float16"), init.name)
+        init.CopyFrom(half)
+        renamed[init.name] = f"{init.name}/float32"
+        casts.append(onnx.helper.make_node("Cast", [init.name], [renamed[init.name]], to=onnx.TensorProto.FLOAT))
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = renamed.get(name, name)
+    nodes = casts + list(graph.node)  # the casts first: the graph's nodes stay in topological order
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 def export_onnx(checkpoint: str | Path, onnx_path: str | Path, opset: int = OPSET) -> Path:

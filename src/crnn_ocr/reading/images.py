@@ -1,11 +1,13 @@
-"""Image in, tensor out: safe decoding, the ink settings, resize + left-aligned pad.
+"""Image in, array out: safe decoding, the ink settings, resize + left-aligned pad.
 
 Two ways to make a model's input: a fixed canvas (``[data] width``, the default: every image
 fits into height x width) or, with ``width = 0``, any width: each image keeps its own width
 at the model's height (plus a small margin), up to ``max_width``.
 
-Everything that touches pixels lives here. Decoding failures raise ``BadImage`` with a short
-reason, so loaders can skip and count an image instead of crashing on it.
+Everything that touches pixels lives here, on numpy and Pillow only: reading never needs
+PyTorch. ``load_array`` is what readers use; ``load_tensor`` is the same image as a torch
+tensor, for training. Decoding failures raise ``BadImage`` with a short reason, so loaders
+can skip and count an image instead of crashing on it.
 """
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from crnn_ocr.config.sections import MAX_WIDTH
@@ -114,11 +115,11 @@ def upright(im: Image.Image) -> Image.Image:
     return ImageOps.exif_transpose(im) if im.getexif() else im
 
 
-def resize_and_pad(im: Image.Image, height: int, width: int, channels: int) -> torch.Tensor:
+def resize_and_pad(im: Image.Image, height: int, width: int, channels: int) -> np.ndarray:
     """The report's preprocessing: keep the aspect ratio, fit into ``height`` x ``width``,
     align left, centre vertically, pad with the image's own background colour.
 
-    Returns a uint8 tensor (channels, height, width).
+    Returns a uint8 array (channels, height, width).
     """
     im = upright(im).convert("L" if channels == 1 else "RGB")
     nw, nh = fitted_size(*im.size, height, width)
@@ -131,7 +132,7 @@ def resize_and_pad(im: Image.Image, height: int, width: int, channels: int) -> t
     out[:] = background
     top = (height - nh) // 2
     out[top : top + nh, :nw] = a
-    return torch.from_numpy(out).permute(2, 0, 1).contiguous()
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
 
 
 def border_median(a: np.ndarray) -> np.ndarray:
@@ -142,13 +143,16 @@ def border_median(a: np.ndarray) -> np.ndarray:
     return ((border[(n - 1) // 2].astype(np.uint16) + border[n // 2]) // 2).astype(np.uint8)
 
 
-def content_widths(images: torch.Tensor) -> torch.Tensor:
+def content_widths(images):
     """How many columns of each image of a ``resize_and_pad`` batch (N, C, H, W) hold the
-    image: the padding on the right is every column equal to the bottom-right pixel."""
-    fill = images[:, :, -1:, -1:]
-    differs = (images != fill).flatten(1, 2).any(dim=1)  # (N, W): a column with anything else
-    last = torch.where(differs, torch.arange(1, images.shape[3] + 1, device=images.device), 0)
-    return last.max(dim=1).values
+    image: the padding on the right is every column equal to the bottom-right pixel. A numpy
+    batch gives a numpy array, a torch batch (training's) a torch tensor."""
+    if not isinstance(images, np.ndarray):
+        import torch
+
+        return torch.from_numpy(content_widths(images.cpu().numpy())).to(images.device)
+    differs = (images != images[:, :, -1:, -1:]).any(axis=(1, 2))  # (N, W): a column with anything else
+    return np.where(differs, np.arange(1, images.shape[3] + 1), 0).max(axis=1, initial=0)
 
 
 def crop_width(content: int, full: int, stride: int = COLUMN_STRIDE) -> int:
@@ -213,17 +217,34 @@ def ink_view(im: Image.Image, levels: bool = False, crop: bool = False) -> tuple
     return im.crop((int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)), int(cols[0])
 
 
-def load_tensor(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
-                name: str | None = None, levels: bool = False, crop: bool = False) -> torch.Tensor:
+def load_array(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
+               name: str | None = None, levels: bool = False, crop: bool = False) -> np.ndarray:
     """``open_image``, ``ink_view`` (``levels``, ``crop``), then ``resize_and_pad`` (``width``
-    0: to the image's ``own_width``); raises ``BadImage``."""
-    return load_tensor_and_scale(source, height, width, channels, max_width, name, levels, crop)[0]
+    0: to the image's ``own_width``): uint8 (C, H, W); raises ``BadImage``."""
+    return load_array_and_scale(source, height, width, channels, max_width, name, levels, crop)[0]
+
+
+def load_tensor(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
+                name: str | None = None, levels: bool = False, crop: bool = False):
+    """``load_array`` as a torch tensor (training's datasets)."""
+    import torch
+
+    return torch.from_numpy(load_array(source, height, width, channels, max_width, name, levels, crop))
 
 
 def load_tensor_and_scale(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
-                          name: str | None = None, levels: bool = False,
-                          crop: bool = False) -> tuple[torch.Tensor, float, int, int]:
-    """``load_tensor``, plus the source's pixels per input pixel along x, its width (as shown
+                          name: str | None = None, levels: bool = False, crop: bool = False):
+    """``load_array_and_scale`` with the image as a torch tensor."""
+    import torch
+
+    array, *rest = load_array_and_scale(source, height, width, channels, max_width, name, levels, crop)
+    return (torch.from_numpy(array), *rest)
+
+
+def load_array_and_scale(source, height: int, width: int, channels: int, max_width: int = MAX_WIDTH,
+                         name: str | None = None, levels: bool = False,
+                         crop: bool = False) -> tuple[np.ndarray, float, int, int]:
+    """``load_array``, plus the source's pixels per input pixel along x, its width (as shown
     upright) and the columns ``crop`` cut off on its left, to map positions in the input back
     to the source; raises ``BadImage``. ``name``: how an ``ImageTooWide`` warning names the
     image (default: its path).

@@ -1,5 +1,7 @@
 """The ONNX Runtime back end: a session that maps float images to log-probabilities like
 ``CRNN.forward``, and the charset and settings ``crnn-ocr export`` stored beside the graph.
+Numpy arrays in and out: reading a bundled model (every one is an ONNX file) never imports
+PyTorch.
 
 It is not the place for reading images (``Recognizer``) or writing the file (``export``).
 """
@@ -8,12 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
+import numpy as np
 
-from crnn_ocr.model.charset import Charset
-from crnn_ocr.model.checkpoint import CheckpointError
 from crnn_ocr.config.schema import Config
 from crnn_ocr.reading.images import COLUMN_STRIDE
+from crnn_ocr.model.charset import Charset
+from crnn_ocr.model.errors import CheckpointError
+from crnn_ocr.utils.runtime import free_cores, thread_count
 
 
 class OnnxModel:
@@ -23,7 +26,7 @@ class OnnxModel:
     Args:
         path: a file written by ``crnn_ocr.export.export_onnx``, or the bytes of one
             (``export.onnx_bytes``).
-        threads: intra-op threads; 0 lets ONNX Runtime choose (one per physical core).
+        threads: intra-op threads; 0: the cores the machine can give (``runtime.thread_count``).
     """
 
     column_stride = COLUMN_STRIDE  # input pixels per output column; load_onnx sets the model's own
@@ -36,8 +39,10 @@ class OnnxModel:
                                   else f"ONNX model not found: {path}")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads = thread_count(threads)
         options.inter_op_num_threads = 1  # the graph is a chain: nothing runs in parallel
+        if threads > 1 and threads >= free_cores():  # no busy-waiting against another process's work
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(path if isinstance(path, bytes) else str(path), options,
                                                 providers=["CPUExecutionProvider"])
@@ -47,12 +52,22 @@ class OnnxModel:
         self.metadata = self.session.get_modelmeta().custom_metadata_map
         self.input_name = self.session.get_inputs()[0].name
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        (log_probs,) = self.session.run(None, {self.input_name: images.contiguous().numpy()})
-        return torch.from_numpy(log_probs)
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Float images (N, C, H, W) in [0, 1] -> float32 log-probabilities (T, N, classes)."""
+        (log_probs,) = self.session.run(None, {self.input_name: np.ascontiguousarray(images, dtype=np.float32)})
+        return log_probs
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The training labels stored in the file (a bundled model's), for the word decoders."""
+        try:
+            words = json.loads(self.metadata.get("vocabulary", "[]"))
+        except ValueError:
+            return []
+        return [w for w in words if isinstance(w, str)] if isinstance(words, list) else []
 
 
-def load_onnx(path: str | Path, threads: int = 0) -> tuple[OnnxModel, Charset, Config]:
+def load_onnx(path: str | Path | bytes, threads: int = 0) -> tuple[OnnxModel, Charset, Config]:
     """The session of an exported file with the charset and config in its metadata."""
     model = OnnxModel(path, threads)
     meta = model.metadata
@@ -88,11 +103,11 @@ def check_against_graph(model: OnnxModel, charset: Charset, config: Config, path
         if isinstance(shape[axis], int) and shape[axis] != value:
             raise CheckpointError(f"{path}: its metadata says {name} {value}, but the graph takes {shape[axis]}")
     try:  # one probe at the metadata's size: the graph must take it and say how many classes it has
-        out = model(torch.zeros(1, d.channels, d.height, d.widest))  # any-width mode: its max_width
+        out = model(np.zeros((1, d.channels, d.height, d.widest), dtype=np.float32))  # any width: its max_width
     except Exception as e:  # ONNX Runtime's own error types for input the graph refuses
         raise CheckpointError(f"{path}: its metadata (channels {d.channels}, height {d.height}, width {d.width}) "
                               f"does not fit the graph ({str(e).splitlines()[0][:80]})") from None
-    if out.dim() != 3 or out.shape[1] != 1:
+    if out.ndim != 3 or out.shape[1] != 1:
         raise CheckpointError(f"{path}: the graph's output has shape {tuple(out.shape)}, not (columns, N, classes)")
     if out.shape[2] != len(charset):
         raise CheckpointError(f"{path}: its metadata has {len(charset) - 1} characters (+ blank = {len(charset)} "

@@ -295,7 +295,7 @@ def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") 
         if name in recognizers:
             raise ValueError(f"two models named {name!r}; name them with NAME=PATH")
         recognizers[name] = Recognizer.load(path, threads=threads, backend=backend)
-        recognizers[name].decoder()  # its default decoder built now, not during the first request
+        recognizers[name]._decoder()  # its default decoder built now, not during the first request
     return recognizers
 
 

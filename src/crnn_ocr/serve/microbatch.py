@@ -37,14 +37,14 @@ class RequestError(Exception):
 def read_images(recognizer: Recognizer, images: list[Prepared | Reading], details: bool) -> list[dict]:
     """The prepared images read: ``{"text", "confidence"}`` per image, in order, with
     ``"chars"`` when ``details`` (and ``"error"`` for one that could not be prepared)."""
-    return [r.to_dict() for r in recognizer.read_prepared(images, details=details)]
+    return [r.to_dict() for r in recognizer._read_prepared(images, details=details)]
 
 
 def prepare_one(recognizer: Recognizer, image: Image.Image) -> Prepared | Reading:
     """``image`` decoded and reduced to the model's input (``Recognizer.prepare``), then
     closed: its decoded pixels are freed now, not when the request is answered."""
     try:
-        return recognizer.prepare([image])[0]
+        return recognizer._prepare([image])[0]
     finally:
         image.close()
 

@@ -42,10 +42,6 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 def worker_app(settings: dict):
     """The app of one process, from the settings ``run_workers`` gave it."""
-    if settings["threads"]:
-        import torch
-
-        torch.set_num_threads(settings["threads"])
     return create_app(load_recognizers(settings["models"], settings["threads"], settings["backend"]),
                       Limits(**settings["limits"]), Batching(**settings["batching"]), settings["browse"],
                       settings["allowed_hosts"])

@@ -36,7 +36,7 @@ from crnn_ocr.training import run_folder
 from crnn_ocr.training.data import TrainingData, load_training_data
 from crnn_ocr.training.report import epoch_line, log_tensorboard, open_tensorboard, write_history
 from crnn_ocr.training.state import Progress, TrainState, load_for_resume, new_state
-from crnn_ocr.utils.runtime import StopRequest, any_rank, autocast_dtype, select_device, world_size
+from crnn_ocr.utils.runtime import StopRequest, any_rank, autocast_dtype, select_device, use_threads, world_size
 
 PROGRESS_EVERY = 120  # seconds between progress lines when there is no progress bar (output to a file)
 
@@ -116,8 +116,7 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
     """Data, model, optimizer and schedule of a run; a resumed run's ``TrainState`` restored."""
     t = config.train
     out.mkdir(parents=True, exist_ok=True)
-    if t.threads:
-        torch.set_num_threads(t.threads)
+    use_threads(t.threads)  # 0: the cores the machine can give, not every core (utils.runtime)
     torch.manual_seed(t.seed)
     ckpt = load_for_resume(out / "last.pt") if resume else None
     if ckpt:
