@@ -19,6 +19,7 @@ from run import time_to  # experiments/run.py: the same thresholds as results/ab
 from crnn_ocr import Config
 
 from crnn_ocr.model import checkpoint
+from crnn_ocr.model.pretrained import pretrained_start
 from crnn_ocr.training.train import train
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         cfg = Config.from_toml(args.config)
-        if checkpoint.pretrained_start(cfg):
+        if pretrained_start(cfg):
             raise SystemExit(f"{args.config}: starts from pretrained weights; this measures training from scratch")
         cfg.train.seed, cfg.train.threads = seed, args.threads
         run_dir = args.runs / f"{args.config.stem}_seed{seed}"

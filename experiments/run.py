@@ -17,11 +17,11 @@ import json
 import time
 from pathlib import Path
 
-import torch
 
 from crnn_ocr import Config
 
 from crnn_ocr.model import checkpoint
+from crnn_ocr.model.pretrained import pretrained_start
 from crnn_ocr.evaluation.evaluate import evaluate
 from crnn_ocr.training.train import train
 
@@ -94,7 +94,7 @@ def run_one(config_path: Path, args) -> dict:
 
     test = args.captcha_test if kind == "captcha" else args.iam_test
     m = cfg.model
-    start = checkpoint.pretrained_start(cfg)
+    start = pretrained_start(cfg)
     options = {"height": cfg.data.height, "column_pool": m.column_pool, "ctc_shortcut": m.ctc_shortcut,
                "shortcut_pool": m.shortcut_pool, "width_pool": m.width_pool, "cnn_blocks": sum(m.cnn_blocks),
                "pretrained": Path(start).name, "synthetic_mix": cfg.data.synthetic_mix,

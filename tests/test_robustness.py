@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from crnn_ocr.model import checkpoint
+from crnn_ocr.model.pretrained import load_pretrained
 from crnn_ocr.hub.registry import models
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.model.crnn import CRNN
@@ -395,7 +396,7 @@ def test_pretrained_checkpoint_with_another_charset_loads_all_but_the_output_lay
 
     target = CRNN.from_config(cfg, Charset("2345678bcdefgmnpwxy"))
     fresh_fc = target.fc.weight.detach().clone()
-    copied, total, rows = checkpoint.load_pretrained(target, path, Charset("2345678bcdefgmnpwxy"))
+    copied, total, rows = load_pretrained(target, path, Charset("2345678bcdefgmnpwxy"))
     assert total - copied == 2  # fc.weight and fc.bias are not copied whole
     assert torch.equal(target.cnn[0][0].weight, source.cnn[0][0].weight)
     assert torch.equal(target.rnn.weight_hh_l0, source.rnn.weight_hh_l0)

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from crnn_ocr.hub import registry
 
 from crnn_ocr.model import checkpoint
+from crnn_ocr.model.pretrained import load_pretrained
 from crnn_ocr.config.schema import Config
 from crnn_ocr.training.release import release
 from crnn_ocr.cli.main import main
@@ -260,13 +261,13 @@ def test_a_bundled_model_by_name_is_a_starting_point_for_training(released, tmp_
     config = Config.from_toml(config_file)
     assert config.model.pretrained == "tiny-v1"  # a name, not a path beside the config file
     model = CRNN.from_config(config, Charset("ab"))
-    copied, total, rows = checkpoint.load_pretrained(model, config.model.pretrained, Charset("ab"))
+    copied, total, rows = load_pretrained(model, config.model.pretrained, Charset("ab"))
     source, _ = checkpoint.read_weights(registry.resolve("tiny-v1"))
     assert copied > 0 and rows == 3  # the blank, a and b
     first_conv = next(k for k in source if k.startswith("cnn.") and k.endswith("weight"))
     assert torch.equal(model.state_dict()[first_conv], source[first_conv].float())
     with pytest.raises(registry.UnknownModel, match="unknown model 'no-such-model'"):
-        checkpoint.load_pretrained(model, "no-such-model")
+        load_pretrained(model, "no-such-model")
 
 
 def test_a_bundled_models_default_decoder_is_built_on_first_use_and_can_be_overridden(models_dir, tiny_pt, tmp_path,

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from crnn_ocr.model import checkpoint
+from crnn_ocr.model.pretrained import load_pretrained
 
 
 def small_checkpoint(charset: str) -> dict:
@@ -87,7 +88,7 @@ def test_pretrained_weights_of_another_input_height_feed_the_gru_the_same_sum(tm
     assert (small.feature_rows, tall.feature_rows) == (2, 3)
     path = tmp_path / "small.pt"
     torch.save({"model": small.state_dict(), "charset": "abc", "config": {}}, path)
-    copied, total, _ = checkpoint.load_pretrained(tall, path, Charset("abc"))
+    copied, total, _ = load_pretrained(tall, path, Charset("abc"))
     assert copied == total - 2  # the classifier is mapped by character
     column = torch.rand(8, 1)  # one column's CNN features (channels), the same in every row
     for name in ("rnn.weight_ih_l0", "rnn.weight_ih_l0_reverse"):
@@ -116,7 +117,7 @@ def test_a_model_with_residual_blocks_added_starts_as_the_model_without_them(tmp
     deep = CRNN(4, height=32, width=64, rnn_hidden=8, cnn_channels=(4, 4, 8, 8, 8), cnn_blocks=(0, 0, 0, 1, 2))
     path = tmp_path / "plain.pt"
     torch.save({"model": plain.state_dict(), "charset": "abc", "config": {}}, path)
-    copied, total, _ = checkpoint.load_pretrained(deep, path, Charset("abc"))
+    copied, total, _ = load_pretrained(deep, path, Charset("abc"))
     assert copied == len(plain.state_dict()) - 2  # all but the classifier, which is mapped by character
     assert total > copied  # the three residual blocks are new
     images = torch.rand(2, 1, 32, 64)

@@ -4,7 +4,8 @@ import torch
 from safetensors import safe_open
 
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.model.checkpoint import CheckpointError, load, load_pretrained
+from crnn_ocr.model.checkpoint import CheckpointError, load
+from crnn_ocr.model.pretrained import load_pretrained
 from crnn_ocr.model.crnn import CRNN
 from crnn_ocr.cli.main import main
 from crnn_ocr.config.schema import Config

@@ -192,7 +192,7 @@ def test_by_default_a_run_starts_from_the_bundled_synthetic_words_model_when_its
     from ``synth-words`` (at another input height, its GRU input resampled); a CNN of other
     widths, or ResNet-18, starts from scratch, and the log says which."""
     from crnn_ocr import Config
-    from crnn_ocr.model.checkpoint import auto_start
+    from crnn_ocr.model.pretrained import auto_start
     from crnn_ocr.cli.main import main
 
     config = Config()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from crnn_ocr.config.fields import ConfigError, option
 
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
-AUTO = "auto"  # [model] pretrained: the bundled synthetic-words model if it fits (checkpoint.auto_start)
+AUTO = "auto"  # [model] pretrained: the bundled synthetic-words model if it fits (pretrained.auto_start)
 MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
 MAX_WIDTH = 2048  # any-width mode: the default widest input (``[data] max_width``)
 SIMPLE_CHANNELS = (32, 64, 128, 128, 256)  # the simple backbone's five widths (``[model] cnn_channels``)

@@ -6,7 +6,7 @@ system's fonts (the ``"pretrain"`` config preset: ``DataConfig.path = "synth:wor
 ``backbone.safetensors`` beside ``best.pt``: the best model's weights in float16, with its
 config, charset and validation scores as metadata. That file is a few MB, small enough to
 commit, and ``crnn-ocr train --pretrained FILE`` starts from it like from a checkpoint
-(``checkpoint.load_pretrained``: matching layers are copied, a classifier for another charset
+(``model.pretrained.load_pretrained``: matching layers are copied, a classifier for another charset
 starts fresh).
 """
 from __future__ import annotations

@@ -30,7 +30,7 @@ from crnn_ocr.data.datasets import width_bucketed
 from crnn_ocr.decoding.ctc import ctc_loss
 from crnn_ocr.evaluation import plots
 from crnn_ocr.evaluation.metrics import cer, word_accuracy
-from crnn_ocr.model import checkpoint
+from crnn_ocr.model import checkpoint, pretrained
 from crnn_ocr.reading.infer import infer, take
 from crnn_ocr.training import run_folder
 from crnn_ocr.training.data import TrainingData, load_training_data
@@ -123,10 +123,10 @@ def set_up(config: Config, out: Path, resume: bool, log, device: torch.device, r
         log(f"resuming from {out / 'last.pt'} (epoch {ckpt['epoch']}, step {ckpt['step']})")
         check_resume_groups(ckpt, t.cnn_lr, out / "last.pt")
     else:
-        checkpoint.check_start(config)  # a misspelt start fails now, not after the data load
+        pretrained.check_start(config)  # a misspelt start fails now, not after the data load
     data, model = load_training_data(config, ckpt["charset"] if ckpt else None, log)
     if not ckpt:
-        checkpoint.start_from_pretrained(model, config, data.charset, log)
+        pretrained.start_from_pretrained(model, config, data.charset, log)
     log(f"model: {config.model.backbone} backbone, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
         f"parameters, {model.columns} output columns; device {device}" + (f", {world} processes" if world > 1 else ""))
     # channels_last: oneDNN's convolutions run faster on NHWC (1.2x with bf16 on 2 CPU cores).
