@@ -61,3 +61,9 @@ def test_evaluate_pages_scores_the_folder_and_draws_the_worst_page(page_folder, 
     report = json.loads((out / "report.json").read_text())
     assert report["pages"][0]["name"] == "one" and report["cer"] < 0.2
     assert (out / "worst.png").is_file() and "1 pages: CER" in capsys.readouterr().out
+
+
+def test_predict_on_a_page_warns_and_names_the_page_command(page_folder, capsys):
+    assert main(["predict", "--model", "printed-en", str(page_folder / "one.png")]) == 0
+    err = capsys.readouterr().err
+    assert "3 text lines" in err and "crnn-ocr read" in err

@@ -134,6 +134,7 @@ def record(fmt: str, path: str, reading, first: bool) -> str:
 
 
 def cmd_predict(args) -> int:
+    from crnn_ocr.cli.pages import warn_if_pages
     from crnn_ocr.reading.recognizer import Recognizer
 
     if args.details and args.format == "tsv":
@@ -142,6 +143,7 @@ def cmd_predict(args) -> int:
     paths = image_paths(args.paths, args.recursive)
     if not paths:
         raise ValueError("no images among the inputs")
+    warn_if_pages(paths, rec.config)
     if args.output and os.path.isfile(args.output):
         output = os.stat(args.output)
         for path in paths:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from crnn_ocr.utils.files import shown
+
 SUFFIXES = {"text": ".txt", "json": ".json", "hocr": ".hocr", "alto": ".alto.xml", "page": ".page.xml"}
 
 
@@ -86,3 +88,34 @@ def evaluate_pages(args) -> int:
           f"{report.seconds_per_page:.2f} s per page; report {Path(args.out) / 'report.json'}, "
           f"worst page {Path(args.out) / 'worst.png'}")
     return 0
+
+
+MAX_PAGE_WARNINGS = 5  # a folder of pages gets a few lines and a count, not one line per file
+
+
+def warn_if_pages(paths: list, config) -> None:
+    """For ``crnn-ocr predict``: warn (on stderr, reading goes on) about inputs that look like
+    pages or blocks of lines rather than the crops the model reads (``pages.hint``). Only images
+    at least three times the model's input height are looked at, so word and line crops cost
+    one header read."""
+    from PIL import Image
+
+    from crnn_ocr.pages.hint import MIN_PAGE_HEIGHT, crop_warning
+
+    d, warned = config.data, 0
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                if im.height < max(MIN_PAGE_HEIGHT, 3 * d.height):
+                    continue
+                message = crop_warning(im.convert("L"), d.height, d.max_width if d.any_width else d.width,
+                                       shown(str(path)))
+        except Exception:  # noqa: BLE001 - an image that cannot be looked at is reported by the reading itself
+            continue
+        if message:
+            warned += 1
+            if warned <= MAX_PAGE_WARNINGS:
+                print(f"crnn-ocr: warning: {message}", file=sys.stderr)
+    if warned > MAX_PAGE_WARNINGS:
+        print(f"crnn-ocr: warning: {warned} inputs in all look like pages: `crnn-ocr read` reads pages",
+              file=sys.stderr)
