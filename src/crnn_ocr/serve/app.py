@@ -2,12 +2,14 @@
 
 A thin layer over the Python API: ``uploads`` parses requests and enforces the limits, and
 ``microbatch`` prepares the images (``Recognizer.prepare``) and gathers those of concurrent
-requests into one forward pass (``Recognizer.read_prepared``). ``guard`` refuses requests for
+requests into one forward pass (``Recognizer.read_prepared``); ``pages`` reads whole pages
+(``crnn_ocr.pages.read_page``) one at a time. ``guard`` refuses requests for
 other hosts and adds the browser's security headers; ``connections`` bounds what a connection
 may cost before the app sees a request (header size, read timeouts).
 
 Endpoints: ``POST /v1/recognize`` (multipart field ``images``, repeatable, or JSON
-``{"images": ["<base64>", ...]}``; ``?model=NAME&details=true``), ``GET /v1/models``,
+``{"images": ["<base64>", ...]}``; ``?model=NAME&details=true``), ``POST /v1/page`` (one
+page: field ``image`` or JSON ``{"image": "<base64>"}``; ``?model=LINE_MODEL``), ``GET /v1/models``,
 ``GET /healthz``, the page ``/``, OpenAPI docs at ``/docs`` (Swagger UI served from the
 package); with an ``evaluate`` output folder, the page ``/browse`` and ``GET /v1/evaluation``.
 
