@@ -4,6 +4,7 @@ libraries refused with a JSON error, and the service serving after each."""
 import base64
 import io
 import sys
+import threading
 import warnings
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from pagedraw import draw_lines, text_line  # noqa: E402
 
 from crnn_ocr import pages as P  # noqa: E402
 from crnn_ocr.reading.recognizer import Recognizer  # noqa: E402
-from crnn_ocr.serve.app import Limits, create_app, load_recognizers  # noqa: E402
+from crnn_ocr.serve.app import Batching, Limits, create_app, load_recognizers  # noqa: E402
 
 from conftest import tiny_checkpoint  # noqa: E402
 
@@ -114,6 +115,41 @@ def test_a_service_of_word_models_only_says_it_has_no_line_model(models, page_pn
     with TestClient(create_app({"words": models["words"]}), base_url="http://localhost") as c:
         r = c.post("/v1/page", files={"image": ("page.png", page_png, "image/png")})
     assert r.status_code == 404 and r.json()["error"]["code"] == "no_line_model"
+
+
+class GatedLineModel:
+    """A line model whose reading waits until the test opens the gate: "a page is being read"
+    made deterministic."""
+
+    def __init__(self, recognizer):
+        self.recognizer, self.started, self.gate = recognizer, threading.Event(), threading.Event()
+
+    def read(self, *args, **kwargs):
+        self.started.set()
+        assert self.gate.wait(60)
+        return self.recognizer.read(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.recognizer, name)
+
+
+def test_pages_beyond_the_page_queue_get_503_while_one_is_read(models, page_png):
+    gated = GatedLineModel(models["printed-en"])
+    files = {"image": ("page.png", page_png, "image/png")}
+    with TestClient(create_app({"printed-en": gated}, batching=Batching(max_page_queue=1)),
+                    base_url="http://localhost") as c:
+        answers = []
+        first = threading.Thread(target=lambda: answers.append(c.post("/v1/page", files=files)))
+        first.start()
+        assert gated.started.wait(30)  # the first page is being read
+        assert c.get("/healthz").json()["pages"] == 1
+        refused = c.post("/v1/page", files=files)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "queue_full"
+        gated.gate.set()
+        first.join(60)
+        assert answers[0].status_code == 200 and answers[0].json()["page"]["lines"]
+        assert c.post("/v1/page", files=files).status_code == 200
+        assert c.get("/healthz").json()["pages"] == 0
 
 
 def test_without_the_layout_libraries_the_page_endpoint_answers_501_naming_them(client, page_png, monkeypatch):
