@@ -170,6 +170,7 @@ def test_page_mode_draws_the_line_boxes_over_an_uploaded_page_and_lists_its_line
             assert box.rect["x"] - img.rect["x"] == pytest.approx(x0 * scale, abs=2)
             assert box.rect["y"] - img.rect["y"] == pytest.approx(y0 * scale, abs=2)
             assert box.rect["width"] == pytest.approx((x1 - x0) * scale, abs=3)
+            assert box.rect["height"] == pytest.approx((y1 - y0) * scale, abs=3)
         view.find_elements(By.CSS_SELECTOR, ".page-line")[1].click()
         assert "selected" in boxes[1].get_attribute("class") and "selected" not in boxes[0].get_attribute("class")
         boxes[0].click()
