@@ -124,7 +124,7 @@ def test_models_healthz_docs_and_pages(client):
     assert models[0]["default"] and not models[1]["default"]
     assert models[0]["height"] == 32 and models[0]["backend"] == "pytorch"
     assert client.get("/healthz").json() == {"status": "ok", "queued": {"tiny": 0, "other": 0},
-                                            "preparing": {"tiny": 0, "other": 0}}
+                                            "preparing": {"tiny": 0, "other": 0}, "pages": 0}
     assert "/v1/recognize" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     page = client.get("/")
@@ -276,7 +276,8 @@ def test_a_request_with_an_image_that_cannot_be_decoded_is_refused_before_the_mo
     with TestClient(create_app({"tiny": gated})) as client:
         r = client.post("/v1/recognize", files=upload(images[0], truncated))
         assert r.status_code == 400 and r.json()["error"]["message"].startswith("image 1:")
-        assert client.get("/healthz").json() == {"status": "ok", "queued": {"tiny": 0}, "preparing": {"tiny": 0}}
+        assert client.get("/healthz").json() == {"status": "ok", "queued": {"tiny": 0}, "preparing": {"tiny": 0},
+                                                 "pages": 0}
         assert client.post("/v1/recognize", files=upload(images[0])).status_code == 200
     assert gated.batches == [1]  # only the good request reached the model
 

@@ -3,8 +3,10 @@
 uploads an image and reads the service's answer from the page. Skips without a browser."""
 import shutil
 import socket
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -133,3 +135,46 @@ def test_browse_page_lists_errors_first_and_filters_by_text(recognizer, browser,
     finally:
         stop()
 
+
+
+def test_page_mode_draws_the_line_boxes_over_an_uploaded_page_and_lists_its_lines(recognizer, browser, tmp_path):
+    pytest.importorskip("cv2", reason="the page layout needs opencv-python-headless")
+    pytest.importorskip("scipy", reason="the page layout needs SciPy")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pages"))
+    from pagedraw import draw_lines, text_line
+
+    from crnn_ocr import pages as P
+
+    line_model = P.load_recognizer("printed-en", threads=1, backend="pytorch")
+    page = draw_lines([text_line(i, 6) for i in range(3)], size=(900, 260))
+    page.save(tmp_path / "page.png")
+    expected = P.read_page(page, line_model).to_dict()["lines"]
+    url, stop = running_server(create_app({"tiny": recognizer, "printed-en": line_model}))
+    try:
+        browser.get(url)
+        wait = WebDriverWait(browser, 30)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+        browser.find_element(By.ID, "mode-page").click()
+        assert browser.find_element(By.ID, "model").get_attribute("value") == "printed-en"  # a line model chosen
+        browser.find_element(By.ID, "file").send_keys(str(tmp_path / "page.png"))
+        view = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, ".page-result.done"))
+        listed = view.find_elements(By.CSS_SELECTOR, ".page-lines .line-text")
+        assert [li.text for li in listed] == [line["text"] for line in expected] and expected
+        boxes = view.find_elements(By.CSS_SELECTOR, ".boxes .line-box")
+        assert len(boxes) == len(expected)
+        img = view.find_element(By.CSS_SELECTOR, ".page-frame img")
+        wait.until(lambda d: img.get_property("naturalWidth") == 900)
+        scale = img.rect["width"] / 900  # the boxes follow the page's displayed size
+        for box, line in zip(boxes, expected):
+            x0, y0, x1, y1 = line["box"]
+            assert box.rect["x"] - img.rect["x"] == pytest.approx(x0 * scale, abs=2)
+            assert box.rect["y"] - img.rect["y"] == pytest.approx(y0 * scale, abs=2)
+            assert box.rect["width"] == pytest.approx((x1 - x0) * scale, abs=3)
+            assert box.rect["height"] == pytest.approx((y1 - y0) * scale, abs=3)
+        view.find_elements(By.CSS_SELECTOR, ".page-line")[1].click()
+        assert "selected" in boxes[1].get_attribute("class") and "selected" not in boxes[0].get_attribute("class")
+        boxes[0].click()
+        assert "selected" in boxes[0].get_attribute("class") and "selected" not in boxes[1].get_attribute("class")
+        assert policy_violations(browser) == []
+    finally:
+        stop()

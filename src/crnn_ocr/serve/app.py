@@ -2,12 +2,14 @@
 
 A thin layer over the Python API: ``uploads`` parses requests and enforces the limits, and
 ``microbatch`` prepares the images (``Recognizer.prepare``) and gathers those of concurrent
-requests into one forward pass (``Recognizer.read_prepared``). ``guard`` refuses requests for
+requests into one forward pass (``Recognizer.read_prepared``); ``pages`` reads whole pages
+(``crnn_ocr.pages.read_page``) one at a time. ``guard`` refuses requests for
 other hosts and adds the browser's security headers; ``connections`` bounds what a connection
 may cost before the app sees a request (header size, read timeouts).
 
 Endpoints: ``POST /v1/recognize`` (multipart field ``images``, repeatable, or JSON
-``{"images": ["<base64>", ...]}``; ``?model=NAME&details=true``), ``GET /v1/models``,
+``{"images": ["<base64>", ...]}``; ``?model=NAME&details=true``), ``POST /v1/page`` (one
+page: field ``image`` or JSON ``{"image": "<base64>"}``; ``?model=LINE_MODEL``), ``GET /v1/models``,
 ``GET /healthz``, the page ``/``, OpenAPI docs at ``/docs`` (Swagger UI served from the
 package); with an ``evaluate`` output folder, the page ``/browse`` and ``GET /v1/evaluation``.
 
@@ -16,13 +18,10 @@ package); with an ``evaluate`` output folder, the page ``/browse`` and ``GET /v1
 """
 from __future__ import annotations
 
-import asyncio
-import csv
 import gc
-import json
 import logging
 import typing
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -38,11 +37,13 @@ from starlette.requests import ClientDisconnect
 from crnn_ocr.hub import registry
 from crnn_ocr.reading.onnx import OnnxModel
 from crnn_ocr.reading.recognizer import Recognizer
+from crnn_ocr.serve.browse import add_browser
 from crnn_ocr.serve.connections import REFUSED, uvicorn_options
 from crnn_ocr.serve.guard import LOOPBACK_HOSTS, Guard
 from crnn_ocr.serve.microbatch import MicroBatcher, RequestError, running
 from crnn_ocr.serve.options import Batching, ConnectionLimits, Limits
-from crnn_ocr.serve.uploads import open_uploads, uploaded_images
+from crnn_ocr.serve.pages import PageReader, add_page_route
+from crnn_ocr.serve.uploads import open_uploads, unless_client_leaves, uploaded_images
 
 WEB = Path(__file__).parent / "web"
 logger = logging.getLogger("uvicorn.error")  # uvicorn's log: its format, its level
@@ -109,19 +110,10 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
     recognizers = dict(recognizers)
     default = next(iter(recognizers), None)
     batchers: dict[str, MicroBatcher] = {}
+    pages = PageReader(recognizers, limits, batching)
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        async with running(recognizers, batching, batchers):
-            # Everything loaded so far (torch, the models, the web stack) lives as long as the
-            # service: out of the garbage collector's sight, so that a full collection does not
-            # stall every request in flight for a large part of a second.
-            gc.collect()
-            gc.freeze()
-            yield
-            gc.unfreeze()
-
-    app = FastAPI(title="crnn-ocr", summary="CRNN text recognition of word images", lifespan=lifespan,
+    app = FastAPI(title="crnn-ocr", summary="CRNN text recognition of word images and pages",
+                  lifespan=lifespan(recognizers, batching, batchers, pages),
                   docs_url=None, redoc_url=None)
     app.add_middleware(Guard, allowed_hosts=LOOPBACK_HOSTS if allowed_hosts is None else allowed_hosts)
     add_error_handlers(app)
@@ -146,25 +138,37 @@ def create_app(recognizers: Mapping[str, Recognizer], limits: Limits | None = No
         return [model_info(name, rec, name == default) for name, rec in recognizers.items()]
 
     @app.get("/healthz", summary="Liveness: 200 while the service answers, with the images queued "
-             "(prepared, waiting for the model) and being prepared, per model")
+             "(prepared, waiting for the model) and being prepared, per model, and the pages waiting or being read")
     async def healthz():
         return {"status": "ok", "queued": {name: b.waiting for name, b in batchers.items()},
-                "preparing": {name: b.preparing for name, b in batchers.items()}}
+                "preparing": {name: b.preparing for name, b in batchers.items()}, "pages": pages.pending}
 
-    @app.get("/", include_in_schema=False)
-    async def page():
-        return FileResponse(WEB / "index.html")
-
-    @app.get("/favicon.ico", include_in_schema=False)
-    async def favicon():
-        return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
-
-    add_docs(app)
-
+    add_page_route(app, pages)
     if browse is not None:
         add_browser(app, Path(browse))
-    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    add_web(app)
     return app
+
+
+def lifespan(recognizers: dict[str, Recognizer], batching: Batching, batchers: dict[str, MicroBatcher],
+             pages: PageReader):
+    """The service's lifespan: the batchers (put into ``batchers``) and the page reader run
+    while it serves; the objects loaded before it are kept out of the garbage collector's sight."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI):
+        async with running(recognizers, batching, batchers):
+            pages.start()
+            # Everything loaded so far (torch, the models, the web stack) lives as long as the
+            # service: out of the garbage collector's sight, so that a full collection does not
+            # stall every request in flight for a large part of a second.
+            gc.collect()
+            gc.freeze()
+            yield
+            gc.unfreeze()
+            pages.stop()
+
+    return run
 
 
 def add_error_handlers(app: FastAPI) -> None:
@@ -196,27 +200,19 @@ def add_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", f"the service failed ({type(e).__name__})")
 
 
-async def unless_client_leaves(request: Request, work: Awaitable):
-    """``work``'s result; if the client disconnects first, ``work`` is cancelled and
-    ``ClientDisconnect`` raised. (Once a request's body is read, the server's next message
-    for it is the disconnect, or nothing until the answer is sent.)"""
-    task = asyncio.ensure_future(work)
+def add_web(app: FastAPI) -> None:
+    """The page ``/``, its favicon, ``/docs`` and the pages' files (``/static``)."""
 
-    async def left():
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(WEB / "index.html")
 
-    watcher = asyncio.ensure_future(left())
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    if task.cancelled():
-        raise ClientDisconnect()
-    return task.result()
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        return FileResponse(WEB / "favicon.svg", media_type="image/svg+xml")
+
+    add_docs(app)
+    app.mount("/static", StaticFiles(directory=WEB), name="static")  # after /static/swagger-ui
 
 
 def add_docs(app: FastAPI) -> None:
@@ -246,42 +242,6 @@ def model_info(name: str, rec: Recognizer, default: bool) -> dict:
             "decoder": rec.default_decoder}
 
 
-def add_browser(app: FastAPI, folder: Path) -> None:
-    """``/browse``: the page; ``/v1/evaluation``: metrics and predictions of ``folder``;
-    ``/v1/evaluation/images/{i}``: the image of prediction ``i`` (only images listed there)."""
-    if not (folder / "predictions.tsv").is_file():
-        raise ValueError(f"{folder} has no predictions.tsv; give a folder written by `crnn-ocr evaluate`")
-    metrics_file = folder / "metrics.json"
-    try:
-        with open(folder / "predictions.tsv", newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
-        metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.is_file() else {}
-        predictions = [{"index": i, "name": Path(r["path"]).name, "gold": r["gold"], "prediction": r["prediction"],
-                        "correct": r["correct"] == "1", "confidence": float(r["confidence"])}
-                       for i, r in enumerate(rows)]
-    except (KeyError, TypeError, ValueError) as e:  # a missing column or field, not UTF-8, not JSON, not a number
-        raise ValueError(f"{folder}: its predictions.tsv or metrics.json is not as `crnn-ocr evaluate` writes them "
-                         f"({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})") from None
-
-    def image_path(path: str) -> Path:
-        p = Path(path)  # written relative to where evaluate ran, or absolute; else beside the report
-        return p if p.is_absolute() or p.exists() else folder / p
-
-    @app.get("/browse", include_in_schema=False)
-    async def browse_page():
-        return FileResponse(WEB / "browse.html")
-
-    @app.get("/v1/evaluation", summary="The browsed evaluation: metrics and every prediction")
-    async def evaluation():
-        return {"folder": folder.name, "metrics": metrics, "predictions": predictions}
-
-    @app.get("/v1/evaluation/images/{index}", summary="The image of one prediction")
-    async def evaluation_image(index: int):
-        if not 0 <= index < len(rows) or not (path := image_path(rows[index]["path"])).is_file():
-            raise RequestError(404, "not_found", f"no image for prediction {index}")
-        return FileResponse(path)
-
-
 def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") -> dict[str, Recognizer]:
     """``NAME=PATH`` or ``PATH`` (named after the file, or its folder for ``best``/``last``)
     -> name -> ``Recognizer``, run by ``backend`` (``Recognizer.load``)."""
@@ -295,6 +255,7 @@ def load_recognizers(specs: list[str], threads: int = 0, backend: str = "onnx") 
         if name in recognizers:
             raise ValueError(f"two models named {name!r}; name them with NAME=PATH")
         recognizers[name] = Recognizer.load(path, threads=threads, backend=backend)
+        recognizers[name].source = path  # a bundled name tells the page reader how its lines are cut
         recognizers[name]._decoder()  # its default decoder built now, not during the first request
     return recognizers
 

@@ -19,12 +19,15 @@ class Limits:
     a 16-bit, 32-bit or float image's count ``uploads.WIDE_MODES`` times. ``max_pixels``
     bounds the memory of decoding one image (the service decodes one at a time and keeps only
     its reduction to the model's input); ``max_request_pixels`` bounds the decoding time one
-    request may take."""
+    request may take. A page (``/v1/page``) has its own budget, ``max_page_pixels``: it is
+    decoded whole and read by the page reader, one page at a time."""
 
     max_body_mb: float = option(8.0, "request body, in MiB", gt=0)
     max_images: int = option(64, "images per request", ge=1)
     max_pixels: int = option(4_000_000, "pixels of one image", ge=1)
     max_request_pixels: int = option(16_000_000, "pixels of all the images of one request", ge=1)
+    max_page_pixels: int = option(12_000_000, "pixels of the page of a /v1/page request (an A4 page at 300 dpi: "
+                                  "8.7 M)", ge=1)
 
     @property
     def max_body_bytes(self) -> int:
@@ -55,11 +58,14 @@ class Batching:
     """Micro-batching: the images of requests that arrive while the model is busy, or within
     ``max_wait_ms`` of each other, are read in one forward pass of at most ``max_batch``
     images (a larger request is read on its own). ``max_batch = 1`` reads one request at a
-    time. Requests beyond ``max_queue`` waiting images are answered 503."""
+    time. Requests beyond ``max_queue`` waiting images are answered 503. Pages (``/v1/page``)
+    are read one at a time on a thread of their own; beyond ``max_page_queue`` pages waiting
+    or being read, a page is answered 503."""
 
     max_batch: int = option(16, "images per forward pass; 1 = one request at a time", ge=1)
     max_wait_ms: float = option(2.0, "how long a request waits for others to join its batch", ge=0, lt=60_000)
     max_queue: int = option(256, "images waiting; beyond, 503", ge=1)
+    max_page_queue: int = option(4, "pages waiting or being read (/v1/page); beyond, 503", ge=1)
 
 
 @dataclass

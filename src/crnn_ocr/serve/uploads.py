@@ -1,18 +1,22 @@
 """The images of a ``crnn-ocr serve`` request: the body (multipart field ``images`` or JSON
-``{"images": ["<base64>", ...]}``) read within the ``Limits``, and each image opened but not
+``{"images": ["<base64>", ...]}``; for ``/v1/page`` one page, field ``image`` or JSON
+``{"image": "<base64>"}``) read within the ``Limits``, and each image opened but not
 decoded: only its header is read (format, mode and size), so that a wrong upload, or one over
 the pixel budget of an image or of the request, is refused before anything is decoded. Every
 refusal is a ``microbatch.RequestError`` (status, code, message)."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
 import json
 import warnings
+from collections.abc import Awaitable
 
 from fastapi import Request
 from PIL import Image
+from starlette.requests import ClientDisconnect
 
 from crnn_ocr.serve.microbatch import RequestError
 from crnn_ocr.serve.options import Limits
@@ -45,30 +49,86 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def uploaded_images(request: Request, limits: Limits) -> list[bytes]:
-    """The encoded images of a multipart or JSON request."""
+def media_type(request: Request, field: str, example: str) -> str:
+    """The request's content type: multipart or JSON, else refused with 415."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind not in ("multipart/form-data", "application/json"):
-        raise RequestError(415, "unsupported_media_type", "send multipart/form-data (field 'images') or "
-                           'application/json ({"images": ["<base64>", ...]})')
+        raise RequestError(415, "unsupported_media_type", f"send multipart/form-data (field '{field}') or "
+                           f"application/json ({example})")
+    return kind
+
+
+def json_object(body: bytes, expected: str) -> dict:
+    """The JSON body as an object, else 400 ``bad_json`` saying what was ``expected``."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise RequestError(400, "bad_json", "the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise RequestError(400, "bad_json", f"expected {expected}")
+    return payload
+
+
+async def uploaded_images(request: Request, limits: Limits) -> list[bytes]:
+    """The encoded images of a multipart or JSON request."""
+    kind = media_type(request, "images", '{"images": ["<base64>", ...]}')
     body = await read_body(request, limits.max_body_bytes)
     if kind == "application/json":
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
-            raise RequestError(400, "bad_json", "the body is not valid JSON") from None
-        items = payload.get("images") if isinstance(payload, dict) else None
+        items = json_object(body, '{"images": ["<base64>", ...]}').get("images")
         if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
             raise RequestError(400, "bad_json", 'expected {"images": ["<base64>", ...]}')
-        check_count(len(items), limits)
+        check_count(len(items), limits.max_images)
         return [decode_base64(i, s) for i, s in enumerate(items)]
+    return multipart_files(body, request.headers["content-type"], ("images",), limits.max_images)
 
-    parts = multipart_parts(body, request.headers["content-type"], max_parts=limits.max_images + 16)
-    images = [(is_file, data) for name, is_file, data in parts if name == "images"]
-    check_count(len(images), limits)
-    if not all(is_file for is_file, _ in images):
-        raise RequestError(400, "bad_multipart", "the field 'images' must hold files")
-    return [data for _, data in images]
+
+async def uploaded_page(request: Request, limits: Limits) -> bytes:
+    """The one encoded page of a ``/v1/page`` request: multipart field ``image`` (or
+    ``images``), or JSON ``{"image": "<base64>"}`` (or ``{"images": ["<base64>"]}``)."""
+    kind = media_type(request, "image", '{"image": "<base64>"}')
+    body = await read_body(request, limits.max_body_bytes)
+    if kind == "multipart/form-data":
+        return multipart_files(body, request.headers["content-type"], ("image", "images"), 1, "page")[0]
+    payload = json_object(body, '{"image": "<base64>"}')
+    items = [payload["image"]] if "image" in payload else payload.get("images")
+    if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+        raise RequestError(400, "bad_json", 'expected {"image": "<base64>"}')
+    check_count(len(items), 1, "page", "image")
+    return decode_base64(0, items[0])
+
+
+async def unless_client_leaves(request: Request, work: Awaitable):
+    """``work``'s result; if the client disconnects first, ``work`` is cancelled and
+    ``ClientDisconnect`` raised. (Once a request's body is read, the server's next message
+    for it is the disconnect, or nothing until the answer is sent.)"""
+    task = asyncio.ensure_future(work)
+
+    async def left():
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(left())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled():
+        raise ClientDisconnect()
+    return task.result()
+
+
+def multipart_files(body: bytes, content_type: str, names: tuple[str, ...], max_files: int,
+                    what: str = "image") -> list[bytes]:
+    """The files of a multipart body in the fields ``names``: at least one, at most ``max_files``."""
+    parts = multipart_parts(body, content_type, max_parts=max_files + 16)
+    files = [(is_file, data) for name, is_file, data in parts if name in names]
+    check_count(len(files), max_files, what, names[0])
+    if not all(is_file for is_file, _ in files):
+        raise RequestError(400, "bad_multipart", f"the field '{names[0]}' must hold files")
+    return [data for _, data in files]
 
 
 def multipart_parts(body: bytes, content_type: str, max_parts: int) -> list[tuple[str, bool, bytes]]:
@@ -108,11 +168,12 @@ def multipart_parts(body: bytes, content_type: str, max_parts: int) -> list[tupl
     return [(name, is_file, bytes(data)) for name, is_file, data in parts]
 
 
-def check_count(n: int, limits: Limits) -> None:
+def check_count(n: int, max_images: int, what: str = "image", field: str = "images") -> None:
     if n == 0:
-        raise RequestError(400, "no_images", "the request holds no images (field 'images')")
-    if n > limits.max_images:
-        raise RequestError(413, "too_many_images", f"{n} images; at most {limits.max_images} per request")
+        raise RequestError(400, "no_images", f"the request holds no {what}s (field '{field}')")
+    if n > max_images:
+        raise RequestError(413, "too_many_images", f"{n} images; at most {max_images} {what}"
+                           f"{'s' if max_images > 1 else ''} per request")
 
 
 def decode_base64(index: int, text: str) -> bytes:
@@ -142,21 +203,23 @@ def pixel_cost(im: Image.Image) -> int:
     return im.width * im.height * WIDE_MODES.get(im.mode, 1)
 
 
-def open_upload(index: int, data: bytes, max_pixels: int) -> Image.Image:
+def open_upload(index: int, data: bytes, max_pixels: int, what: str = "") -> Image.Image:
     """Uploaded bytes -> a PIL image, opened but not decoded: the header gives the format,
     mode and pixel count, checked here; the pixels are decoded by ``Recognizer.prepare`` (an
-    image that fails there is refused then, before its request is queued)."""
+    image that fails there is refused then, before its request is queued). ``what``: the
+    image as the messages name it (default ``image INDEX``)."""
+    what = what or f"image {index}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise RequestError(413, "too_many_pixels", f"image {index}: too many pixels") from None
+        raise RequestError(413, "too_many_pixels", f"{what}: too many pixels") from None
     except Exception:  # Pillow raises many kinds of errors on arbitrary bytes; all mean the same here
-        raise RequestError(400, "not_an_image", f"image {index}: not an image ({', '.join(FORMATS)})") from None
+        raise RequestError(400, "not_an_image", f"{what}: not an image ({', '.join(FORMATS)})") from None
     if pixel_cost(im) > max_pixels:
         wide = f" ({im.mode}: each pixel counts {WIDE_MODES[im.mode]})" if im.mode in WIDE_MODES else ""
         im.close()
-        raise RequestError(413, "too_many_pixels", f"image {index}: {im.width}x{im.height} pixels{wide}; "
-                           f"at most {max_pixels} per image")
+        raise RequestError(413, "too_many_pixels", f"{what}: {im.width}x{im.height} pixels{wide}; "
+                           f"at most {max_pixels} per {what.split()[0]}")
     return im

@@ -1,17 +1,22 @@
 // The recognition page: images in (picked, dropped or pasted), POST /v1/recognize?details=true,
 // each image shown with its text, its confidence and a strip of the x-range of every character.
+// In page mode (page.js) a page image goes to POST /v1/page instead.
 "use strict";
 
 const modelSelect = document.getElementById("model");
 const statusLine = document.getElementById("status");
 const results = document.getElementById("results");
 const template = document.getElementById("result-template");
+let servedModels = [];  // as /v1/models lists them
+let pageMode = false;  // set by page.js
 
 async function loadModels() {
   const response = await fetch("/v1/models");
   const models = await response.json();
+  servedModels = models;
   for (const m of models) {
-    const option = new Option(`${m.name} (${m.height}x${m.width}, ${m.backend})`, m.name, m.default, m.default);
+    const size = m.width ? `${m.height}x${m.width}` : `${m.height} x any width`;
+    const option = new Option(`${m.name} (${size}, ${m.backend})`, m.name, m.default, m.default);
     modelSelect.add(option);
   }
   if (!models.length) statusLine.textContent = "This service serves no model.";
@@ -104,9 +109,14 @@ async function recognize(files) {
   }
 }
 
+// Picked, dropped or pasted images: read as words, or as one page in page mode.
+function readFiles(files) {
+  if (pageMode) readPage(files); else recognize(files);
+}
+
 const drop = document.getElementById("drop");
 document.getElementById("file").addEventListener("change", (e) => {
-  recognize([...e.target.files]);
+  readFiles([...e.target.files]);
   e.target.value = "";
 });
 for (const name of ["dragenter", "dragover"]) {
@@ -117,11 +127,11 @@ for (const name of ["dragleave", "drop"]) {
 }
 drop.addEventListener("drop", (e) => {
   e.preventDefault();
-  recognize([...e.dataTransfer.files]);
+  readFiles([...e.dataTransfer.files]);
 });
 document.addEventListener("paste", (e) => {
   const files = [...e.clipboardData.items].filter((i) => i.kind === "file").map((i) => i.getAsFile());
-  recognize(files);
+  readFiles(files);
 });
 
 loadModels().catch((e) => { statusLine.textContent = `could not list the models: ${e}`; });
