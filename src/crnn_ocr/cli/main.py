@@ -63,12 +63,19 @@ PRETRAIN_FLAGS = ("backbone", "synthetic_train", "synthetic_val", "epochs", "bat
                   "threads", "seed", "height", "width", "channels", "rnn_hidden", "trim_padding")
 
 
-def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/train", help="run folder for checkpoints and plots (default: %(default)s)")
-    p.add_argument("--config", help="TOML file with [data], [model] and [train] tables; flags override it")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+def add_run_folder_args(p: argparse.ArgumentParser, out: str | None) -> None:
+    """``--out`` (required when ``out`` is None), ``--resume`` and ``--overwrite``: a run's folder."""
+    p.add_argument("--out", default=out, required=out is None,
+                   help="run folder for checkpoints and plots" + (" (default: %(default)s)" if out else ""))
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt (give the "
+                   "same flags; --epochs may change, and the schedule then follows the new number)")
     p.add_argument("--overwrite", action="store_true",
                    help="start afresh in an --out that holds a run (its checkpoints, history and figures are removed)")
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    add_run_folder_args(p, "runs/train")
+    p.add_argument("--config", help="TOML file with [data], [model] and [train] tables; flags override it")
     add_config_flags(p)
 
 
@@ -169,10 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a CRNN on synthetic words (every printable ASCII character) and write "
                        "best.pt and a small float16 backbone.safetensors to --out; start from either with "
                        "`crnn-ocr train --pretrained`.")
-    p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt (give the "
-                   "same flags; --epochs may change, and the schedule then follows the new number)")
-    p.add_argument("--overwrite", action="store_true", help="start afresh in an --out that holds a run")
+    add_run_folder_args(p, None)
     add_config_flags(p, Config.preset("pretrain"), only=PRETRAIN_FLAGS)
     p.set_defaults(func=cmd_pretrain)
 
