@@ -39,6 +39,11 @@ def load(path: str | Path) -> dict:
     if path.suffix == ".safetensors":
         return load_safetensors(path)
     if path.suffix.lower() == ".onnx":
+        try:
+            from crnn_ocr.model.export import load_onnx_weights
+        except ImportError:
+            raise CheckpointError(f"{path}: turning an ONNX file back into a PyTorch model needs the onnx package: "
+                                  "pip install 'crnn-ocr[train]'") from None
         return load_onnx_weights(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder, not a checkpoint file")
@@ -92,43 +97,6 @@ def load_safetensors(path: str | Path) -> dict:
     if not isinstance(ckpt["config"], dict) or not (isinstance(vocabulary, list)
                                                     and all(isinstance(w, str) for w in vocabulary)):
         raise CheckpointError(f"{path} is not a crnn-ocr model file (config or vocabulary of the wrong type)")
-    return ckpt
-
-
-def load_onnx_weights(path: str | Path) -> dict:
-    """An ONNX file of ``crnn-ocr export`` or ``release`` (every bundled model) as a checkpoint
-    dict: its initializers are the model's weights under their state-dict names (float16
-    ones made float32), ``config``, ``charset`` and ``vocabulary`` from its metadata. Needs the
-    ``onnx`` package (the training extra)."""
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError:
-        raise CheckpointError(f"{path}: turning an ONNX file back into a PyTorch model needs the onnx package: "
-                              "pip install 'crnn-ocr[train]'") from None
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"model file not found: {path}")
-    try:
-        proto = onnx.load(str(path))
-        meta = {p.key: p.value for p in proto.metadata_props}
-        ckpt = {"config": json.loads(meta["config"]), "charset": meta["charset"],
-                "vocabulary": json.loads(meta.get("vocabulary", "[]"))}
-    except (KeyError, ValueError):
-        raise CheckpointError(f"{path} has no crnn-ocr config and charset in its metadata") from None
-    except Exception as e:  # onnx's protobuf errors for a file that is not ONNX
-        reason = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
-        raise CheckpointError(f"{path} is not an ONNX file ({reason})") from None
-    state = {}
-    for init in proto.graph.initializer:
-        array = numpy_helper.to_array(init)
-        state[init.name] = torch.from_numpy(array.astype("float32") if array.dtype.kind == "f" else array.copy())
-    for key, kept in json.loads(meta.get("aliases", "{}")).items():  # weights the exporter merged (equal values)
-        if kept in state:
-            state[key] = state[kept].clone()
-    for key in [k for k in state if k.endswith(".running_mean")]:  # BatchNorm's counter is not exported
-        state.setdefault(key.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0))
-    ckpt["model"] = state
     return ckpt
 
 

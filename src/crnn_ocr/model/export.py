@@ -1,4 +1,5 @@
-"""Export a checkpoint to a self-contained ONNX file for ONNX Runtime (or any ONNX runtime).
+"""Export a checkpoint to a self-contained ONNX file for ONNX Runtime (or any ONNX runtime), and
+turn such a file back into the checkpoint's weights (``load_onnx_weights``).
 
 The ONNX model takes ``images``: float (N, C, H, W) in [0, 1], and returns ``log_probs``:
 (T, N, classes), exactly like ``CRNN.forward``. The batch size and the width are dynamic
@@ -39,6 +40,7 @@ import torch
 from onnx import numpy_helper
 
 from crnn_ocr.model.checkpoint import load_model
+from crnn_ocr.model.errors import CheckpointError
 
 OPSET = 20  # recent, and more than enough for Conv, MaxPool, GRU and LogSoftmax (ONNX Runtime >= 1.17)
 INPUT, OUTPUT = "images", "log_probs"
@@ -126,3 +128,34 @@ def export_onnx(checkpoint: str | Path, onnx_path: str | Path, opset: int = OPSE
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.write_bytes(onnx_bytes(model, charset, config, opset))
     return onnx_path
+
+
+def load_onnx_weights(path: str | Path) -> dict:
+    """An ONNX file of ``crnn-ocr export`` or ``release`` (every bundled model) as a checkpoint
+    dict: its initializers are the model's weights under their state-dict names (float16
+    ones made float32), ``config``, ``charset`` and ``vocabulary`` from its metadata. Needs the
+    ``onnx`` package (the training extra); ``checkpoint.load`` reads ``.onnx`` files with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+    try:
+        proto = onnx.load(str(path))
+        meta = {p.key: p.value for p in proto.metadata_props}
+        ckpt = {"config": json.loads(meta["config"]), "charset": meta["charset"],
+                "vocabulary": json.loads(meta.get("vocabulary", "[]"))}
+    except (KeyError, ValueError):
+        raise CheckpointError(f"{path} has no crnn-ocr config and charset in its metadata") from None
+    except Exception as e:  # onnx's protobuf errors for a file that is not ONNX
+        reason = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path} is not an ONNX file ({reason})") from None
+    state = {}
+    for init in proto.graph.initializer:
+        array = numpy_helper.to_array(init)
+        state[init.name] = torch.from_numpy(array.astype("float32") if array.dtype.kind == "f" else array.copy())
+    for key, kept in json.loads(meta.get("aliases", "{}")).items():  # weights the exporter merged (equal values)
+        if kept in state:
+            state[key] = state[kept].clone()
+    for key in [k for k in state if k.endswith(".running_mean")]:  # BatchNorm's counter is not exported
+        state.setdefault(key.removesuffix("running_mean") + "num_batches_tracked", torch.tensor(0))
+    ckpt["model"] = state
+    return ckpt
