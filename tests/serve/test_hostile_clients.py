@@ -123,13 +123,13 @@ def test_pixel_budget_per_request_and_per_image_is_read_from_the_headers(recogni
 
 
 class RecordingRecognizer:
-    """A recognizer that records, at each ``prepare``, how many images it was given and how
+    """A recognizer that records, at each ``_prepare``, how many images it was given and how
     many of the images it was given before still hold decoded pixels."""
 
     def __init__(self, recognizer):
         self.recognizer, self.calls, self.seen = recognizer, [], []
 
-    def prepare(self, images):
+    def _prepare(self, images):
         still_decoded = sum(1 for im in self.seen if not closed(im))
         self.calls.append((len(images), still_decoded))
         self.seen += images

@@ -59,15 +59,15 @@ def decode_images(items: list[Item], height: int, width: int, channels: int, ski
     else:
         results = [_decode_one(j) for j in jobs]
     tensors, kept = [], []
-    for item, (array, error, notes) in zip(items, results):
+    for item, (pixels, error, notes) in zip(items, results):
         for category, message in notes:
             warnings.warn(message, category, stacklevel=2)
             if issubclass(category, ImageTooWide) and scaled_down is not None:
                 scaled_down.append(item.path)
-        if array is None:
+        if pixels is None:
             skipped[f"image {error.split(' (')[0]}"] += 1  # the reason without file-specific details
         else:
-            tensors.append(torch.from_numpy(array))
+            tensors.append(torch.from_numpy(pixels))
             kept.append(item)
     if not width:
         return tensors, kept

@@ -1,8 +1,8 @@
 """``crnn-ocr serve``: recognizers behind an HTTP API and a web page (FastAPI + uvicorn).
 
 A thin layer over the Python API: ``uploads`` parses requests and enforces the limits, and
-``microbatch`` prepares the images (``Recognizer.prepare``) and gathers those of concurrent
-requests into one forward pass (``Recognizer.read_prepared``); ``pages`` reads whole pages
+``microbatch`` prepares the images (``Recognizer._prepare``) and gathers those of concurrent
+requests into one forward pass (``Recognizer._read_prepared``); ``pages`` reads whole pages
 (``crnn_ocr.pages.read_page``) one at a time. ``guard`` refuses requests for
 other hosts and adds the browser's security headers; ``connections`` bounds what a connection
 may cost before the app sees a request (header size, read timeouts).

@@ -5,7 +5,7 @@ One queue per model, emptied by one task: requests that arrive while the model i
 within ``max_wait_ms`` of each other, are read together, and each request gets its own
 results back in order. Reading is ``Recognizer.read`` in its two halves, on two threads:
 ``prepare`` (decode and resize) as each request arrives, one image at a time, the requests
-taking turns; ``read_prepared`` (one forward pass) for a whole batch, so the next requests
+taking turns; ``_read_prepared`` (one forward pass) for a whole batch, so the next requests
 are prepared while the model reads. A full queue refuses a request with ``RequestError`` 503;
 a request cancelled (its client gone) leaves the queue. Nothing here knows HTTP beyond the
 statuses of its refusals.
@@ -41,7 +41,7 @@ def read_images(recognizer: Recognizer, images: list[Prepared | Reading], detail
 
 
 def prepare_one(recognizer: Recognizer, image: Image.Image) -> Prepared | Reading:
-    """``image`` decoded and reduced to the model's input (``Recognizer.prepare``), then
+    """``image`` decoded and reduced to the model's input (``Recognizer._prepare``), then
     closed: its decoded pixels are freed now, not when the request is answered."""
     try:
         return recognizer._prepare([image])[0]

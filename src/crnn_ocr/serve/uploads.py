@@ -205,7 +205,7 @@ def pixel_cost(im: Image.Image) -> int:
 
 def open_upload(index: int, data: bytes, max_pixels: int, what: str = "") -> Image.Image:
     """Uploaded bytes -> a PIL image, opened but not decoded: the header gives the format,
-    mode and pixel count, checked here; the pixels are decoded by ``Recognizer.prepare`` (an
+    mode and pixel count, checked here; the pixels are decoded by ``Recognizer._prepare`` (an
     image that fails there is refused then, before its request is queued). ``what``: the
     image as the messages name it (default ``image INDEX``)."""
     what = what or f"image {index}"
