@@ -2,7 +2,6 @@
 import pytest
 import torch
 
-from crnn_ocr import lexicon  # noqa: F401  (registers the "lexicon" decoder)
 from crnn_ocr.model.charset import Charset
 from crnn_ocr.decoding.ctc import (Decoder, GreedyDecoder, align, ctc_loss, decoder_names, greedy, make_decoder,
                           pack_targets, required_length, runs_of)
