@@ -22,10 +22,11 @@ from .images import MAX_WIDTH
 from .model import SIMPLE_CHANNELS
 
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
+SYNTHETIC_LINES = "synth:lines"  # ... printed lines rendered from the training font families (synth_lines)
 MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; /dev/zero is not one
 PATH_KEYS = {"data": ("path", "train_ids", "val_ids", "synthetic_words"), "model": ("pretrained",)}
 AUTO = "auto"  # [model] pretrained: the bundled synthetic-words model if it fits (checkpoint.auto_start)
-NOT_PATHS = ("", "none", AUTO, SYNTHETIC_WORDS, "imagenet")  # values of those keys that name no file
+NOT_PATHS = ("", "none", AUTO, SYNTHETIC_WORDS, SYNTHETIC_LINES, "imagenet")  # values of those keys that name no file
 MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
 
 
@@ -38,7 +39,8 @@ class DataConfig:
     """Where the images come from and how they are turned into tensors."""
 
     path: str = option("", "dataset folder (split folders, captcha images, IAM root or labels.tsv); "
-                       f"'' = synthetic captchas, '{SYNTHETIC_WORDS}' = words rendered from fonts", flag="--data")
+                       f"'' = synthetic captchas, '{SYNTHETIC_WORDS}' = words rendered from fonts, "
+                       f"'{SYNTHETIC_LINES}' = printed lines (validated in held-out font families)", flag="--data")
     height: int = option(48, "images are resized to this height, keeping the aspect ratio", ge=MIN_SIZE)
     width: int = option(192, "... and left-aligned, padded (or shrunk) to this width; 0 = any width: each "
                         "image keeps its own (lines)", ge=MIN_SIZE, special=0)

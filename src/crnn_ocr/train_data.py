@@ -15,6 +15,7 @@ from .dataset import OCRDataset, RenderedDataset
 from .items import DataError, Item, Skipped
 from .model import CRNN
 from .sources import training_items
+from .synth_lines import SyntheticLines
 from .synth_text import NAME_PREFIX, SyntheticWords
 
 TOO_MANY_LONG_LABELS = 0.01  # more than this share of training labels too long: refuse to train
@@ -54,7 +55,7 @@ def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[
     imagenet = config.model.pretrained == "imagenet" and not charset_chars
     model = CRNN.from_config(config, charset, imagenet=imagenet, training=True)
     check_label_lengths(train_items, model.columns, d)
-    if isinstance(train_items, SyntheticWords):
+    if isinstance(train_items, (SyntheticWords, SyntheticLines)):
         train_ds = RenderedDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns,
                                    stride=model.column_stride, levels=d.auto_levels, crop=d.crop_to_ink)
     else:
