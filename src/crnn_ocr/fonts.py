@@ -92,7 +92,7 @@ def read_face(path: str | Path) -> Face | None:
         font = TTFont(path, lazy=True, fontNumber=0)
         cmap = font.getBestCmap() or {}
         family, style = _name(font, 16, 1), _name(font, 17, 2) or "Regular"
-        os2 = font["OS/2"] if "OS/2" in font else None
+        os2 = font.get("OS/2")
     except (TTLibError, OSError, AssertionError, KeyError, ValueError, TypeError):
         return None
     if not family or never_use(path, family) or any(ord(c) not in cmap for c in PRINTABLE):
@@ -120,8 +120,8 @@ def _lowercase_is_small(path: str) -> bool:
         x, d, cap = (face.getbbox(c) for c in "xdX")
     except OSError:
         return False
-    height = lambda box: box[3] - box[1]  # noqa: E731
-    return height(x) < 0.85 * height(cap) and height(d) > 1.15 * height(x)
+    x_height, d_height, cap_height = (box[3] - box[1] for box in (x, d, cap))
+    return x_height < 0.85 * cap_height and d_height > 1.15 * x_height
 
 
 def font_files(folders: tuple[str | Path, ...] = SYSTEM_FOLDERS) -> list[Path]:
