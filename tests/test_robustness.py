@@ -732,5 +732,5 @@ def test_every_config_of_the_repository_names_existing_paths_from_any_folder(mon
     for path in configs:
         cfg = Config.from_toml(path)
         for p in [cfg.data.path, *cfg.data.train_ids, *cfg.data.val_ids, cfg.model.pretrained]:
-            if p not in ("", "auto", "none", "imagenet", "synth:words", *models()):  # or a bundled model's name
+            if p not in ("", "auto", "none", "imagenet", "synth:words", "synth:lines", *models()):  # or a bundled model's name
                 assert Path(p).is_absolute(), (path.name, p)

@@ -8,12 +8,12 @@ from dataclasses import fields
 from pathlib import Path
 
 from crnn_ocr.config.fields import ConfigError
-from crnn_ocr.config.sections import AUTO, SECTIONS, SYNTHETIC_WORDS
+from crnn_ocr.config.sections import AUTO, SECTIONS, SYNTHETIC_LINES, SYNTHETIC_WORDS
 from crnn_ocr.utils.files import read_text_file
 
 MAX_CONFIG_BYTES = 2**20  # a config file is a few lines; /dev/zero is not one
 PATH_KEYS = {"data": ("path", "train_ids", "val_ids", "synthetic_words"), "model": ("pretrained",)}
-NOT_PATHS = ("", "none", AUTO, SYNTHETIC_WORDS, "imagenet")  # values of those keys that name no file
+NOT_PATHS = ("", "none", AUTO, SYNTHETIC_WORDS, SYNTHETIC_LINES, "imagenet")  # values of those keys that name no file
 
 
 def resolve_paths(raw: dict, folder: Path) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from crnn_ocr.config.fields import ConfigError, option
 
 SYNTHETIC_WORDS = "synth:words"  # a DataConfig.path that means: words rendered from system fonts
+SYNTHETIC_LINES = "synth:lines"  # ... printed lines rendered from the training font families (data.synth.lines)
 AUTO = "auto"  # [model] pretrained: the bundled synthetic-words model if it fits (pretrained.auto_start)
 MIN_SIZE = 16  # both backbones divide the height by 16 and the width by 4
 MAX_WIDTH = 2048  # any-width mode: the default widest input (``[data] max_width``)
@@ -38,7 +39,8 @@ class DataConfig:
     """Where the images come from and how they are turned into tensors."""
 
     path: str = option("", "dataset folder (split folders, captcha images, IAM root or labels.tsv); "
-                       f"'' = synthetic captchas, '{SYNTHETIC_WORDS}' = words rendered from fonts", flag="--data")
+                       f"'' = synthetic captchas, '{SYNTHETIC_WORDS}' = words rendered from fonts, "
+                       f"'{SYNTHETIC_LINES}' = printed lines (validated in held-out font families)", flag="--data")
     height: int = option(48, "images are resized to this height, keeping the aspect ratio", ge=MIN_SIZE)
     width: int = option(192, "... and left-aligned, padded (or shrunk) to this width; 0 = any width: each "
                         "image keeps its own (lines)", ge=MIN_SIZE, special=0)

@@ -1,7 +1,8 @@
 """Which items a run trains, validates or is evaluated on, for a ``DataConfig`` or a path.
 
 Without a path, synthetic captchas (``synth_captcha``); with the path ``synth:words``, word
-images rendered from the system's fonts (``synth_text``; on the fly for a fixed width);
+images rendered from the system's fonts (``synth_text``; on the fly for a fixed width); with
+``synth:lines``, printed lines (``synth_lines``; on the fly, validated in held-out families);
 otherwise a dataset folder in any layout of ``layouts``, split 70/20/10 (seeded) when it has
 no split folders.
 """
@@ -11,10 +12,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from crnn_ocr.config.sections import SYNTHETIC_WORDS, DataConfig
+from crnn_ocr.config.sections import SYNTHETIC_LINES, SYNTHETIC_WORDS, DataConfig
 from crnn_ocr.data.items import DataError, Item, Skipped
 from crnn_ocr.data.layouts import detect_layout, items_of, load_iam, read_ids, sample, split, split_folder
 from crnn_ocr.data.synth.captcha import synthetic_captchas
+from crnn_ocr.data.synth.lines import VAL_SEED, SyntheticLines, synthetic_lines
 from crnn_ocr.data.synth.text import SyntheticWords, synthetic_words
 from crnn_ocr.utils.files import shown
 
@@ -25,7 +27,7 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
     """Training and validation items for a ``DataConfig``. Synthetic words for a fixed-width
     input are a ``SyntheticWords`` (images rendered when asked for: training renders them on
     the fly); every other item list holds its images or their paths."""
-    layout = None if data.path in ("", SYNTHETIC_WORDS) else detect_layout(data.path)
+    layout = None if data.path in ("", SYNTHETIC_WORDS, SYNTHETIC_LINES) else detect_layout(data.path)
     if (data.train_ids or data.val_ids) and layout != "iam":
         # a warning, not an error: an IAM config's lists cannot be cleared from the command line
         warnings.warn(f"{not_iam(data.path or 'synthetic captchas', '--train-ids and --val-ids')}: ignored")
@@ -37,6 +39,9 @@ def training_items(data: DataConfig, seed: int, skipped: Skipped) -> tuple[Seque
         if data.any_width:  # each image's width must be known before batching: render them now
             return synthetic_words(data.synthetic_train, seed, **style), val
         return SyntheticWords(data.synthetic_train, seed, **style), val
+    if data.path == SYNTHETIC_LINES:  # validation: the held-out families, the same lines for every seed
+        val = synthetic_lines(data.synthetic_val, VAL_SEED, fonts="held-out", cover_charset=False)
+        return SyntheticLines(data.synthetic_train, seed), val
     root = Path(data.path)
     if layout == "splits":
         train, val = items_of(root / "train", data.label_sep, skipped), items_of(split_folder(root, "val"),

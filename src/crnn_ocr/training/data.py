@@ -13,6 +13,7 @@ from crnn_ocr.config.sections import DataConfig
 from crnn_ocr.data.datasets import OCRDataset, RenderedDataset
 from crnn_ocr.data.items import DataError, Item, Skipped
 from crnn_ocr.data.sources import training_items
+from crnn_ocr.data.synth.lines import SyntheticLines
 from crnn_ocr.data.synth.text import NAME_PREFIX, SyntheticWords
 from crnn_ocr.decoding.ctc import required_length
 from crnn_ocr.model.charset import Charset
@@ -52,7 +53,7 @@ def load_training_data(config: Config, charset_chars: str | None, log) -> tuple[
     imagenet = config.model.pretrained == "imagenet" and not charset_chars
     model = CRNN.from_config(config, charset, imagenet=imagenet, training=True)
     check_label_lengths(train_items, model.columns, d)
-    if isinstance(train_items, SyntheticWords):
+    if isinstance(train_items, (SyntheticWords, SyntheticLines)):
         train_ds = RenderedDataset(train_items, d.height, d.width, d.channels, skipped, charset, model.columns,
                                    stride=model.column_stride, levels=d.auto_levels, crop=d.crop_to_ink)
     else:
