@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from PIL import Image
+
 from crnn_ocr.pages import load_pages, load_recognizer, read_page
 from crnn_ocr.pages.evaluate import PagesReport, page_files, score_page
 
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     pairs = page_files(args.folder)[: args.limit or None]
     recognizer = load_recognizer(args.model, threads=1, backend=args.backend)
-    recognizer.decoder(args.decoder)  # a lazily built language model is built before the clock starts
+    recognizer.read([Image.new("L", (64, 32), 255)], decoder=args.decoder)  # a language model is built before the clock
     engines = {"crnn-ocr": lambda image: read_page(load_pages(image)[0], recognizer, decoder=args.decoder).text()}
     if args.hand_cut:
         engines["hand-cut"] = hand_cut_reader(args.folder, recognizer)
