@@ -4,9 +4,9 @@
 #
 # What is left out on purpose: handwriting, script and display faces (they are not
 # printed text), non-Latin fonts, and the families kept for the project's independent test
-# (never used for training or validation, see crnn_ocr.fonts.NEVER_USE): URW base35
+# (never used for training or validation, see crnn_ocr.data.synth.fonts.NEVER_USE): URW base35
 # (fonts-urw-base35, gsfonts), TeX Gyre (fonts-texgyre), Crosextra Carlito and Caladea,
-# Roboto (fonts-roboto*, Roboto Slab included). crnn_ocr.fonts also drops them when they are
+# Roboto (fonts-roboto*, Roboto Slab included). crnn_ocr.data.synth.fonts also drops them when they are
 # installed anyway, so this list is for breadth, not for the exclusion.
 set -eu
 PACKAGES="
