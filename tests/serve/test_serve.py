@@ -366,10 +366,10 @@ def test_cli_serves_until_sigterm_and_exits_cleanly(checkpoint_path, recognizer,
 
 
 def test_workers_that_cannot_listen_stop_with_a_one_line_error(evaluation_folder, capfd, monkeypatch):
-    from crnn_ocr.cli import tools as cli_tools
+    from crnn_ocr.cli import serve as cli_serve
     from crnn_ocr.cli.main import main
 
-    monkeypatch.setattr(cli_tools, "check_can_listen", lambda host, port: None)  # taken after the check
+    monkeypatch.setattr(cli_serve, "check_can_listen", lambda host, port: None)  # taken after the check
     with socket.socket() as taken:  # a port held without SO_REUSEPORT: no worker can bind it
         taken.bind(("127.0.0.1", 0))
         taken.listen()

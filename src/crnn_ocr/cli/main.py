@@ -19,7 +19,8 @@ from pathlib import Path
 
 from crnn_ocr.cli.models import add_model_arg, add_model_parsers, add_reading_args, check_numbers, reading_options
 from crnn_ocr.cli.options import add_config_flags, apply_flags, given_flags
-from crnn_ocr.cli.tools import add_prepare_parser, add_serve_parser
+from crnn_ocr.cli.prepare import add_prepare_parser
+from crnn_ocr.cli.serve import add_serve_parser
 from crnn_ocr.config.schema import Config
 from crnn_ocr.reading.images import BadImage
 from crnn_ocr.data.items import DataError

@@ -3,7 +3,7 @@
 (``Batching``), and how the server runs (``ServerOptions``). Each field carries its default,
 help and allowed values (``config.fields.option``): the command's flags are generated from
 them and checked by the same ``config.fields.check`` as the training config's
-(``cli.tools``). Plain data only: importing this module imports neither torch nor the web stack.
+(``cli.serve``). Plain data only: importing this module imports neither torch nor the web stack.
 """
 from __future__ import annotations
 
