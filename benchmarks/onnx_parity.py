@@ -7,7 +7,7 @@ texts (and default-decoder texts) differ, and the largest difference of log-prob
 Images: captcha-v2 on ../shared/data/captcha_v2/val, handwriting-en and synth-words on IAM
 val1 words, printed-en and handwriting-lines-en on lines rendered here with system fonts.
 
-    python benchmarks/onnx_parity.py --old /tmp/old --out results/onnx_parity.json
+    python benchmarks/onnx_parity.py --old /tmp/old --out results/speed/onnx_parity.json
 
 Needs the training extra (PyTorch). Run with OMP_NUM_THREADS=1 on a shared machine.
 """

@@ -646,7 +646,7 @@ def arguments() -> argparse.Namespace:
     p.add_argument("--systems", nargs="+", choices=("batching", "two-workers", "gunicorn", "one-at-a-time", "ddddocr"),
                    default=["batching", "two-workers", "one-at-a-time", "ddddocr"], help="the servers to measure")
     p.add_argument("--peers-python", default=".venv-peers/bin/python", help="the Python that has ddddocr")
-    p.add_argument("--out-dir", default="results")
+    p.add_argument("--out-dir", default="results/serve")
     p.add_argument("--fault-run", action="store_true",
                    help="instead of the load levels: the fault run of issue 39 (--workers 2 under well-formed, "
                    "garbage, slow and abandoning clients, one worker killed), its section of serve.md")

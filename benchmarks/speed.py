@@ -379,7 +379,7 @@ def main() -> None:
     parser.add_argument("--label-sep", default="", help="captcha folders: label = file stem up to this separator")
     parser.add_argument("--data-ids", nargs="+", help="IAM --data: the word-id lists to score on")
     parser.add_argument("--latency-images", type=int, default=300, help="--data images timed one by one")
-    parser.add_argument("--out", default="results/speed.json", help="where the JSON goes")
+    parser.add_argument("--out", default="results/speed/speed.json", help="where the JSON goes")
     parser.add_argument("--runs", type=int, default=200, help="timed batch-1 calls per back end (batch 64: a tenth)")
     parser.add_argument("--train-steps", type=int, default=9,
                         help="timed training calls per variant (one step, or one per batch of --data images)")
