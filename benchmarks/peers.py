@@ -10,11 +10,20 @@ then run the benchmark with that environment's Python:
         --iam-ids ../shared/data/iam_words/splits/val1.txt ../shared/data/iam_words/splits/val2.txt \
         --iam-checkpoint runs/iam/best.pt
     .venv-peers/bin/python benchmarks/peers.py --captcha ... --limit 10     # a quick check
+    .venv-peers/bin/python benchmarks/peers.py --printed ../data/printed_val \
+        --only crnn-ocr Tesseract RapidOCR --out-name printed     # printed lines: results/peers/printed.*
+
+The sets: captcha images labelled by their file names, IAM words, and printed lines
+(``--printed``: a ``labels.tsv`` folder such as the printed models' validation lines, read
+whole: "exact" is then the whole line; Tesseract reads them in mode 7, one text line, whatever
+``--tesseract-psm`` says for the word sets).
 
 The systems, each with the models that its package ships (nothing is downloaded at run time):
 
 - crnn-ocr, the checkpoint given for the dataset, run by PyTorch and, exported to a temporary
-  ONNX file, by ONNX Runtime; without a checkpoint for a dataset it is left out there;
+  ONNX file, by ONNX Runtime; a bundled model's name or an ONNX file (the printed lines' default
+  is the bundled ``printed-en``), by ONNX Runtime alone; without a model for a dataset it is
+  left out there;
 - Tesseract 5 through ``tesserocr`` (page segmentation mode 8, one word, or ``--tesseract-psm 7``,
   one line), with and without a character whitelist;
 - RapidOCR: PaddleOCR's PP-OCR recogniser alone (no detection, no angle classifier);
@@ -26,14 +35,14 @@ before ``--limit``). A system that cannot be imported or loaded is reported as s
 the reason. What the peers were trained on is not all public: both sets are public too, and a
 peer may have seen them.
 
-Measurement: word accuracy (exact match, and case-insensitive, since some peers are trained
-on other casing conventions) and CER from ``crnn_ocr.evaluation.metrics``; milliseconds per image at
+Measurement: exact matches of the whole word or line (and case-insensitive, since some peers are
+trained on other casing conventions) and CER from ``crnn_ocr.evaluation.metrics``; milliseconds per image at
 batch 1 on one thread, median over the images. Every image file is decoded into memory before
 the timing starts, so the time is that of recognition from a decoded image, each system's own
 resizing and normalisation included. Each image goes through every system in turn, so that a
 load coming and going on a shared machine slows all of them alike, after a warm-up of a few
-images. Writes ``peers.json`` (scores and timings) and ``peers.md`` to ``--out-dir`` and
-prints the table.
+images. Writes ``peers.json`` (scores and timings) and ``peers.md`` to ``--out-dir`` (other
+names with ``--out-name``) and prints the table.
 """
 # ruff: noqa: E402  (the thread limits below must be set before numpy, torch and the peers load)
 from __future__ import annotations
@@ -49,7 +58,9 @@ import argparse
 import contextlib
 import glob
 import json
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 import warnings
@@ -128,10 +139,16 @@ def one_thread_onnx_sessions():
 
 
 def crnn_ocr(checkpoint: str, tmp: Path) -> list[System]:
-    onnx_path = export_onnx(checkpoint, tmp / f"{Path(checkpoint).stem}.onnx")
+    """A checkpoint in PyTorch and exported to ONNX; a bundled model (by name) or an ONNX file
+    in ONNX Runtime alone."""
+    if Path(checkpoint).suffix.lower() in ("", ".onnx"):
+        models = [(f"crnn-ocr {Path(checkpoint).stem} (ONNX Runtime)", Recognizer.load(checkpoint, threads=1))]
+    else:
+        onnx_path = export_onnx(checkpoint, tmp / f"{Path(checkpoint).stem}.onnx")
+        models = [("crnn-ocr (PyTorch)", Recognizer.load(checkpoint)),
+                  ("crnn-ocr (ONNX Runtime)", Recognizer.load(onnx_path, threads=1))]
     systems = []
-    for name, rec in (("crnn-ocr (PyTorch)", Recognizer.load(checkpoint)),
-                      ("crnn-ocr (ONNX Runtime)", Recognizer.load(onnx_path, threads=1))):
+    for name, rec in models:
         # greedy: the network against the others (a bundled handwriting model's default is its language model)
         systems.append(System(name, prepare=lambda im: im,
                               read=lambda im, rec=rec: rec.read([im], decoder="greedy")[0].text))
@@ -157,7 +174,8 @@ def tesseract(alphabet: str, psm: int = 8) -> list[System]:
         # psm 8 is tesserocr.PSM.SINGLE_WORD, 7 is PSM.SINGLE_LINE
         api = tesserocr.PyTessBaseAPI(path=tessdata_dir(), lang="eng", psm=psm)
         if whitelist:
-            api.SetVariable("tessedit_char_whitelist", whitelist)
+            # lines (psm 7) with the space too: without it Tesseract joins a line's words
+            api.SetVariable("tessedit_char_whitelist", whitelist + (" " if psm == 7 else ""))
 
         def read(im, api=api):
             api.SetImage(im)
@@ -264,15 +282,15 @@ def run(systems: list[System], images: list[Image.Image], warmup: int) -> None:
         s.inputs = []
 
 
-def benchmark_dataset(name: str, path: str, ids: list[str] | None, checkpoint: str | None,
+def benchmark_dataset(name: str, path: str, ids: list[str] | None, checkpoint: str | None, psm: int,
                       args) -> tuple[dict, list[dict], list[dict]]:
-    """(dataset record, result rows, skipped systems) for one dataset."""
+    """(dataset record, result rows, skipped systems) for one dataset; ``psm``: Tesseract's mode."""
     items, images, alphabet = load_dataset(name, path, ids, args.limit)
     gold = [it.text for it in items]
     systems, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
         builders = {"crnn-ocr": lambda _: crnn_ocr(checkpoint, Path(tmp))} if checkpoint else {}
-        builders |= PEERS | {"Tesseract": lambda alphabet: tesseract(alphabet, args.tesseract_psm)}
+        builders |= PEERS | {"Tesseract": lambda alphabet: tesseract(alphabet, psm)}
         for peer, build in builders.items():
             if args.only and peer not in args.only:
                 continue
@@ -303,7 +321,7 @@ def benchmark_dataset(name: str, path: str, ids: list[str] | None, checkpoint: s
     # The dataset's own labels and file names stay out of the summary (it is committed to the
     # repository); --predictions writes them, with every system's reading, to a file of your choice.
     record = {"folder": Path(path).name, "ids": [Path(i).name for i in ids or []], "checkpoint": checkpoint,
-              "alphabet": alphabet, "n": len(gold),
+              "tesseract_psm": psm, "alphabet": alphabet, "n": len(gold),
               "per_image": {"images": [it.path for it in items], "gold": gold}}
     return record, rows, skipped
 
@@ -320,9 +338,12 @@ def versions() -> dict:
 
 def markdown(results: dict) -> str:
     m = results["machine"]
+    tools = ", ".join(f"{p} {v}" for p, v in results["versions"].items() if v != "not installed")
     lines = [f"Batch 1, one thread, on {m['cpu']} ({m['cores']} cores, load average {m['load_before']:.1f} before "
-             f"the run: timings on a shared machine are indicative); ms/image is the median.", "",
-             "| system | dataset | n | word acc % | case-insensitive word acc % | CER % | ms/image |",
+             f"the run and {m['load_after']:.1f} after: timings on a shared machine are indicative); ms/image is "
+             "the median. Exact: the whole word (captcha, IAM) or line (printed) read right.", "",
+             f"Versions: {tools}. Command: `{results['settings'].get('command', '')}`.", "",
+             "| system | dataset | n | exact % | case-insensitive exact % | CER % | ms/image |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for r in results["results"]:
         errors = f" ({r['errors']} errors)" if r["errors"] else ""
@@ -334,39 +355,50 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--captcha", help="captcha images labelled by their file names (e.g. captcha_v2/val)")
     parser.add_argument("--captcha-checkpoint", help="crnn-ocr's captcha model (.pt); without it, peers only")
     parser.add_argument("--iam", help="IAM words root (words.txt + words/)")
     parser.add_argument("--iam-ids", nargs="+", help="word-id files selecting the IAM images (e.g. val1.txt val2.txt)")
     parser.add_argument("--iam-checkpoint", help="crnn-ocr's IAM model (.pt); without it, peers only")
+    parser.add_argument("--printed", help="printed text lines: a labels.tsv folder (e.g. the printed validation lines)")
+    parser.add_argument("--printed-model", default="printed-en",
+                        help="crnn-ocr's model for the printed lines: a bundled name, .onnx or .pt (%(default)s)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N images of each set (quick checks)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed images per system before the timing")
     parser.add_argument("--tesseract-psm", type=int, default=8, choices=[7, 8],
-                        help="Tesseract's page segmentation mode: 8 one word (default), 7 one text line")
+                        help="Tesseract's page segmentation mode for the word sets: 8 one word (default), 7 one "
+                             "text line; the printed lines are always read in mode 7")
     parser.add_argument("--only", nargs="+", choices=["crnn-ocr", *PEERS], help="run only these systems")
-    parser.add_argument("--out-dir", default="results/peers", help="where peers.json and peers.md go")
+    parser.add_argument("--out-dir", default="results/peers", help="where the results go (default results/peers)")
+    parser.add_argument("--out-name", default="peers", help="the results' file names: NAME.json and NAME.md")
     parser.add_argument("--predictions", help="also write every image's label and each system's reading here")
     args = parser.parse_args()
-    if not (args.captcha or args.iam):
-        parser.error("give --captcha DIR and/or --iam ROOT")
+    if not (args.captcha or args.iam or args.printed):
+        parser.error("give --captcha DIR, --iam ROOT and/or --printed DIR")
+    return args
 
+
+def main() -> None:
+    args = parse_args()
     load_before = os.getloadavg()[0]
     results = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": 1, "load_before": load_before},
-               "versions": versions(), "settings": {"limit": args.limit, "warmup": args.warmup},
-               "datasets": {}, "results": [], "skipped": []}
-    sets = [("captcha", args.captcha, None, args.captcha_checkpoint),
-            ("IAM", args.iam, args.iam_ids, args.iam_checkpoint)]
+               "versions": versions(), "datasets": {}, "results": [], "skipped": [],
+               "settings": {"limit": args.limit, "warmup": args.warmup, "command": shlex.join(sys.argv)}}
+    sets = [("captcha", args.captcha, None, args.captcha_checkpoint, args.tesseract_psm),
+            ("IAM", args.iam, args.iam_ids, args.iam_checkpoint, args.tesseract_psm),
+            ("printed", args.printed, None, args.printed_model, 7)]
     try:
-        for name, path, ids, checkpoint in sets:
+        for name, path, ids, checkpoint, psm in sets:
             if path:
-                record, rows, skipped = benchmark_dataset(name, path, ids, checkpoint, args)
+                record, rows, skipped = benchmark_dataset(name, path, ids, checkpoint, psm, args)
                 results["datasets"][name] = record
                 results["results"] += rows
                 results["skipped"] += skipped
     except DataError as e:
-        parser.exit(2, f"peers: error: {e}\n")
+        print(f"peers: error: {e}", file=sys.stderr)
+        sys.exit(2)
     results["machine"]["load_after"] = os.getloadavg()[0]
 
     out = Path(args.out_dir)
@@ -377,12 +409,11 @@ def main() -> None:
         del record["per_image"]
     for row in results["results"]:
         del row["predictions"]
-    (out / "peers.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    (out / f"{args.out_name}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
     table = markdown(results)
-    (out / "peers.md").write_text(table + "\n")
+    (out / f"{args.out_name}.md").write_text(table + "\n")
     print(table)
-    print(f"\nwritten to {out / 'peers.json'} and {out / 'peers.md'}")
-
+    print(f"\nwritten to {out / f'{args.out_name}.json'} and {out / f'{args.out_name}.md'}")
 
 if __name__ == "__main__":
     main()
