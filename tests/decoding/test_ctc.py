@@ -91,7 +91,10 @@ def test_lexicon_decoding_picks_the_word_with_the_best_ctc_score():
     assert lexicon.decode(lp, ["tha"], cs) == ["the"]
     # Without a candidate in reach of the charset, the greedy reading stays.
     assert Lexicon(["ü"]).decode(lp, ["tha"], cs) == ["tha"]
-    # As a decoder: the word, the greedy confidence, and the word's characters aligned.
+    # As a decoder: the word, the probability of its best alignment (t _ h _ e), below the greedy
+    # path's (t _ h _ a), and the word's characters aligned.
     (h,) = lexicon(lp, cs, details=True)
-    assert h.text == "the" and h.confidence == pytest.approx(greedy(lp, cs)[1][0])
+    path = [cs.encode("t")[0], 0, cs.encode("h")[0], 0, cs.encode("e")[0]]
+    assert h.text == "the" and h.confidence == pytest.approx(float(lp[range(5), 0, path].sum().exp()), rel=1e-4)
+    assert h.confidence < greedy(lp, cs)[1][0]
     assert "".join(s.char for s in h.spans) == "the" and h.spans[-1].start == 4

@@ -141,3 +141,18 @@ def test_small_language_models_are_not_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("CRNN_OCR_CACHE", str(tmp_path / "cache"))
     CharNgram.cached({"the": 1}, order=3)
     assert not (tmp_path / "cache").exists()
+
+
+def test_the_confidence_of_a_language_model_reading_is_its_own_not_the_greedy_paths():
+    from crnn_ocr.decoding.ctc import greedy, make_decoder
+
+    cs = Charset("aehnt")
+    lp = columns(cs, [{"t": 0.9}, {"h": 0.9}, {"a": 0.46, "e": 0.44}, {"n": 0.9}])
+    decoder = make_decoder("lm", lm=CharNgram.from_texts(["then", "the", "hen", "ten"]), alpha=1.0, beta=0.0)
+    (h,) = decoder(lp, cs)
+    assert h.text == "then" and greedy(lp, cs)[0] == ["than"]
+    assert h.confidence == pytest.approx(0.9 * 0.9 * 0.44 * 0.9, rel=1e-4)  # t h e n, one column each
+    assert h.confidence < greedy(lp, cs)[1][0]  # the greedy path (than) was 0.9 * 0.9 * 0.46 * 0.9
+    # A reading the language model leaves as the greedy one keeps the greedy confidence.
+    (same,) = make_decoder("lm", lm=CharNgram.from_texts(["than"]), alpha=1.0, beta=0.0)(lp, cs)
+    assert same.text == "than" and same.confidence == pytest.approx(greedy(lp, cs)[1][0])

@@ -37,3 +37,14 @@ def test_confusions_count_matches_substitutions_insertions_and_deletions():
     assert counts[("b", EMPTY)] == 1  # deletion
     assert counts[("a", "a")] == 2 and counts[("b", "b")] == 2 and counts[("c", "c")] == 2
     assert sum(counts.values()) == 9
+
+
+def test_calibration_counts_each_confidence_bin_and_its_share_right():
+    from crnn_ocr.evaluation.metrics import calibration
+
+    gold = ["a", "b", "c", "d", "e", "f"]
+    pred = ["a", "x", "c", "d", "x", "f"]
+    confidence = [0.95, 0.92, 1.0, 0.75, 0.3, 0.1]
+    rows = calibration(gold, pred, confidence)
+    assert [(r["from"], r["to"], r["n"]) for r in rows] == [(0.0, 0.5, 2), (0.5, 0.7, 0), (0.7, 0.9, 1), (0.9, 1.0, 3)]
+    assert [r["correct"] for r in rows] == [0.5, None, 1.0, round(2 / 3, 4)]

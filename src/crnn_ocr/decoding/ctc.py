@@ -191,6 +191,25 @@ def align(log_probs: np.ndarray, target: Sequence[int]) -> list[int]:
     return path[::-1]
 
 
+def reread(h: Hypothesis, log_probs: np.ndarray, text: str, charset: Charset, details: bool) -> None:
+    """``h`` (a greedy hypothesis of one image, log-probabilities (T, C)) made the reading of
+    ``text`` chosen by another decoder: its confidence becomes the probability of ``text``'s best
+    alignment (as the greedy confidence is the probability of the best path, which is the
+    greedy text's best alignment), 0 if ``text`` cannot fit in T columns; its spans follow that
+    alignment. A text equal to the greedy one keeps everything."""
+    if text == h.text:
+        return
+    target = charset.encode(text)
+    if required_length(target) > log_probs.shape[0]:
+        h.text, h.confidence, h.spans = text, 0.0, [] if details else None
+        return
+    path = align(log_probs, target)
+    h.text = text
+    h.confidence = float(np.exp(log_probs[np.arange(len(path)), path].sum()))
+    if details:
+        h.spans = spans_of(log_probs, path, charset)
+
+
 def target_nll(log_probs: np.ndarray, targets: Sequence[Sequence[int]]) -> np.ndarray:
     """CTC's negative log-likelihood of each of ``targets`` (class-index lists) under one
     image's ``log_probs`` (T, C), every target using all T columns: ``ctc_loss`` with

@@ -6,9 +6,9 @@ log-probabilities (``ctc.target_nll``, all candidates at once, on numpy); the mo
 one wins. The greedy output itself is a candidate when it is in the lexicon. Candidates
 with characters the model cannot write are ignored.
 
-``Lexicon`` is a ``ctc.Decoder``, ``"lexicon"`` in ``ctc.DECODERS``: its confidence is the greedy
-best path's, and with details a replaced word's characters get the columns of its most
-likely alignment (``ctc.align``).
+``Lexicon`` is a ``ctc.Decoder``, ``"lexicon"`` in ``ctc.DECODERS``: a replaced word's
+confidence is the probability of its most likely alignment, and with details its characters
+get that alignment's columns (``ctc.reread``).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, align, as_numpy, spans_of, target_nll
+from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, as_numpy, reread, target_nll
 
 MAX_WORD_LIST_BYTES = 64 * 2**20  # a word list larger than this is a mistake (or /dev/zero)
 MAX_COUNT = 10**15  # a larger count in a frequency list is read as this (counts stay exact as floats)
@@ -94,13 +94,12 @@ class Lexicon(Decoder):
         return out
 
     def __call__(self, log_probs: np.ndarray, charset: Charset, details: bool = False) -> list[Hypothesis]:
-        """The ``ctc.Decoder`` interface: greedy hypotheses with their texts replaced."""
+        """The ``ctc.Decoder`` interface: the chosen words, each with the confidence and (with
+        details) the columns of its best alignment (``ctc.reread``)."""
         log_probs = as_numpy(log_probs)
         hypotheses = GreedyDecoder()(log_probs, charset, details)
         words = self.decode(log_probs, [h.text for h in hypotheses], charset)
         for n, (h, word) in enumerate(zip(hypotheses, words)):
-            if details and word != h.text:
-                h.spans = spans_of(log_probs[:, n], align(log_probs[:, n], charset.encode(word)), charset)
-            h.text = word
+            reread(h, log_probs[:, n], word, charset, details)
         return hypotheses
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from crnn_ocr.model.charset import Charset
-from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, align, as_numpy, spans_of
+from crnn_ocr.decoding.ctc import Decoder, GreedyDecoder, Hypothesis, as_numpy, reread
 from crnn_ocr.decoding.lexicon import read_word_counts
 
 START, END = "\x02", "\x03"  # text boundaries inside the n-gram histories (never in a label)
@@ -173,14 +173,12 @@ class LMDecoder(Decoder):
         return [self.decode_one(lp[:, n], charset) for n in range(lp.shape[1])]
 
     def __call__(self, log_probs: np.ndarray, charset: Charset, details: bool = False) -> list[Hypothesis]:
-        """The ``ctc.Decoder`` interface: greedy hypotheses (their confidence) with the beam
-        search's texts, and with details, the columns of the best alignment of those texts."""
+        """The ``ctc.Decoder`` interface: the beam search's texts, each with the confidence and
+        (with details) the columns of its best alignment (``ctc.reread``)."""
         log_probs = as_numpy(log_probs)
         hypotheses = GreedyDecoder()(log_probs, charset, details)
         for n, (h, text) in enumerate(zip(hypotheses, self.decode(log_probs, charset))):
-            if details and text != h.text:
-                h.spans = spans_of(log_probs[:, n], align(log_probs[:, n], charset.encode(text)), charset)
-            h.text = text
+            reread(h, log_probs[:, n], text, charset, details)
         return hypotheses
 
     def decode_one(self, lp: np.ndarray, charset: Charset) -> str:

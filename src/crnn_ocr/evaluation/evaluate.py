@@ -125,6 +125,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, out: str | Path, label_se
         pred, confidence = read.texts, read.confidences
         how = f"lexicon of {len(chosen)} words" if isinstance(chosen, Lexicon) else "character language model"
         result = metrics.scores(gold, pred) | {"decoding": how, "greedy": result}
+    result["calibration"] = metrics.calibration(gold, pred, confidence)
     if note:
         result["note"] = note
     result["skipped"] = dict(skipped)
@@ -177,6 +178,10 @@ def write_report(out_dir: Path, checkpoint: str | Path, data: str | Path, result
         "| word accuracy | CER | WER | char BLEU |", "|---|---|---|---|",
         f"| {100 * result['word_accuracy']:.2f}% | {100 * result['cer']:.2f}% | {100 * result['wer']:.2f}% "
         f"| {bleu_text(result['bleu'])} |", "",
+        "## Confidence", "", "How often a reading is right, by its confidence:", "",
+        "| confidence | images | right |", "|---|---|---|",
+        *[f"| {r['from']:.1f}-{r['to']:.1f} | {r['n']} | "
+          + ("-" if r["correct"] is None else f"{100 * r['correct']:.1f}%") + " |" for r in result["calibration"]], "",
     ]
     if can_draw():
         lines += ["## Samples", "", "![samples](samples.png)", "",

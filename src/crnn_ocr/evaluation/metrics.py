@@ -69,3 +69,20 @@ def confusions(gold: list[str], pred: list[str]) -> Counter:
             elif op.tag == "insert":
                 counts.update((EMPTY, c) for c in b)
     return counts
+
+
+CALIBRATION_EDGES = (0.5, 0.7, 0.9)  # confidence bins: [0, 0.5), [0.5, 0.7), [0.7, 0.9), [0.9, 1]
+
+
+def calibration(gold: list[str], pred: list[str], confidence: list[float],
+                edges: tuple[float, ...] = CALIBRATION_EDGES) -> list[dict]:
+    """A reliability table: for each confidence bin, how many readings fell in it and the
+    share of them that is right (None for an empty bin). A confidence that means something
+    has the share rising with the bin, and near the bin's confidence."""
+    bounds = (0.0, *edges, 1.0)
+    rows = []
+    for lo, hi in zip(bounds, bounds[1:]):
+        inside = [g == p for g, p, c in zip(gold, pred, confidence) if lo <= c < hi or (hi == 1.0 and c == 1.0)]
+        rows.append({"from": lo, "to": hi, "n": len(inside),
+                     "correct": round(sum(inside) / len(inside), 4) if inside else None})
+    return rows
