@@ -46,6 +46,15 @@ BOUNDARY = "crnn-ocr-benchmark"
 BATCHING = ("crnn-ocr serve", "crnn-ocr serve --workers 2")  # the micro-batching servers, checked against the targets
 
 
+
+def stop(server: subprocess.Popen, seconds: float) -> None:
+    """SIGTERM the service and wait for it to end; kill it after ``seconds``."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(seconds)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -165,11 +174,7 @@ def run_system(name: str, command: list[str], port: int, requests: list[bytes], 
         return {"system": name, "command": " ".join(Path(c).name if "/" in c else c for c in command),
                 "levels": levels}
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, 30)
         log.close()
 
 
@@ -526,11 +531,7 @@ def fault_run(args, images: list[bytes], labels: list[str], env: dict) -> dict:
         out = asyncio.run(fault_load(port, server.pid, requests, reference, abandon, args))
         alive_after = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10).status
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server, 60)
         log.seek(0)
         server_log = log.read()
         log.close()

@@ -20,26 +20,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from crnn_ocr.reading.recognizer import Recognizer
 from crnn_ocr.serve.app import Batching, Limits, create_app
 from crnn_ocr.serve.connections import uvicorn_options
 from crnn_ocr.serve.guard import SECURITY_HEADERS, hosts_of
 from crnn_ocr.serve.options import ConnectionLimits
 
-from conftest import text_image, tiny_checkpoint
+from conftest import text_image
+from test_serve import checkpoint_path, recognizer  # noqa: F401  (fixtures: a tiny model, shared with test_serve)
 from test_serve import GatedRecognizer, TestClient, free_port, png, upload, wait_for
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def checkpoint_path(tmp_path_factory):
-    return tiny_checkpoint(tmp_path_factory.mktemp("hostile") / "tiny.pt")
-
-
-@pytest.fixture(scope="module")
-def recognizer(checkpoint_path):
-    return Recognizer.load(checkpoint_path)
 
 
 @pytest.fixture(scope="module")
